@@ -1,0 +1,1 @@
+"""Subcommands of the npvae command line; see npvae/cli.py."""

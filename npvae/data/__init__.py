@@ -1,0 +1,1 @@
+"""SDSS data path: query, download, readers, preprocessing, dataset file."""

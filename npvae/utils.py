@@ -1,0 +1,74 @@
+"""Small shared helpers: atomic file output, random generators, progress bars, the data folder.
+
+Every module of npvae that writes a file goes through :func:`atomic_write`, every function that
+draws random numbers takes a generator through :func:`as_generator`, and every long loop shows
+progress through :func:`progress`. Look here before writing a helper of your own.
+"""
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["atomic_write", "as_generator", "progress", "get_data_home", "NpvaeError"]
+
+
+class NpvaeError(ValueError):
+    """A user-facing error: bad input, bad file, bad option. The message says what and where."""
+
+
+@contextlib.contextmanager
+def atomic_write(path, suffix=None):
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A crash or Ctrl-C inside the block leaves ``path`` as it was (the old file or nothing),
+    never half written. The temporary file is removed on failure.
+
+    Examples
+    --------
+    >>> with atomic_write("model.npz") as tmp:      # doctest: +SKIP
+    ...     np.savez(tmp, a=1)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def as_generator(rng=None):
+    """Return an ``np.random.Generator``: a Generator as is, an int seed or None -> ``default_rng``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise NpvaeError(f"rng must be a numpy Generator, an int seed or None, not {type(rng).__name__}")
+
+
+def progress(iterable=None, *, total=None, desc=None, verbose=True, unit="it", leave=True):
+    """A tqdm progress bar on stderr, or a silent pass-through when ``verbose`` is False."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, disable=not verbose, unit=unit, leave=leave,
+                file=sys.stderr, dynamic_ncols=True)
+
+
+def get_data_home(data_home=None):
+    """The data folder: ``data_home`` if given, else ``$NPVAE_DATA``, else ``~/npvae_data``.
+
+    The folder is created if missing (astroML's convention).
+    """
+    if data_home is None:
+        data_home = os.environ.get("NPVAE_DATA", os.path.join("~", "npvae_data"))
+    path = Path(data_home).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
