@@ -1,0 +1,124 @@
+"""Outlier scores in latent space and in reconstruction, and how well they find known oddities.
+
+The paper (Sec. 3.3, Table 2, Fig. 15) ranks all spectra by the local outlier factor (LOF,
+Breunig et al. 2000) of their latent means with k = 20 neighbours. We add a second score, the
+reduced chi^2 of the reconstruction, and on the synthetic survey, where the odd objects are
+labelled, the precision of each score at the top of its list and its ROC AUC.
+Doc: docs/analysis.md.
+
+Shapes: N spectra, Z latent dimensions, D pixels.
+"""
+import numpy as np
+from scipy.stats import rankdata
+
+from npvae.analysis.axes import check_latent
+from npvae.utils import NpvaeError
+
+__all__ = ["lof_scores", "chi2_scores", "top_outliers", "precision_at", "roc_auc",
+           "outlier_precision"]
+
+
+def lof_scores(mu, k=20):
+    """Local outlier factor of each latent mean (higher = more outlying, ~1 for inliers).
+
+    LOF_k(p) = mean_{o in N_k(p)} lrd_k(o) / lrd_k(p), where lrd is the inverse mean
+    reachability distance max(d_k(o), |p - o|) to the k nearest neighbours. Computed with
+    scikit-learn's ``LocalOutlierFactor(n_neighbors=k)``; returns -negative_outlier_factor_.
+
+    Parameters
+    ----------
+    mu : (N, Z) latent means, N > k.
+    k : int, number of neighbours (20 in the paper).
+
+    Returns
+    -------
+    scores : (N,)
+    """
+    from sklearn.neighbors import LocalOutlierFactor
+
+    mu = check_latent(mu)
+    if not 1 <= int(k) < mu.shape[0]:
+        raise NpvaeError(f"k must be in 1..N-1 = {mu.shape[0] - 1}, got {k}")
+    lof = LocalOutlierFactor(n_neighbors=int(k)).fit(mu)
+    return -lof.negative_outlier_factor_                           # (N,)
+
+
+def chi2_scores(X, Xhat, W):
+    """Reduced chi^2 of each reconstruction: sum_d w_d (x_d - xhat_d)^2 / #(w_d > 0).
+
+    Parameters
+    ----------
+    X, Xhat : (N, D) spectra and their reconstructions.
+    W : (N, D) inverse-variance weights, 0 on bad pixels.
+
+    Returns
+    -------
+    scores : (N,); NaN for a spectrum without a single good pixel.
+    """
+    X, Xhat, W = (np.asarray(a, dtype=np.float64) for a in (X, Xhat, W))
+    if not (X.shape == Xhat.shape == W.shape) or X.ndim != 2:
+        raise NpvaeError(f"X, Xhat, W must be (N, D) of one shape, got {X.shape}, {Xhat.shape}, "
+                         f"{W.shape}")
+    if np.any(W < 0) or not np.isfinite(W).all():
+        raise NpvaeError("W must be finite and non-negative (0 marks bad pixels)")
+    good = W > 0                                                   # (N, D)
+    resid2 = np.where(good, W * (X - Xhat) ** 2, 0.0)              # (N, D)
+    n_good = good.sum(axis=1)                                      # (N,)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_good > 0, resid2.sum(axis=1) / n_good, np.nan)
+
+
+def top_outliers(scores, n=10):
+    """Indices of the ``n`` highest scores, highest first (NaN scores never chosen)."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    order = np.argsort(np.where(np.isnan(scores), -np.inf, -scores), kind="stable")
+    valid = order[~np.isnan(scores[order])]
+    return valid[:int(n)]
+
+
+def precision_at(scores, is_oddity, k):
+    """Fraction of true oddities among the ``k`` highest scores."""
+    top = top_outliers(scores, k)
+    return float(np.asarray(is_oddity, dtype=bool)[top].mean()) if top.size else np.nan
+
+
+def roc_auc(scores, is_positive):
+    """Area under the ROC curve from ranks (Mann-Whitney U), ties counted one half.
+
+    AUC = (sum of the positives' ranks - P (P + 1) / 2) / (P Q), with P positives, Q negatives
+    and average ranks for ties; NaN scores rank lowest.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    pos = np.asarray(is_positive, dtype=bool).ravel()
+    if scores.shape != pos.shape:
+        raise NpvaeError(f"scores {scores.shape} and labels {pos.shape} differ in length")
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    if n_pos == 0 or n_neg == 0:
+        return np.nan
+    ranks = rankdata(np.where(np.isnan(scores), -np.inf, scores))  # (N,)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def outlier_precision(scores, is_oddity, ks=(10, 50, 100)):
+    """Precision at each k and ROC AUC of a score for the labelled oddities.
+
+    Parameters
+    ----------
+    scores : (N,) higher = more outlying.
+    is_oddity : (N,) bool, or a str array where "" marks normal objects.
+    ks : precisions reported, as ``precision_at_{k}``.
+
+    Returns
+    -------
+    dict with ``precision_at_{k}``, ``roc_auc``, ``n_oddities``, ``base_rate``.
+    """
+    odd = np.asarray(is_oddity)
+    if odd.dtype.kind in "US":
+        odd = np.char.strip(odd.astype(str)) != ""
+    odd = odd.astype(bool)
+    if odd.shape != np.shape(scores):
+        raise NpvaeError(f"is_oddity has shape {odd.shape}, scores {np.shape(scores)}")
+    out = {f"precision_at_{k}": precision_at(scores, odd, k) for k in ks}
+    out.update(roc_auc=roc_auc(scores, odd), n_oddities=int(odd.sum()),
+               base_rate=float(odd.mean()))
+    return out
