@@ -163,10 +163,13 @@ class WeightedPCA(PCA):
     """PCA with inverse-variance weights: weighted low-rank approximation by alternating least squares.
 
     Minimises chi^2 = sum_nd w_nd (x_nd - mu_d - sum_k c_nk p_kd)^2 (Bailey 2012, EM-PCA with
-    weights) with the weighted mean mu_d = sum_n w_nd x_nd / sum_n w_nd held fixed. Each
-    iteration solves the codes spectrum by spectrum, then the components pixel by pixel; both
-    steps lower chi^2. At the end the components are orthonormalised and rotated so that they
-    are ordered by the variance of the codes (with uniform weights this is plain PCA).
+    weights). Start: the weighted mean mu_d = sum_n w_nd x_nd / sum_n w_nd and the plain PCA
+    of the centred data with zero-weight pixels set to the mean. Each iteration solves the codes
+    spectrum by spectrum, then the components and the mean together pixel by pixel (codes
+    augmented with a constant 1); both steps lower chi^2. At the end the codes are centred (the
+    mean absorbs their average), the components orthonormalised and rotated so that they are
+    ordered by the variance of the codes (with uniform weights this is plain PCA). A pixel
+    with zero weight in every spectrum gets mean 0 and component values 0.
     """
 
     def __init__(self, n_components, max_iter=100, tol=1e-7, rng=None, verbose=False):
@@ -178,22 +181,26 @@ class WeightedPCA(PCA):
         X = _check_data(X)
         W = _check_weights(weights, X.shape)
         _check_k(self.n_components, X)
-        self.mean_ = _weighted_mean(X, W)                                # (D,)
-        Xc = X - self.mean_                                              # (N, D)
-        P = self._initial_components(Xc, W)                              # (K, D)
+        mean = _weighted_mean(X, W)                                      # (D,)
+        P = self._initial_components(X - mean, W)                        # (K, D)
+        ones = np.ones((X.shape[0], 1))                                  # (N, 1)
         history = []
         for _ in progress(range(self.max_iter), desc="weighted PCA", verbose=self.verbose):
-            C = weighted_lstsq_codes(Xc, W, P)                           # (N, K)
-            P = weighted_lstsq_components(Xc, W, C)                      # (K, D)
-            history.append(float((W * (Xc - C @ P) ** 2).sum()))
+            C = weighted_lstsq_codes(X - mean, W, P)                     # (N, K)
+            PM = weighted_lstsq_components(X, W, np.hstack([C, ones]))   # (K+1, D)
+            P, mean = PM[:-1], PM[-1]
+            history.append(float((W * (X - mean - C @ P) ** 2).sum()))
             if len(history) > 1 and history[-2] - history[-1] <= self.tol * history[-2]:
                 break
-        C = weighted_lstsq_codes(Xc, W, P)
-        self.components_, codes = _orthonormal_rotation(C, P)
+        C = weighted_lstsq_codes(X - mean, W, P)                         # (N, K)
+        mean = mean + C.mean(axis=0) @ P                                 # centre the codes
+        self.mean_ = mean
+        Xc = X - mean                                                    # (N, D)
+        self.components_, codes = _orthonormal_rotation(C - C.mean(axis=0), P)
         self.objective_history_ = np.array(history)
         self.n_iter_ = len(history)
         var = codes.var(axis=0, ddof=1) if len(codes) > 1 else np.zeros(self.n_components)
-        total = (Xc ** 2).sum() / max(len(X) - 1, 1)                   # plain total variance
+        total = _weighted_mean(Xc ** 2, W).sum() * len(X) / max(len(X) - 1, 1)   # weighted
         self.explained_variance_ = var
         self.explained_variance_ratio_ = var / max(total, _TINY)
         return self
@@ -255,6 +262,11 @@ class WeightedNMF:
         self.max_iter, self.tol, self.negative = int(max_iter), float(tol), negative
         self.transform_iter, self.rng, self.verbose = int(transform_iter), rng, verbose
 
+    def _weights(self, weights, shape):
+        """Checked weights (N, D); None for the unweighted NMF (checked, then dropped)."""
+        W = _check_weights(weights, shape)
+        return W if self.weighted else None
+
     def _nonnegative(self, X, name="X"):
         """Apply the negative-data policy; returns (X >= 0, number of clipped values)."""
         n_neg = int((X < 0).sum())
@@ -267,7 +279,7 @@ class WeightedNMF:
     def fit(self, X, weights=None, X_val=None, weights_val=None, **options):
         """Fit components_ H (K, D); objective_history_ holds chi^2 after each iteration."""
         X = _check_data(X)
-        W = _check_weights(weights, X.shape) if self.weighted else None
+        W = self._weights(weights, X.shape)
         _check_k(self.n_components, X)
         X, self.n_clipped_ = self._nonnegative(X)
         rng = as_generator(self.rng)
@@ -294,7 +306,7 @@ class WeightedNMF:
         """
         _check_fitted(self)
         X = _check_data(X, n_pixels=self.components_.shape[1])
-        W = _check_weights(weights, X.shape) if self.weighted else None
+        W = self._weights(weights, X.shape)
         X, _ = self._nonnegative(X)
         return nnls_codes(X, W, self.components_, max_sweeps=self.transform_iter)
 
