@@ -1,1 +1,11 @@
-"""npvae."""
+"""npvae: the InfoVAE of Portillo et al. (2020) for SDSS spectra, in NumPy with hand-written gradients.
+
+Main entry points: :class:`InfoVAE`, :class:`Autoencoder`, :func:`load`, :class:`Adam`,
+the command line ``npvae``. See README.md and docs/.
+"""
+from ._version import __version__
+from .adam import Adam
+from .io import load
+from .model import Autoencoder, InfoVAE
+
+__all__ = ["__version__", "InfoVAE", "Autoencoder", "Adam", "load"]

@@ -1,0 +1,220 @@
+"""Numba kernels for the hot loops, each beside its plain NumPy reference twin.
+
+Matrix products stay in BLAS; what is left of a training step is a handful of passes over
+arrays that NumPy would do with several temporaries each. Every kernel below is a plain
+Python function (readable, and importable with ``NUMBA_DISABLE_JIT=1``), jitted explicitly,
+and has a ``*_reference`` twin in NumPy that tests/test_kernels.py compares it with in
+float32 and float64. No ``fastmath``: everything here is gradient-checked.
+
+Shapes: B batch, O units of a layer, D pixels, Z latent, M prior samples, P parameters.
+
+Derivations: docs/derivations/relu.md (activation), gaussian_nll.md (weighted residual),
+mmd.md (kernel sums), adam.md (fused update).
+"""
+import math
+
+import numba
+import numpy as np
+
+__all__ = [
+    "bias_act_forward", "bias_act_forward_reference", "act_backward_bias",
+    "act_backward_bias_reference", "weighted_residual", "weighted_residual_reference",
+    "mmd_rbf_terms", "mmd_rbf_terms_reference", "adam_update", "adam_update_reference",
+]
+
+_jit = numba.njit(cache=True, nogil=True)
+_jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
+
+
+# --- bias + activation -------------------------------------------------------------------
+def _bias_act_forward(y, b, slope):
+    """In place: y = act(y + b), act(u) = u if u > 0 else slope * u.  y (B, O), b (O,)."""
+    n_rows, n_cols = y.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            u = y[i, j] + b[j]
+            y[i, j] = u if u > 0 else slope * u
+
+
+def bias_act_forward_reference(y, b, slope):
+    """NumPy twin of :func:`bias_act_forward` (in place)."""
+    u = y + b                                   # (B, O)
+    y[...] = np.where(u > 0, u, slope * u)
+
+
+def _act_backward_bias(dy, y, slope, db):
+    """In place: dy *= act'(y) (1 where y > 0, else slope); db = sum over the batch of dy."""
+    n_rows, n_cols = dy.shape
+    for j in range(n_cols):
+        db[j] = 0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            g = dy[i, j] if y[i, j] > 0 else slope * dy[i, j]
+            dy[i, j] = g
+            db[j] += g
+
+
+def act_backward_bias_reference(dy, y, slope, db):
+    """NumPy twin of :func:`act_backward_bias` (in place)."""
+    dy[...] = np.where(y > 0, dy, slope * dy)   # (B, O)
+    db[...] = dy.sum(axis=0)                    # (O,)
+
+
+# --- weighted residual: the Gaussian NLL and its gradient -----------------------------------
+def _weighted_residual(x, xhat, w, grad_scale, dxhat):
+    """Return sum 0.5 w (xhat - x)^2 (float64) and write dxhat = grad_scale * w (xhat - x).
+
+    x, xhat, w, dxhat (B, D). The caller divides the sum by B and passes grad_scale = s / B.
+    """
+    total = 0.0
+    n_rows, n_cols = x.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            r = xhat[i, j] - x[i, j]
+            wr = w[i, j] * r
+            total += 0.5 * float(wr) * float(r)
+            dxhat[i, j] = grad_scale * wr
+    return total
+
+
+def weighted_residual_reference(x, xhat, w, grad_scale, dxhat):
+    """NumPy twin of :func:`weighted_residual`."""
+    r = xhat - x                                # (B, D)
+    dxhat[...] = grad_scale * (w * r)
+    return 0.5 * float(np.sum((w * r).astype(np.float64) * r))
+
+
+# --- MMD kernel sums and gradient ------------------------------------------------------------
+def _mmd_rbf_terms(z, p, grad_scale, dz):
+    """Biased MMD^2 between samples z (B, Z) and p (M, Z) with k(a,b) = exp(-|a-b|^2 / Z).
+
+    Returns (mean k(z,z'), mean k(p,p'), mean k(z,p)) as float64 and ADDS
+    grad_scale * d(MMD^2)/dz to dz (B, Z):
+    d/dz_a = -4/(Z B^2) sum_j k(z_a,z_j)(z_a - z_j) + 4/(Z B M) sum_j k(z_a,p_j)(z_a - p_j).
+    """
+    n_z, dim = z.shape
+    n_p = p.shape[0]
+    inv_dim = 1.0 / dim
+    c_zz = -4.0 * inv_dim / (n_z * n_z) * grad_scale
+    c_zp = 4.0 * inv_dim / (n_z * n_p) * grad_scale
+    s_zz = 0.0
+    s_zp = 0.0
+    s_pp = 0.0
+    for a in range(n_z):
+        g = np.zeros(dim)
+        for j in range(n_z):
+            d2 = 0.0
+            for k in range(dim):
+                d = float(z[a, k]) - float(z[j, k])
+                d2 += d * d
+            kv = math.exp(-d2 * inv_dim)
+            s_zz += kv
+            for k in range(dim):
+                g[k] += c_zz * kv * (float(z[a, k]) - float(z[j, k]))
+        for j in range(n_p):
+            d2 = 0.0
+            for k in range(dim):
+                d = float(z[a, k]) - float(p[j, k])
+                d2 += d * d
+            kv = math.exp(-d2 * inv_dim)
+            s_zp += kv
+            for k in range(dim):
+                g[k] += c_zp * kv * (float(z[a, k]) - float(p[j, k]))
+        for k in range(dim):
+            dz[a, k] += g[k]
+    for i in range(n_p):
+        s_pp += 1.0                       # the diagonal, k(p_i, p_i) = 1
+        for j in range(i + 1, n_p):
+            d2 = 0.0
+            for k in range(dim):
+                d = float(p[i, k]) - float(p[j, k])
+                d2 += d * d
+            s_pp += 2.0 * math.exp(-d2 * inv_dim)
+    return s_zz / (n_z * n_z), s_pp / (n_p * n_p), s_zp / (n_z * n_p)
+
+
+def _rbf_kernel(a, b):
+    """k(a_i, b_j) = exp(-|a_i - b_j|^2 / Z) for a (N, Z), b (K, Z) -> (N, K), in float64."""
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)   # (N, K)
+    return np.exp(-d2 / a.shape[1])
+
+
+def mmd_rbf_terms_reference(z, p, grad_scale, dz):
+    """NumPy twin of :func:`mmd_rbf_terms` (adds to dz)."""
+    n_z, dim = z.shape
+    n_p = p.shape[0]
+    k_zz = _rbf_kernel(z, z)                    # (B, B)
+    k_zp = _rbf_kernel(z, p)                    # (B, M)
+    k_pp = _rbf_kernel(p, p)                    # (M, M)
+    z64, p64 = z.astype(np.float64), p.astype(np.float64)
+    g_zz = k_zz.sum(1)[:, None] * z64 - k_zz @ z64          # (B, Z) = sum_j k_aj (z_a - z_j)
+    g_zp = k_zp.sum(1)[:, None] * z64 - k_zp @ p64          # (B, Z)
+    grad = -4.0 / (dim * n_z * n_z) * g_zz + 4.0 / (dim * n_z * n_p) * g_zp
+    dz += (grad_scale * grad).astype(dz.dtype)
+    return k_zz.mean(), k_pp.mean(), k_zp.mean()
+
+
+# --- Adam --------------------------------------------------------------------------------------
+def _adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):
+    """Fused Adam step over flat arrays p, g, m, v (P,), in place.
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr_t m / (sqrt(v) + eps_t),
+    with lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t) (the bias
+    correction folded into two scalars; docs/derivations/adam.md).
+    """
+    one = beta1 - beta1 + 1
+    for i in numba.prange(p.shape[0]):
+        gi = g[i]
+        mi = beta1 * m[i] + (one - beta1) * gi
+        vi = beta2 * v[i] + (one - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= lr_t * mi / (np.sqrt(vi) + eps_t)
+
+
+def adam_update_reference(p, g, m, v, lr_t, beta1, beta2, eps_t):
+    """NumPy twin of :func:`adam_update` (in place)."""
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    p -= lr_t * m / (np.sqrt(v) + eps_t)
+
+
+def _cast_scalars(arr, *values):
+    """The scalars as the array's dtype, so float32 kernels stay in float32."""
+    return tuple(arr.dtype.type(x) for x in values)
+
+
+_bias_act_forward_jit = _jit(_bias_act_forward)
+_act_backward_bias_jit = _jit(_act_backward_bias)
+_weighted_residual_jit = _jit(_weighted_residual)
+_mmd_rbf_terms_jit = _jit(_mmd_rbf_terms)
+_adam_update_jit = _jit_parallel(_adam_update)
+
+
+def bias_act_forward(y, b, slope):
+    """In place ``y = act(y + b)`` (Numba). See :func:`_bias_act_forward`."""
+    _bias_act_forward_jit(y, b, *_cast_scalars(y, slope))
+
+
+def act_backward_bias(dy, y, slope, db):
+    """In place ``dy *= act'(y)``, ``db = dy.sum(0)`` (Numba). See :func:`_act_backward_bias`."""
+    _act_backward_bias_jit(dy, y, *_cast_scalars(dy, slope), db)
+
+
+def weighted_residual(x, xhat, w, grad_scale, dxhat):
+    """``sum 0.5 w (xhat-x)^2`` and ``dxhat = grad_scale w (xhat-x)`` (Numba)."""
+    return _weighted_residual_jit(x, xhat, w, *_cast_scalars(dxhat, grad_scale), dxhat)
+
+
+def mmd_rbf_terms(z, p, grad_scale, dz):
+    """MMD kernel means and gradient added to dz (Numba). See :func:`_mmd_rbf_terms`."""
+    return _mmd_rbf_terms_jit(z, p, float(grad_scale), dz)
+
+
+def adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):
+    """Fused, parallel Adam step in place (Numba). See :func:`_adam_update`."""
+    _adam_update_jit(p, g, m, v, *_cast_scalars(p, lr_t, beta1, beta2, eps_t))
