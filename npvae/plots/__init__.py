@@ -1,0 +1,1 @@
+"""Figures of npvae (matplotlib, Agg backend; every function returns a Figure and never shows it)."""
