@@ -1,0 +1,163 @@
+"""The npvae dataset file: one self-describing, memory-mappable FITS file.
+
+HDUs: PRIMARY (keywords NPVFMT, NSPEC, NPIX and the ``meta`` dict as JSON in NPVMETA),
+``FLUX`` (N, M) float32, ``WEIGHT`` (N, M) float32, ``MASK`` (N, M) uint8 (1 = bad / infilled),
+``WAVE`` (M,) float64 rest-frame Angstrom, ``CATALOG`` binary table with at least
+PLATE, MJD, FIBERID, Z, CLASS, LABEL, SN_MEDIAN, SPLIT. Written atomically (a crash never
+leaves a half-written file over an existing one). Docs: docs/data.md, docs/design.md.
+Shapes: N spectra, M pixels.
+"""
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from ..utils import NpvaeError, atomic_write
+from .preprocess import REST_WAVE
+
+__all__ = ["Dataset", "write_dataset", "load_dataset", "REQUIRED_COLUMNS", "FORMAT_NAME"]
+
+FORMAT_NAME = "npvae-dataset-1"
+REQUIRED_COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN", "SPLIT")
+IMAGE_HDUS = ("FLUX", "WEIGHT", "MASK", "WAVE")
+
+
+@dataclass
+class Dataset:
+    """Arrays and catalogue of a dataset file (memory-mapped arrays are big-endian views)."""
+
+    flux: np.ndarray            # (N, M) float32
+    weight: np.ndarray          # (N, M) float32
+    mask: np.ndarray            # (N, M) uint8
+    wave: np.ndarray            # (M,) float64
+    catalog: Table
+    meta: dict = field(default_factory=dict)
+    path: str = ""
+    _hdul: object = field(default=None, repr=False)
+
+    def __len__(self):
+        return len(self.flux)
+
+    @property
+    def labels(self):
+        """LABEL column as a str array (N,)."""
+        return np.asarray(self.catalog["LABEL"], dtype=str)
+
+    @property
+    def split(self):
+        """SPLIT column as a str array (N,): "train" or "valid"."""
+        return np.asarray(self.catalog["SPLIT"], dtype=str)
+
+    def subset(self, name):
+        """A Dataset of the rows whose SPLIT is ``name`` ("train" or "valid"), in memory."""
+        if name not in ("train", "valid"):
+            raise NpvaeError(f"{self.path}: subset must be 'train' or 'valid', not {name!r}")
+        rows = np.flatnonzero(self.split == name)
+        return Dataset(flux=np.asarray(self.flux[rows], np.float32),
+                       weight=np.asarray(self.weight[rows], np.float32),
+                       mask=np.asarray(self.mask[rows], np.uint8), wave=np.asarray(self.wave),
+                       catalog=self.catalog[rows], meta=dict(self.meta, subset=name), path=self.path)
+
+    def close(self):
+        """Close the underlying file (memory-mapped arrays become invalid)."""
+        if self._hdul is not None:
+            self._hdul.close()
+            self._hdul = None
+
+
+def _check_shapes(flux, weight, mask, wave, catalog, where):
+    if flux.ndim != 2:
+        raise NpvaeError(f"{where}: FLUX must be 2-D (N, M), got shape {flux.shape}")
+    for name, arr in (("WEIGHT", weight), ("MASK", mask)):
+        if arr.shape != flux.shape:
+            raise NpvaeError(f"{where}: {name} has shape {arr.shape}, FLUX has {flux.shape}")
+    if wave.shape != (flux.shape[1],):
+        raise NpvaeError(f"{where}: WAVE has shape {wave.shape}, expected ({flux.shape[1]},)")
+    if len(catalog) != flux.shape[0]:
+        raise NpvaeError(f"{where}: CATALOG has {len(catalog)} rows, FLUX has {flux.shape[0]}")
+    for col in REQUIRED_COLUMNS:
+        if col not in catalog.colnames:
+            raise NpvaeError(f"{where}: HDU CATALOG has no column {col}")
+
+
+def write_dataset(path, flux, weight, mask, catalog, wave=REST_WAVE, meta=None):
+    """Write a dataset file atomically; returns the path.
+
+    Parameters
+    ----------
+    flux, weight : array (N, M), written as float32
+    mask : array (N, M), written as uint8 (nonzero -> 1)
+    catalog : astropy Table with at least REQUIRED_COLUMNS, N rows
+    wave : array (M,) Angstrom
+    meta : dict, JSON-serialisable, stored in the primary header
+    """
+    flux = np.asarray(flux, np.float32)
+    weight = np.asarray(weight, np.float32)
+    mask = (np.asarray(mask) != 0).astype(np.uint8)
+    wave = np.asarray(wave, np.float64)
+    catalog = Table(catalog, copy=False)
+    _check_shapes(flux, weight, mask, wave, catalog, str(path))
+    primary = fits.PrimaryHDU()
+    primary.header["NPVFMT"] = (FORMAT_NAME, "npvae dataset file format")
+    primary.header["NSPEC"] = (flux.shape[0], "number of spectra")
+    primary.header["NPIX"] = (flux.shape[1], "pixels per spectrum")
+    primary.header["NPVMETA"] = json.dumps(meta or {}, default=str)
+    hdus = [primary,
+            fits.ImageHDU(flux, name="FLUX"), fits.ImageHDU(weight, name="WEIGHT"),
+            fits.ImageHDU(mask, name="MASK"), fits.ImageHDU(wave, name="WAVE")]
+    hdus[-1].header["BUNIT"] = "Angstrom"
+    hdus.append(fits.table_to_hdu(catalog))
+    hdus[-1].name = "CATALOG"
+    with atomic_write(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp, overwrite=True)
+    return path
+
+
+def _table_from_hdu(hdu):
+    table = Table(hdu.data, copy=True)
+    for name in table.colnames:
+        if table[name].dtype.kind == "S":
+            table[name] = np.char.strip(np.char.decode(np.asarray(table[name]), "ascii"))
+    return table
+
+
+def load_dataset(path, memmap=True):
+    """Open a dataset file; with ``memmap`` the image arrays are read-only memory maps.
+
+    Raises NpvaeError naming the file and the missing or malformed HDU / column.
+    """
+    path = str(path)
+    try:
+        hdul = fits.open(path, memmap=memmap, mode="readonly")
+    except FileNotFoundError as err:
+        raise NpvaeError(f"{path}: no such dataset file") from err
+    except OSError as err:
+        raise NpvaeError(f"{path}: not a readable FITS file ({err})") from err
+    try:
+        names = [h.name.upper() for h in hdul]
+        for name in IMAGE_HDUS + ("CATALOG",):
+            if name not in names:
+                raise NpvaeError(f"{path}: missing HDU {name}")
+        arrays = {}
+        for name in IMAGE_HDUS:
+            data = hdul[name].data
+            if data is None:
+                raise NpvaeError(f"{path}: HDU {name} has no data")
+            arrays[name] = data if memmap else np.array(data, dtype=data.dtype.newbyteorder("="))
+        catalog = _table_from_hdu(hdul["CATALOG"])
+        _check_shapes(arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"], arrays["WAVE"], catalog, path)
+        try:
+            meta = json.loads(hdul[0].header.get("NPVMETA", "{}"))
+        except json.JSONDecodeError as err:
+            raise NpvaeError(f"{path}: HDU PRIMARY keyword NPVMETA is not valid JSON") from err
+    except Exception:
+        hdul.close()
+        raise
+    dataset = Dataset(flux=arrays["FLUX"], weight=arrays["WEIGHT"], mask=arrays["MASK"],
+                      wave=arrays["WAVE"], catalog=catalog, meta=meta, path=path,
+                      _hdul=hdul if memmap else None)
+    if not memmap:
+        hdul.close()
+    return dataset
