@@ -45,11 +45,26 @@ def _limits(values, pad=0.05):
 
 
 def _scatter_classes(ax, x, y, labels, size, alpha):
-    """Scatter x, y coloured by class, frequent classes first."""
+    """Scatter x, y coloured by class, frequent classes first; rare classes get more opacity."""
     for name in _class_order(labels):
         sel = labels == name
-        ax.scatter(x[sel], y[sel], s=size, alpha=alpha, lw=0, color=CLASS_COLORS.get(name),
-                   label=f"{name} ({sel.sum()})", rasterized=True)
+        class_alpha = max(alpha, _point_style(sel.sum())[1])
+        ax.scatter(x[sel], y[sel], s=size, alpha=class_alpha, lw=0, color=CLASS_COLORS.get(name),
+                   rasterized=True)
+
+
+def _class_legend(target, labels, extra=(), **kwargs):
+    """Legend with one opaque marker per class and its count (scatter alphas are too faint).
+
+    extra: (label, marker, color) tuples appended after the classes.
+    """
+    from matplotlib.lines import Line2D
+
+    entries = [(f"{name} ({(labels == name).sum()})", "o", CLASS_COLORS.get(name))
+               for name in _class_order(labels)] + list(extra)
+    handles = [Line2D([], [], ls="", marker=marker, ms=7, color=color, label=text)
+               for text, marker, color in entries]
+    return target.legend(handles=handles, fontsize=8, **kwargs)
 
 
 def plot_corner(coords, labels, n_axes=6, axis_names=None):
@@ -88,9 +103,7 @@ def plot_corner(coords, labels, n_axes=6, axis_names=None):
             ax.tick_params(labelsize=6)
             ax.set_xlabel(names[j] if i == k - 1 else "", fontsize=8)
             ax.set_ylabel(names[i] if j == 0 and i > 0 else "", fontsize=8)
-    handles, texts = grid[min(1, k - 1), 0].get_legend_handles_labels()
-    fig.legend(handles, texts, loc="upper right", markerscale=max(1.0, 6 / np.sqrt(size)),
-               fontsize=9, frameon=False)
+    _class_legend(fig, labels, loc="upper right", frameon=False)
     fig.subplots_adjust(wspace=0.08, hspace=0.08)
     return fig
 
@@ -117,7 +130,7 @@ def plot_track_projections(coords, labels, tracks, axes, pairs=((0, 1), (0, 4)))
                             fontsize=8, weight="bold")
         ax.set(xlim=_limits(coords[:, a]), ylim=_limits(coords[:, b]),
                xlabel=f"VAE {a + 1}", ylabel=f"VAE {b + 1}")
-    panels[0].legend(markerscale=max(1.0, 6 / np.sqrt(size)), fontsize=8, loc="best")
+    _class_legend(panels[0], labels, loc="best")
     return fig
 
 
@@ -144,8 +157,9 @@ def plot_offset_spectra(wave, spectra, names=None, title=None, lines=MAIN_LINES,
         raise NpvaeError(f"spectra have {spectra.shape[1]} pixels, wave has {wave.shape[0]}")
     fig = None
     if ax is None:
-        fig = Figure(figsize=(10, 1.0 + 0.9 * spectra.shape[0]))
+        fig = Figure(figsize=(11, 1.5 + 0.9 * spectra.shape[0]))
         ax = fig.subplots()
+        fig.subplots_adjust(left=0.07, right=0.8 if names is not None else 0.97)
     if offset is None:
         spans = np.nanpercentile(spectra, 99, axis=1) - np.nanpercentile(spectra, 1, axis=1)
         offset = float(np.nanmedian(spans)) if np.isfinite(spans).any() else 1.0
@@ -157,10 +171,12 @@ def plot_offset_spectra(wave, spectra, names=None, title=None, lines=MAIN_LINES,
             y = np.where(np.asarray(faded[b], bool), np.nan, y)
         ax.plot(wave, y, color=color, lw=0.8)
         if names is not None:
-            ax.text(wave[-1], np.nanmedian(y[-50:]) if np.isfinite(y[-50:]).any() else b * offset,
-                    f" {names[b]}", fontsize=8, va="center", color=color)
+            tail = y[-max(1, y.size // 20):]
+            ax.text(1.005, np.nanmedian(tail) if np.isfinite(tail).any() else b * offset,
+                    names[b], fontsize=8, va="center", color=color, clip_on=False,
+                    transform=blended_transform_factory(ax.transAxes, ax.transData))
     _label_lines(ax, wave, lines)
-    ax.set(xlim=(wave[0], wave[-1] * 1.04), xlabel="rest wavelength [A]",
+    ax.set(xlim=(wave[0], wave[-1]), xlabel="rest wavelength [A]",
            ylabel="normalised flux + offset")
     if title:
         ax.set_title(title, pad=22, fontsize=10)
@@ -215,13 +231,13 @@ def plot_stars_in_latent(coords, labels, star_coords, pairs=((0, 1), (0, 4))):
     size, alpha = _point_style(coords.shape[0])
     for ax, (a, b) in zip(panels, pairs):
         _scatter_classes(ax, coords[:, a], coords[:, b], labels, size, min(alpha, 0.3))
-        ax.scatter(star_coords[:, a], star_coords[:, b], s=18, marker="*",
-                   color=CLASS_COLORS["star"], edgecolor="k", lw=0.3,
-                   label=f"stars ({len(star_coords)})")
+        ax.scatter(star_coords[:, a], star_coords[:, b], s=40, marker="*",
+                   color=CLASS_COLORS["star"], edgecolor="k", lw=0.3)
         both = np.concatenate([coords, star_coords])
         ax.set(xlim=_limits(both[:, a], 0.1), ylim=_limits(both[:, b], 0.1),
                xlabel=f"VAE {a + 1}", ylabel=f"VAE {b + 1}")
-    panels[0].legend(markerscale=max(1.0, 6 / np.sqrt(size)), fontsize=8)
+    _class_legend(panels[0], labels, extra=[(f"stars ({len(star_coords)})", "*",
+                                             CLASS_COLORS["star"])])
     return fig
 
 
