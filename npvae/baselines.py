@@ -286,10 +286,12 @@ class WeightedNMF:
         scale = np.sqrt(max(X.mean(), _TINY) / self.n_components)
         C = scale * rng.uniform(0.1, 1.0, (X.shape[0], self.n_components))   # (N, K)
         H = scale * rng.uniform(0.1, 1.0, (self.n_components, X.shape[1]))   # (K, D)
+        WX = None if W is None else W * X                                # (N, D)
+        xx = float((X ** 2).sum())
         history = []
         for _ in progress(range(self.max_iter), desc=type(self).__name__, verbose=self.verbose):
-            C, H = nmf_step(X, W, C, H)
-            history.append(nmf_objective(X, W, C, H))
+            C, H = nmf_step(X, W, C, H, WX)
+            history.append(nmf_objective(X, W, C, H, xx))
             if len(history) > 1 and history[-2] - history[-1] <= self.tol * history[-2]:
                 break
         norms = np.maximum(np.linalg.norm(H, axis=1), _TINY)             # (K,)
@@ -361,26 +363,26 @@ def nnls_codes(X, W, H, max_sweeps=300, tol=1e-9):
     return C
 
 
-def nmf_codes_step(X, W, C, H):
-    """One multiplicative update of C.  X (N, D), W (N, D) or None, C (N, K), H (K, D)."""
-    if W is None:
-        return C * (X @ H.T) / (C @ (H @ H.T) + _TINY)                  # (N, K)
-    return C * ((W * X) @ H.T) / ((W * (C @ H)) @ H.T + _TINY)           # (N, K)
+def nmf_step(X, W, C, H, WX=None):
+    """One multiplicative update of H, then of C (Lee & Seung; weighted: Blanton & Roweis).
 
-
-def nmf_step(X, W, C, H):
-    """One multiplicative update of H, then of C (Lee & Seung; weighted: Blanton & Roweis)."""
+    X (N, D) >= 0, W (N, D) or None, C (N, K), H (K, D); WX = W * X may be passed precomputed.
+    """
     if W is None:
         H = H * (C.T @ X) / ((C.T @ C) @ H + _TINY)                     # (K, D)
-    else:
-        H = H * (C.T @ (W * X)) / (C.T @ (W * (C @ H)) + _TINY)          # (K, D)
-    return nmf_codes_step(X, W, C, H), H
+        C = C * (X @ H.T) / (C @ (H @ H.T) + _TINY)                     # (N, K)
+        return C, H
+    WX = W * X if WX is None else WX                                    # (N, D)
+    H = H * (C.T @ WX) / (C.T @ (W * (C @ H)) + _TINY)                  # (K, D)
+    C = C * (WX @ H.T) / ((W * (C @ H)) @ H.T + _TINY)                  # (N, K)
+    return C, H
 
 
-def nmf_objective(X, W, C, H):
-    """chi^2 = sum w (x - C H)^2 (W None: sum (x - C H)^2, via traces to avoid (N, D) work)."""
+def nmf_objective(X, W, C, H, xx=None):
+    """chi^2 = sum w (x - C H)^2 (W None: sum (x - C H)^2 via traces; xx = sum x^2 if known)."""
     if W is None:
         CtX = C.T @ X                                                   # (K, D)
-        return float((X ** 2).sum() - 2 * (CtX * H).sum()
+        xx = float((X ** 2).sum()) if xx is None else xx
+        return float(xx - 2 * (CtX * H).sum()
                      + ((C.T @ C) * (H @ H.T)).sum())
     return float((W * (X - C @ H) ** 2).sum())
