@@ -16,7 +16,7 @@ from scipy.stats import spearmanr
 
 from npvae.utils import NpvaeError, as_generator
 
-__all__ = ["knn_separation", "TruthCorrelations", "truth_correlations"]
+__all__ = ["knn_separation", "compare_separation", "TruthCorrelations", "truth_correlations"]
 
 
 def _check_codes_labels(codes, labels):
@@ -76,6 +76,18 @@ def knn_separation(codes, labels, k=15, cv=5, rng=None, standardize=False):
     return dict(balanced_accuracy=float(scores.mean()), std=float(scores.std()),
                 folds=scores, chance=1.0 / keep_names.size, classes=keep_names.tolist(),
                 dropped_classes=sorted(set(names.tolist()) - set(keep_names.tolist())))
+
+
+def compare_separation(codes_by_name, labels, k=15, cv=5, rng=None, standardize=False):
+    """:func:`knn_separation` of several code spaces on the same folds.
+
+    codes_by_name : {name: (N, K_name)}, e.g. {"VAE": mu, "PCA": pca_coefficients} with the
+    same K. One seed is drawn from ``rng`` and shared, so the spaces meet identical folds.
+    Returns {name: result dict}.
+    """
+    seed = int(as_generator(rng).integers(2 ** 31 - 1))
+    return {name: knn_separation(codes, labels, k=k, cv=cv, rng=seed, standardize=standardize)
+            for name, codes in codes_by_name.items()}
 
 
 @dataclass

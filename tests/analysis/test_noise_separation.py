@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from npvae.analysis import added_noise_sigma, knn_separation, noise_sensitivity, truth_correlations
+from npvae.analysis import (added_noise_sigma, compare_separation, knn_separation,
+                            noise_sensitivity, truth_correlations)
 from npvae.utils import NpvaeError
 
 
@@ -79,6 +80,10 @@ def test_knn_separates_distinct_clusters_not_overlapping_ones():
     assert good["balanced_accuracy"] > 0.97
     assert abs(bad["balanced_accuracy"] - bad["chance"]) < 0.12
     assert len(good["folds"]) == 5 and good["dropped_classes"] == []
+    both = compare_separation({"far": far, "same": same}, labels, k=10, rng=3)
+    assert both["far"]["balanced_accuracy"] > both["same"]["balanced_accuracy"] + 0.4
+    again = compare_separation({"far": far, "far2": far.copy()}, labels, k=10, rng=3)
+    assert np.array_equal(again["far"]["folds"], again["far2"]["folds"])   # shared folds
 
 
 def test_knn_drops_tiny_classes_and_rejects_one_class():
