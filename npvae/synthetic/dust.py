@@ -28,5 +28,5 @@ def calzetti_k(wave):
 
 def transmission(wave, ebv):
     """Fraction of light that gets through: 10^(-0.4 k(lambda) E(B-V)).  wave (W,), ebv (N,) -> (N, W)."""
-    k = calzetti_k(wave)                                                      # (W,)
-    return np.power(10.0, -0.4 * np.asarray(ebv, dtype=np.float64)[:, None] * k)     # (N, W)
+    k = (-0.4 * np.log(10) * calzetti_k(wave)).astype(np.float32)             # (W,)
+    return np.exp(np.asarray(ebv, dtype=np.float32)[:, None] * k[None, :])    # (N, W) float32

@@ -44,7 +44,7 @@ def _narrow_lines(rng, b, cont_ha, line_trans):
     l_sf = HALPHA_PER_SFR * recent_sfr(b["t_start"], b["tau"], b["t_quench"], b["burst_frac"],
                                        b["burst_age"]) * rng.lognormal(0, 0.3, n)
     ew_agn = np.select([b["kind"] == "quiescent", b["kind"] == "nlagn", b["kind"] == "blagn"],
-                       [np.exp(rng.uniform(np.log(0.1), np.log(1.5), n)),
+                       [np.exp(rng.uniform(np.log(0.05), np.log(0.8), n)),
                         np.exp(rng.uniform(np.log(3), np.log(40), n)),
                         np.exp(rng.uniform(np.log(5), np.log(40), n))], 0.0)
     l_agn = ew_agn * cont_ha / t_ha                                           # observed EW -> intrinsic
@@ -104,15 +104,15 @@ def build_batch(rng, b):
             lum_obs[s] = 0.0
             z_rest[s] = np.abs(rng.normal(0, 1e-4, s.size))
     sigma_line = np.sqrt(b["sigma_gas"] ** 2 + SIGMA_INST ** 2)               # (N,)
-    lines_rest = np.zeros_like(cont)
-    for l, lam in enumerate(nebular.LINES["wave"]):
-        add_gaussian_lines(lines_rest, REST_LOGLAM0, np.log10(lam), lum_obs[:, l], sigma_line, halfwidth=40)
     cont_obs = redshift_rebin(cont, REST_LOGLAM0, z_rest, OBS_LOGLAM0, N_OBS)  # (N, P)
-    lines_obs = redshift_rebin(lines_rest, REST_LOGLAM0, z_rest, OBS_LOGLAM0, N_OBS)
     near6000 = slice(int((np.log10(5800) - OBS_LOGLAM0) / 1e-4), int((np.log10(6200) - OBS_LOGLAM0) / 1e-4))
     scale = b["flux_6000"] / np.maximum(np.median(cont_obs[:, near6000], axis=1), 1e-30)   # (N,)
     cont_obs *= scale[:, None]
-    lines_obs *= scale[:, None]
+    # narrow lines straight onto the observed grid: a redshift keeps velocity widths and areas
+    lines_obs = np.zeros_like(cont_obs)                                       # (N, P)
+    shift = np.log10(1 + b["z"])
+    for l, lam in enumerate(nebular.LINES["wave"]):
+        add_gaussian_lines(lines_obs, OBS_LOGLAM0, np.log10(lam) + shift, lum_obs[:, l] * scale, sigma_line)
     sn = b["sn"].copy()
     odd = b["oddity"]
     jump = np.flatnonzero(odd == "camera_jump")
@@ -141,7 +141,7 @@ def build_batch(rng, b):
         oddities.drop_many(rng, iv, m)
         ivar[lows], and_mask[lows] = iv, m
     area, err, ew = fit_lines(flux, ivar, cont_obs, b["z_cat"], sigma_line)
-    flux_scale = scale / (1 + b["z"] * 0)                                     # truth in observed units
+    flux_scale = scale                                                        # truth in observed units
     log_age = np.log10(t.ages)
     mass_w = weights.sum(axis=2)                                              # (N, A)
     light_w = np.einsum("nam,am->na", weights, t.flux[:, :, int(np.argmin(np.abs(wave - 5500)))])
