@@ -366,14 +366,16 @@ def nnls_codes(X, W, H, max_sweeps=300, tol=1e-9):
 def nmf_step(X, W, C, H, WX=None):
     """One multiplicative update of H, then of C (Lee & Seung; weighted: Blanton & Roweis).
 
+    C^T X is computed as (X^T C)^T: OpenBLAS is ten times faster that way for skinny C.
+
     X (N, D) >= 0, W (N, D) or None, C (N, K), H (K, D); WX = W * X may be passed precomputed.
     """
     if W is None:
-        H = H * (C.T @ X) / ((C.T @ C) @ H + _TINY)                     # (K, D)
+        H = H * (X.T @ C).T / ((C.T @ C) @ H + _TINY)                   # (K, D)
         C = C * (X @ H.T) / (C @ (H @ H.T) + _TINY)                     # (N, K)
         return C, H
     WX = W * X if WX is None else WX                                    # (N, D)
-    H = H * (C.T @ WX) / (C.T @ (W * (C @ H)) + _TINY)                  # (K, D)
+    H = H * (WX.T @ C).T / (((W * (C @ H)).T @ C).T + _TINY)           # (K, D)
     C = C * (WX @ H.T) / ((W * (C @ H)) @ H.T + _TINY)                  # (N, K)
     return C, H
 
@@ -381,7 +383,7 @@ def nmf_step(X, W, C, H, WX=None):
 def nmf_objective(X, W, C, H, xx=None):
     """chi^2 = sum w (x - C H)^2 (W None: sum (x - C H)^2 via traces; xx = sum x^2 if known)."""
     if W is None:
-        CtX = C.T @ X                                                   # (K, D)
+        CtX = (X.T @ C).T                                               # (K, D)
         xx = float((X ** 2).sum()) if xx is None else xx
         return float(xx - 2 * (CtX * H).sum()
                      + ((C.T @ C) * (H @ H.T)).sum())
