@@ -1,0 +1,182 @@
+"""Training throughput of npvae's InfoVAE: spectra per second and a per-phase profile.
+
+The paper's 6-latent model (1000-703-94-6), batch 64, Adam, lambda 3.02, M = 200 prior
+samples, on synthetic 47,000 x 1000 data made like ../shared/bench/torch_infovae_bench.py.
+A step is what the training loop does: gather the batch, draw eps and prior, loss_and_grads,
+Adam. The profile times each phase in isolation with the same shapes:
+GEMM (the 20 matrix products of a step), Adam (one fused pass over all parameters), loss
+(weighted residual + MMD + KL kernels), and the rest (bias/activation kernels, gather, noise,
+Python overhead) as the difference.
+
+    python benchmarks/train_throughput.py                 # float32 and float64, batch 64
+    python benchmarks/train_throughput.py --torch-python /tmp/torchref-venv/bin/python
+        # also runs ../shared/bench/torch_infovae_bench.py --quick in between, side by side
+
+The last line starts with SUMMARY.
+"""
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import npvae
+from npvae import kernels, losses
+
+N_SPECTRA = 47_000
+TORCH_BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "torch_infovae_bench.py"
+
+
+def make_data(n, d, dtype, rng):
+    """Smooth positive 'spectra' + noise, and ivar-like weights with ~5% zeros (as the torch bench)."""
+    lam = np.linspace(0.0, 1.0, d)
+    amp = rng.uniform(0.5, 2.0, size=(n, 1))
+    slope = rng.normal(0.0, 0.3, size=(n, 1))
+    x = (amp * (1.0 + slope * lam) + 0.1 * rng.standard_normal((n, d))).astype(dtype)
+    w = rng.uniform(0.5, 2.0, size=(n, d)).astype(dtype)
+    w[rng.random((n, d)) < 0.05] = 0
+    return x, w
+
+
+class Stepper:
+    """The training hot loop with preallocated buffers (what npvae.training does per batch)."""
+
+    def __init__(self, model, X, W, batch):
+        self.model, self.X, self.W, self.batch = model, X, W, batch
+        self.opt = npvae.Adam(model.params, lr=1e-3)
+        self.grads = model.new_grads()
+        dt = model.dtype
+        self.xb = np.empty((batch, X.shape[1]), dt)
+        self.wb = np.empty((batch, X.shape[1]), dt)
+        self.eps = np.empty((batch, model.n_latent), dt)
+        self.prior = np.empty((model.n_prior, model.n_latent), dt)
+        self.rng = np.random.default_rng(1)
+
+    def step(self, idx):
+        rng, m = self.rng, self.model
+        n = len(idx)
+        xb, wb, eps = self.xb[:n], self.wb[:n], self.eps[:n]
+        np.take(self.X, idx, axis=0, out=xb)
+        np.take(self.W, idx, axis=0, out=wb)
+        rng.standard_normal(out=eps, dtype=m.dtype.type)
+        rng.standard_normal(out=self.prior, dtype=m.dtype.type)
+        m.loss_and_grads(xb, wb, eps, self.prior, self.grads)
+        self.opt.step(self.grads)
+
+    def epoch(self):
+        order = self.rng.permutation(len(self.X))
+        for s in range(0, len(order), self.batch):
+            self.step(order[s:s + self.batch])
+
+
+def time_epochs(stepper, repeats):
+    stepper.epoch()                      # warm-up (JIT compile, page-in)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        stepper.epoch()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def profile_phases(model, batch, n_steps=300):
+    """Seconds per step of each phase in isolation (same shapes as the real step)."""
+    rng = np.random.default_rng(2)
+    dt = model.dtype
+    gemms = []
+    for name, n_in, n_out in model.layout:
+        a = rng.standard_normal((batch, n_in)).astype(dt)
+        w = rng.standard_normal((n_in, n_out)).astype(dt)
+        dy = rng.standard_normal((batch, n_out)).astype(dt)
+        gemms.append((a, w, np.empty((batch, n_out), dt)))            # forward
+        gemms.append((a.T, dy, np.empty((n_in, n_out), dt)))          # dW
+        if name != "enc1":
+            gemms.append((dy, w.T, np.empty((batch, n_in), dt)))      # dX
+    out = {}
+    t0 = time.perf_counter()
+    for _ in range(n_steps):
+        for a, b, o in gemms:
+            np.matmul(a, b, out=o)
+    out["gemm"] = (time.perf_counter() - t0) / n_steps
+    opt, grads = npvae.Adam(model.params, lr=1e-9), model.new_grads()
+    t0 = time.perf_counter()
+    for _ in range(n_steps):
+        opt.step(grads)
+    out["adam"] = (time.perf_counter() - t0) / n_steps
+    x = rng.standard_normal((batch, model.n_features)).astype(dt)
+    xh, w, dx = x + 0.1, np.ones_like(x), np.empty_like(x)
+    z = rng.standard_normal((batch, model.n_latent)).astype(dt)
+    p = rng.standard_normal((model.n_prior, model.n_latent)).astype(dt)
+    t0 = time.perf_counter()
+    for _ in range(n_steps):
+        losses.gaussian_nll(x, xh, w, 1.0, dx)
+        losses.mmd_rbf(z, p, 1.0, np.zeros_like(z))
+        losses.kl_to_standard_normal(z, z)
+    out["loss"] = (time.perf_counter() - t0) / n_steps
+    return out, len(gemms)
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, numpy {np.__version__}"
+
+
+def run_torch(python):
+    res = subprocess.run([python, str(TORCH_BENCH.resolve()), "--quick"], capture_output=True, text=True)
+    line = [l for l in res.stdout.splitlines() if l.startswith("SUMMARY")]
+    if not line:
+        print(res.stdout[-2000:], res.stderr[-2000:])
+        return None
+    print("  torch:", line[0])
+    return float(line[0].split("ref fp32/2thr/bs64 = ")[1].split()[0])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=N_SPECTRA)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    ap.add_argument("--torch-python", default=None, help="python of a venv with torch 2.13.0")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating npvae/torch rounds")
+    args = ap.parse_args()
+    print("machine:", machine())
+    rows = []
+    for rnd in range(args.rounds):
+        for dtype in args.dtypes:
+            X, W = make_data(args.n, 1000, dtype, np.random.default_rng(0))
+            model = npvae.InfoVAE(dtype=dtype, seed=0)
+            model.mean_[...] = X.mean(0)
+            times = time_epochs(Stepper(model, X, W, args.batch), args.repeats)
+            med = float(np.median(times))
+            prof, n_gemm = profile_phases(model, args.batch)
+            step = med / -(-args.n // args.batch)
+            rest = step - sum(prof.values())
+            row = {"dtype": dtype, "sps": args.n / med, "epoch": med, "step_ms": 1e3 * step}
+            rows.append(row)
+            print(f"npvae {dtype} batch {args.batch}: epoch {med:.2f} s (runs {', '.join(f'{t:.2f}' for t in times)}), "
+                  f"{row['sps']:,.0f} spectra/s, {row['step_ms']:.2f} ms/step = GEMM ({n_gemm}) {1e3 * prof['gemm']:.2f} "
+                  f"+ Adam {1e3 * prof['adam']:.2f} + loss {1e3 * prof['loss']:.2f} + rest {1e3 * rest:.2f} ms", flush=True)
+        if args.torch_python:
+            ref = run_torch(args.torch_python)
+            if ref:
+                rows.append({"dtype": "torch-float32", "sps": ref})
+    f32 = [r["sps"] for r in rows if r["dtype"] == "float32"]
+    ref = [r["sps"] for r in rows if r["dtype"] == "torch-float32"]
+    summary = f"SUMMARY npvae float32 bs{args.batch} median {np.median(f32):,.0f} spectra/s" if f32 else "SUMMARY"
+    if ref:
+        summary += f"; torch {np.median(ref):,.0f} spectra/s; ratio {np.median(f32) / np.median(ref):.2f}x"
+    print(summary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
