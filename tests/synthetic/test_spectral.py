@@ -26,7 +26,7 @@ def test_broadening_conserves_flux_and_matches_direct_convolution():
     np.testing.assert_allclose(fast.sum(axis=1), f.sum(axis=1), rtol=1e-7)
     np.testing.assert_allclose(fast[0], f[0], atol=1e-12)
     np.testing.assert_allclose(fast[2:], slow[2:], atol=2e-3)      # sigma >= 2.5: sampled = continuous
-    assert fast[3].std() < 0.5 * f[3].std()                         # it really smooths
+    assert fast[3, 100:-100].std() < 0.5 * f[3, 100:-100].std()         # it really smooths
 
 
 def test_line_adder_puts_the_area_in_the_grid():
