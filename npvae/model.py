@@ -107,7 +107,8 @@ class _MLPModel:
         names = [f"dec{i + 1}" for i in range(len(self.hidden))] + ["out"]
         dy = dxhat
         for name, cache in zip(reversed(names), reversed(caches)):
-            dy = linear_act_backward(dy, cache, grads[f"{name}.W"], grads[f"{name}.b"])
+            dx_out = self._buf(f"d_{name}", (len(dy), cache[1].shape[0]))   # (B, n_in)
+            dy = linear_act_backward(dy, cache, grads[f"{name}.W"], grads[f"{name}.b"], dx_out=dx_out)
         return dy
 
     def _encoder_backward(self, dh, caches, grads):
@@ -115,7 +116,9 @@ class _MLPModel:
         dy = dh
         for i in reversed(range(len(self.hidden))):
             name = f"enc{i + 1}"
-            dy = linear_act_backward(dy, caches[i], grads[f"{name}.W"], grads[f"{name}.b"], need_dx=i > 0)
+            dx_out = self._buf(f"d_{name}", (len(dy), caches[i][1].shape[0])) if i > 0 else None
+            dy = linear_act_backward(dy, caches[i], grads[f"{name}.W"], grads[f"{name}.b"],
+                                     need_dx=i > 0, dx_out=dx_out)
 
     def _centre(self, x):
         """x - mean_ in the model's dtype, in a workspace buffer.  x (B, D)."""
@@ -236,8 +239,10 @@ class InfoVAE(_MLPModel):
         dmu, dlogvar = losses.reparameterize_backward(dz, rep_cache)
         dmu = dmu + dmu_kl                                                # (B, Z)
         dlogvar = dlogvar + dlogvar_kl                                    # (B, Z)
-        dh = linear_act_backward(dmu, mu_cache, grads["mu.W"], grads["mu.b"])
-        dh += linear_act_backward(dlogvar, lv_cache, grads["logvar.W"], grads["logvar.b"])
+        h_shape = (n_batch, h.shape[1])
+        dh = linear_act_backward(dmu, mu_cache, grads["mu.W"], grads["mu.b"], dx_out=self._buf("d_mu", h_shape))
+        dh += linear_act_backward(dlogvar, lv_cache, grads["logvar.W"], grads["logvar.b"],
+                                  dx_out=self._buf("d_lv", h_shape))
         self._encoder_backward(dh, enc_caches, grads)
         total = c_rec * recon + c_kl * kl + c_mmd * mmd
         return {"recon": recon, "kl": kl, "mmd": mmd, "total": total}, grads
@@ -285,7 +290,8 @@ class Autoencoder(_MLPModel):
         recon, dxhat = losses.gaussian_nll(xc, xhat, np.asarray(w, self.dtype), 1.0,
                                            self._buf("dxhat", xhat.shape))
         dcode = self._decoder_backward(dxhat, dec_caches, grads)          # (B, Z)
-        dh = linear_act_backward(dcode, code_cache, grads["mu.W"], grads["mu.b"])
+        dh = linear_act_backward(dcode, code_cache, grads["mu.W"], grads["mu.b"],
+                                 dx_out=self._buf("d_mu", (len(x), h.shape[1])))
         self._encoder_backward(dh, enc_caches, grads)
         return {"recon": recon, "total": recon}, grads
 
