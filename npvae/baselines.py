@@ -160,7 +160,7 @@ def _solve_stacked(A, b):
 
 
 class WeightedPCA(PCA):
-    """PCA with inverse-variance weights: weighted low-rank approximation by alternating least squares.
+    """PCA with inverse-variance weights: weighted low-rank approximation (alternating LSQ).
 
     Minimises chi^2 = sum_nd w_nd (x_nd - mu_d - sum_k c_nk p_kd)^2 (Bailey 2012, EM-PCA with
     weights). Start: the weighted mean mu_d = sum_n w_nd x_nd / sum_n w_nd and the plain PCA
@@ -336,7 +336,8 @@ def nnls_codes(X, W, H, max_sweeps=300, tol=1e-9):
     """Exact non-negative weighted least squares for every spectrum, vectorised over N.
 
     c_n = argmin_{c >= 0} sum_d w_nd (x_nd - c . h_d)^2. With G_n = H W_n H^T and
-    b_n = H W_n x_n, coordinate descent updates c_nk <- max(0, c_nk + (b_nk - G_n[k] . c_n) / G_nkk),
+    b_n = H W_n x_n, coordinate descent updates
+    c_nk <- max(0, c_nk + (b_nk - G_n[k] . c_n) / G_nkk),
     each an exact minimisation along one coordinate; it starts from the unconstrained solution
     clipped at 0 and stops when no code moves by more than tol (relative).
     X (N, D), W (N, D) or None, H (K, D) -> C (N, K).

@@ -84,7 +84,8 @@ def per_class(values, labels, classes=CLASSES):
     values = np.asarray(values, dtype=np.float64)
     labels = np.asarray(labels).astype(str)
     if values.ndim != 1 or labels.shape != values.shape:
-        raise NpvaeError(f"values {values.shape} and labels {labels.shape} must be 1-d, same length")
+        raise NpvaeError(f"values {values.shape} and labels {labels.shape} must be 1-d, "
+                         "same length")
     out = {}
     for name in ("all",) + tuple(classes):
         keep = np.isfinite(values) & ((labels == name) | (name == "all"))

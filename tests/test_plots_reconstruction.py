@@ -15,7 +15,8 @@ LABELS = np.array(["quiescent", "quiescent", "emission", "emission", "nlagn", "b
 def fake_spectra(rng, halpha_amp):
     """Flat continuum 1 plus a Gaussian H-alpha line of the given amplitude per spectrum."""
     line = np.exp(-0.5 * ((WAVE - 6563.0) / 3.0) ** 2)                 # (D,)
-    x = 1.0 + np.asarray(halpha_amp)[:, None] * line + 0.01 * rng.normal(size=(len(halpha_amp), 1000))
+    amp = np.asarray(halpha_amp)[:, None]                              # (N, 1)
+    x = 1.0 + amp * line + 0.01 * rng.normal(size=(amp.size, 1000))
     return x, np.full(x.shape, 1e4)
 
 
