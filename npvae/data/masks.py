@@ -58,9 +58,9 @@ def observed_bad_mask(flux, ivar, and_mask, valid, *, dilate=2, spike_factor=SPI
     """
     basic = (~valid) | (ivar <= 0) | (flux == 0) | ((and_mask & BAD_AND_MASK) != 0)   # (N, P)
     good = ~basic
-    sigma = np.where(good, 1.0 / np.sqrt(np.where(good, ivar, 1.0)), 0.0)            # (N, P)
-    num = gaussian_filter1d(sigma, smooth, axis=1, mode="constant")
-    den = gaussian_filter1d(good.astype(np.float64), smooth, axis=1, mode="constant")
+    sigma = np.where(good, 1.0 / np.sqrt(np.where(good, ivar, 1.0)), 0.0).astype(np.float32)
+    num = gaussian_filter1d(sigma, smooth, axis=1, mode="constant", truncate=3.0)   # (N, P)
+    den = gaussian_filter1d(good.astype(np.float32), smooth, axis=1, mode="constant", truncate=3.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         local = np.where(den > 1e-3, num / den, np.inf)                              # (N, P)
     spike = good & (sigma >= spike_factor * local)

@@ -29,7 +29,7 @@ from ..utils import as_generator, progress
 from .infill import iterative_pca_infill
 from .labels import classify, line_columns
 from .masks import observed_bad_mask
-from .rebin import rebin_batch
+from .rebin import rebin_rows
 
 __all__ = ["REST_LOGLAM", "REST_WAVE", "REST_EDGES", "NORM_WINDOW", "PreprocessResult",
            "preprocess", "prepare_chunk", "finish", "check_record", "rows_to_table"]
@@ -96,20 +96,24 @@ def check_record(rec):
 
 def _pad(records):
     """Padded observed-frame arrays of a chunk of valid records."""
-    p = max(len(r.flux) for r in records)
-    n = len(records)
-    flux, ivar = np.zeros((n, p)), np.zeros((n, p))                          # (N, P)
-    and_mask = np.zeros((n, p), np.int64)
-    valid = np.zeros((n, p), bool)
-    edges = np.empty((n, p + 1))                                             # (N, P+1) rest loglam
+    n_pix = np.array([len(r.flux) for r in records])                         # (N,)
+    p, n = n_pix.max(), len(records)
+    flux, ivar = np.zeros((n, p), np.float32), np.zeros((n, p), np.float32)  # (N, P)
+    and_mask = np.zeros((n, p), np.int32)
+    loglam = np.zeros((n, p + 1))                                            # (N, P+1) rest, padded
     for i, r in enumerate(records):
-        k = len(r.flux)
-        flux[i, :k], ivar[i, :k], and_mask[i, :k], valid[i, :k] = r.flux, r.ivar, r.and_mask, True
-        ll = np.asarray(r.loglam, np.float64) - np.log10(1.0 + r.z)
-        edges[i, 1:k] = 0.5 * (ll[1:] + ll[:-1])
-        edges[i, 0] = 1.5 * ll[0] - 0.5 * ll[1]
-        edges[i, k:] = 1.5 * ll[-1] - 0.5 * ll[-2]
-    return flux, ivar, and_mask, valid, edges
+        k = n_pix[i]
+        flux[i, :k], ivar[i, :k], and_mask[i, :k] = r.flux, r.ivar, r.and_mask
+        loglam[i, 1:k + 1] = r.loglam
+        loglam[i, 1:k + 1] -= np.log10(1.0 + r.z)
+        loglam[i, 0], loglam[i, k + 1:] = 2 * loglam[i, 1] - loglam[i, 2], 2 * loglam[i, k] - loglam[i, k - 1]
+    edges = 0.5 * (loglam[:, 1:] + loglam[:, :-1])                          # (N, P) inner + first
+    edges = np.concatenate([edges, edges[:, -1:]], axis=1)                   # (N, P+1)
+    edges[:, 0] = 1.5 * loglam[:, 1] - 0.5 * loglam[:, 2]
+    rows = np.arange(n)
+    edges[rows, n_pix] = 1.5 * loglam[rows, n_pix] - 0.5 * loglam[rows, n_pix - 1]
+    valid = np.arange(p)[None, :] < n_pix[:, None]                          # (N, P)
+    return flux, ivar, and_mask, valid, edges, n_pix
 
 
 def prepare_chunk(records, *, sn_cap=50.0, min_coverage=MIN_COVERAGE, dilate=2):
@@ -126,9 +130,9 @@ def prepare_chunk(records, *, sn_cap=50.0, min_coverage=MIN_COVERAGE, dilate=2):
     if not ok:
         return (np.zeros((0, m), np.float32), np.zeros((0, m), np.float32),
                 np.zeros((0, m), bool), [], skipped)
-    flux, ivar, and_mask, valid, edges = _pad(ok)
+    flux, ivar, and_mask, valid, edges, n_pix = _pad(ok)
     bad_obs = observed_bad_mask(flux, ivar, and_mask, valid, dilate=dilate)   # (N, P)
-    rflux, rivar, cover = rebin_batch(edges, flux, ivar, ~bad_obs, REST_EDGES)  # (N, M) x3
+    rflux, rivar, cover = rebin_rows(edges, flux, ivar, ~bad_obs, REST_EDGES, n_pix)  # (N, M) x3
     bad = (cover < MIN_PIXEL_COVERAGE) | (rivar <= 0)                        # (N, M)
     good_frac = 1.0 - bad.mean(axis=1)                                       # (N,)
     win_good = (~bad[:, _IN_WINDOW]).sum(axis=1)                             # (N,)
