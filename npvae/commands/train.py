@@ -1,0 +1,170 @@
+"""``npvae train``: train one InfoVAE (or autoencoder) from a data file, with checkpoints.
+
+Writes OUT/model.npz, OUT/history.csv, OUT/loss_curve.png and keeps OUT/checkpoint.npz for
+``--resume``. DATA is a dataset FITS file (docs/design.md, "Dataset file": its SPLIT column picks
+the validation rows) or an .npz with ``flux`` and ``weight`` (N, D) arrays and optionally
+``split`` (N,) of "train" / "valid"; without it a seeded random 25% is held out.
+Docs: docs/training.md. Shapes: N spectra, D pixels.
+"""
+import csv
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..utils import NpvaeError, atomic_write
+
+__all__ = ["register", "run", "read_training_data", "write_history_csv", "plot_loss_curve"]
+
+VAL_FRACTION = 0.25     # held out when an .npz has no split
+
+
+def register(subparsers):
+    """Add the ``train`` subcommand."""
+    p = subparsers.add_parser("train", help="train an InfoVAE on a data file",
+                              description="Train an InfoVAE (Portillo et al. 2020 recipe) with "
+                                          "checkpoints, resume and early stopping.")
+    add_data_arguments(p)
+    p.add_argument("--latent", type=int, default=6, help="latent dimension Z (default 6)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[703, 94], help="encoder widths (default 703 94)")
+    p.add_argument("--lam", type=float, default=3.02, help="InfoVAE lambda (default 3.02)")
+    p.add_argument("--alpha", type=float, default=0.0, help="InfoVAE alpha (default 0)")
+    p.add_argument("--model", choices=("vae", "ae"), default="vae", help="InfoVAE or plain autoencoder")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT/checkpoint.npz)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.set_defaults(func=run)
+    return p
+
+
+def add_data_arguments(p):
+    """Options shared by ``train`` and ``search``: data, optimisation, seed, verbosity."""
+    p.add_argument("--data", required=True, help="dataset FITS file or .npz with flux and weight")
+    p.add_argument("--epochs", type=int, default=200, help="maximum epochs (default 200)")
+    p.add_argument("--batch-size", type=int, default=64, help="minibatch size (default 64)")
+    p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, noise and split (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args):
+    """Load data, train, write model, history and loss curve. Returns the exit code."""
+    import npvae
+    from ..training import TrainingInterrupted
+
+    X, W, Xv, Wv = read_training_data(args.data, seed=args.seed)
+    out = Path(args.out)
+    ckpt = Path(args.checkpoint) if args.checkpoint else out / "checkpoint.npz"
+    if args.model == "vae":
+        model = npvae.InfoVAE(X.shape[1], args.hidden, args.latent, lam=args.lam, alpha=args.alpha, seed=args.seed)
+    else:
+        model = npvae.Autoencoder(X.shape[1], args.hidden, args.latent, seed=args.seed)
+    try:
+        model.fit(X, W, Xv, Wv, batch_size=args.batch_size, max_epochs=args.epochs, lr=args.lr,
+                  verbose=not args.quiet, checkpoint=ckpt, resume=args.resume)
+    except TrainingInterrupted:
+        print("npvae train: to resume, run the same command with --resume", file=sys.stderr)
+        return 130
+    model.save(out / "model.npz")
+    write_history_csv(model.history_, out / "history.csv")
+    plot_loss_curve(model.history_, out / "loss_curve.png")
+    print(f"wrote {out / 'model.npz'}, {out / 'history.csv'}, {out / 'loss_curve.png'}")
+    return 0
+
+
+def read_training_data(path, seed=0):
+    """Training and validation arrays from a dataset FITS file or an .npz.
+
+    Returns
+    -------
+    X, W : ndarray (N, D) float32
+    X_val, W_val : ndarray (V, D) float32
+    """
+    path = Path(path)
+    if not path.exists():
+        raise NpvaeError(f"{path}: no such data file")
+    if path.suffix.lower() in (".fits", ".fit", ".fits.gz") or path.name.lower().endswith(".fits.gz"):
+        flux, weight, split = _read_fits(path)
+    else:
+        flux, weight, split = _read_npz(path)
+    _check_arrays(path, flux, weight)
+    if split is None:
+        rows = np.random.default_rng(seed).permutation(len(flux))
+        is_val = np.zeros(len(flux), bool)
+        is_val[rows[: int(round(VAL_FRACTION * len(flux)))]] = True
+    else:
+        split = np.char.strip(np.asarray(split, dtype=str))
+        bad = np.flatnonzero((split != "train") & (split != "valid"))
+        if bad.size:
+            raise NpvaeError(f"{path}: split row {bad[0]} is {split[bad[0]]!r}, not 'train' or 'valid'")
+        is_val = split == "valid"
+    if is_val.all() or not is_val.any():
+        raise NpvaeError(f"{path}: need both training and validation rows, got {int((~is_val).sum())} "
+                         f"and {int(is_val.sum())}")
+    as32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
+    return as32(flux[~is_val]), as32(weight[~is_val]), as32(flux[is_val]), as32(weight[is_val])
+
+
+def _read_fits(path):
+    from ..data.dataset import load_dataset
+
+    ds = load_dataset(path, memmap=False)
+    return np.asarray(ds.flux), np.asarray(ds.weight), ds.split
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("flux", "weight") if k not in data.files]
+            if missing:
+                raise NpvaeError(f"{path}: missing array(s) {missing}; an .npz needs 'flux' and 'weight'")
+            split = data["split"] if "split" in data.files else None
+            return data["flux"], data["weight"], split
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        if isinstance(err, NpvaeError):
+            raise
+        raise NpvaeError(f"{path}: not a readable .npz or FITS data file ({err})") from err
+
+
+def _check_arrays(path, flux, weight):
+    """Shapes agree, 2-D, finite flux, finite non-negative weights; else NpvaeError with the row."""
+    if flux.ndim != 2 or flux.shape != weight.shape:
+        raise NpvaeError(f"{path}: flux {flux.shape} and weight {weight.shape} must be the same (N, D)")
+    bad = np.flatnonzero(~np.isfinite(flux).all(axis=1))
+    if bad.size:
+        raise NpvaeError(f"{path}: flux row {bad[0]} has non-finite values ({bad.size} rows in all)")
+    bad = np.flatnonzero(~(np.isfinite(weight) & (weight >= 0)).all(axis=1))
+    if bad.size:
+        raise NpvaeError(f"{path}: weight row {bad[0]} has negative or non-finite values")
+
+
+def write_history_csv(history, path):
+    """One row per epoch, columns in first-seen order (atomic)."""
+    columns = list(dict.fromkeys(key for rec in history for key in rec))
+    with atomic_write(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(history)
+
+
+def plot_loss_curve(history, path):
+    """Train and validation objective and reconstruction per epoch, best epoch marked (atomic PNG)."""
+    from matplotlib.figure import Figure
+
+    epochs = [rec["epoch"] for rec in history]
+    objective = [rec.get("val_total", rec.get("train_total")) for rec in history]
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    for ax, term in zip(fig.subplots(1, 2), ("total", "recon")):
+        for split, style in (("train", "-"), ("val", "--")):
+            values = [rec.get(f"{split}_{term}", np.nan) for rec in history]
+            ax.plot(epochs, values, style, label=split)
+        if history:
+            ax.axvline(epochs[int(np.nanargmin(objective))], color="0.6", lw=0.8, label="best")
+            if np.nanmin([rec.get(f"train_{term}", np.nan) for rec in history]) > 0:
+                ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel=term)
+        ax.legend()
+    with atomic_write(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
