@@ -74,4 +74,4 @@ def test_numba_kernel_matches_numpy_twin_with_padding():
     twin = rebin_batch(padded, flux.astype(float), ivar.astype(float), good_np, REST_EDGES)
     for a, b in zip(fast, twin):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
-    assert (fast[2][0] > 0.5).sum() > 100                      # the test covers real overlap
+    assert (fast[2][0] > 0.5).sum() > 50                       # the test covers real overlap
