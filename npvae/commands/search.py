@@ -1,0 +1,44 @@
+"""``npvae search``: the paper's random search over lambda, h1, h2 for one latent size.
+
+Writes OUT/results.csv (sorted by validation reconstruction loss), OUT/best_model.npz and
+OUT/search.json; running the same command again resumes. DATA as for ``npvae train``.
+Docs: docs/training.md ("Random search").
+"""
+__all__ = ["register", "run"]
+
+
+def register(subparsers):
+    """Add the ``search`` subcommand."""
+    from .train import add_data_arguments
+
+    p = subparsers.add_parser("search", help="random hyper-parameter search for one latent size",
+                              description="Random search (lambda log-uniform in [1, 1e5], h1 in "
+                                          "[Z+1, 2000], h2 in [Z+1, h1]) in parallel worker processes.")
+    add_data_arguments(p)
+    p.add_argument("--latent", type=int, default=6, help="latent dimension Z (default 6)")
+    p.add_argument("--n-configs", type=int, default=100, help="configurations (default 100)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core; 0 = in process)")
+    p.add_argument("--model", choices=("vae", "ae"), default="vae", help="InfoVAE or plain autoencoder")
+    p.add_argument("--keep-models", action="store_true", help="keep every configuration's model file")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    """Read the data, run or resume the search, print the best rows. Returns the exit code."""
+    from ..search import search
+    from ..utils import NpvaeError
+    from .train import read_training_data
+
+    if args.n_configs < 1 or args.latent < 1:
+        raise NpvaeError(f"--n-configs and --latent must be >= 1, got {args.n_configs}, {args.latent}")
+    X, W, Xv, Wv = read_training_data(args.data, seed=args.seed)
+    rows = search(X, W, Xv, Wv, n_latent=args.latent, out_dir=args.out, n_configs=args.n_configs,
+                  seed=args.seed, n_workers=args.workers, model=args.model, batch_size=args.batch_size,
+                  max_epochs=args.epochs, lr=args.lr, keep_models=args.keep_models, verbose=not args.quiet)
+    print(f"{len(rows)} configurations in {args.out}/results.csv; best:")
+    for row in rows[:3]:
+        print(f"  id {row['id']:3d}  lam {row['lam']:10.3f}  hidden {row['h1']}-{row['h2']}  "
+              f"val recon {row['val_recon']:.5g}  (epoch {row['best_epoch']})")
+    return 0
