@@ -1,0 +1,175 @@
+"""The ``npvae reproduce`` pipeline: dataset -> models -> reconstruction -> latent space -> report.
+
+Each stage writes its outputs into the run folder and is skipped when they exist (unless
+``force``), so an interrupted run resumes where it stopped; a model interrupted mid-training
+resumes from its checkpoint. Presets:
+
+- ``quick``: an 8,000-spectrum synthetic survey, VAE and AE at 2, 4, 6, 10 latents with the
+  paper's Table 1 architectures for at most 30 epochs, every baseline: about 10 minutes on
+  2 cores;
+- ``full``: the paper's scale, 64,000 spectra, up to 200 epochs with early stopping.
+
+Folder layout: ``dataset.fits`` (synthetic only), ``models/``, ``figures/``, ``results/``
+(JSON per stage), ``metrics.json``, ``report.html``, ``reproduce.log``.
+"""
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..utils import NpvaeError, atomic_write
+
+__all__ = ["reproduce", "PRESETS", "TABLE1", "RunContext"]
+
+# Table 1 of the paper: latent size -> ((h1, h2), lambda)
+TABLE1 = {2: ((1663, 42), 11.2), 4: ((1134, 64), 21.2), 6: ((703, 94), 3.02), 10: ((549, 110), 7.72)}
+
+PRESETS = {
+    "quick": {"n_spectra": 8000, "latents": (2, 4, 6, 10), "max_epochs": 30, "noise_draws": 1000,
+              "baseline_iter": 100, "est_minutes": 10},
+    "full": {"n_spectra": 64000, "latents": (2, 4, 6, 10), "max_epochs": 200, "noise_draws": 10000,
+             "baseline_iter": 300, "est_minutes": 8 * 60},
+}
+LATENT_FOR_ANALYSIS = 6      # the paper analyses the 6-latent model (Sections 3.2 to 3.4)
+
+log = logging.getLogger("npvae.reproduce")
+
+
+class RunContext:
+    """The run folder, the configuration, the dataset and the results gathered so far."""
+
+    def __init__(self, out, config, force, verbose):
+        self.out = Path(out)
+        self.config, self.force, self.verbose = config, force, verbose
+        for sub in ("models", "figures", "results"):
+            (self.out / sub).mkdir(parents=True, exist_ok=True)
+        self.data = None
+        self.timings = {}
+
+    def path(self, *parts):
+        return self.out.joinpath(*parts)
+
+    def done(self, *paths):
+        """True when every output exists and the run does not force recomputation."""
+        return not self.force and all(self.path(p).exists() for p in paths)
+
+    def save_json(self, name, obj):
+        with atomic_write(self.path("results", name)) as tmp:
+            Path(tmp).write_text(json.dumps(obj, indent=1, default=_json_default))
+
+    def load_json(self, name):
+        return json.loads(self.path("results", name).read_text())
+
+    def figure(self, fig, name):
+        """Save a matplotlib figure as figures/NAME.png and close it; returns the path."""
+        import matplotlib.pyplot as plt
+
+        path = self.path("figures", f"{name}.png")
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+        return path
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _setup_logging(ctx):
+    handler = logging.FileHandler(ctx.path("reproduce.log"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.handlers = [handler]
+    if ctx.verbose:
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter("[npvae reproduce] %(message)s"))
+        log.addHandler(console)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def stage_dataset(ctx):
+    """Load the dataset file given, or make the synthetic survey (dataset.fits)."""
+    from ..data.dataset import load_dataset
+
+    cfg = ctx.config
+    if cfg["data"] is not None:
+        path = Path(cfg["data"])
+        if not path.exists():
+            raise NpvaeError(f"--data {path}: no such file")
+        ctx.data = load_dataset(path)
+        log.info("dataset %s: %d spectra", path, len(ctx.data))
+        return
+    path = ctx.path("dataset.fits")
+    if ctx.done("dataset.fits"):
+        log.info("dataset: reusing %s", path)
+    else:
+        from ..synthetic import make_dataset
+
+        log.info("dataset: generating a synthetic survey of %d spectra (seed %d)", cfg["n_spectra"], cfg["seed"])
+        make_dataset(cfg["n_spectra"], rng=cfg["seed"], path=path, verbose=ctx.verbose)
+    ctx.data = load_dataset(path)
+    log.info("dataset: %d spectra, %d train, %d valid", len(ctx.data), int(np.sum(ctx.data.split == "train")),
+             int(np.sum(ctx.data.split == "valid")))
+
+
+def reproduce(out="npvae_reproduce", data=None, preset="quick", force=False, verbose=True, seed=0,
+              latents=None, max_epochs=None, n_spectra=None):
+    """Run the whole pipeline and write ``out/report.html``; returns the metrics dict.
+
+    Parameters
+    ----------
+    out : path
+        Run folder (created; reused on a second call: finished stages are skipped).
+    data : path, optional
+        A dataset FITS file (``npvae preprocess`` / ``npvae synth``); default: a synthetic survey.
+    preset : {"quick", "full"}
+    force : bool
+        Recompute every stage.
+    seed : int
+        Seeds the survey, the models and the analyses.
+    latents, max_epochs, n_spectra : optional
+        Override the preset.
+    """
+    from . import stages_latent, stages_recon
+    from .report_build import build_report
+
+    if preset not in PRESETS:
+        raise NpvaeError(f"preset must be one of {sorted(PRESETS)}, not {preset!r}")
+    config = dict(PRESETS[preset], preset=preset, data=None if data is None else str(data), seed=int(seed))
+    for key, value in (("latents", latents), ("max_epochs", max_epochs), ("n_spectra", n_spectra)):
+        if value is not None:
+            config[key] = tuple(value) if key == "latents" else int(value)
+    ctx = RunContext(out, config, force, verbose)
+    _setup_logging(ctx)
+    log.info("npvae reproduce (%s) into %s; expected time about %d minutes on 2 cores",
+             preset, ctx.out, config["est_minutes"])
+    stages = [("dataset", stage_dataset), ("models", stages_recon.stage_models),
+              ("reconstruction", stages_recon.stage_reconstruction), ("latent", stages_latent.stage_latent),
+              ("report", build_report)]
+    for name, stage in stages:
+        t0 = time.perf_counter()
+        log.info("stage %s ...", name)
+        stage(ctx)
+        ctx.timings[name] = time.perf_counter() - t0
+        log.info("stage %s done in %.1f s", name, ctx.timings[name])
+    return json.loads(ctx.path("metrics.json").read_text())
+
+
+def versions():
+    """Versions of Python and the packages the results depend on."""
+    import astropy
+    import numba
+    import scipy
+
+    from .._version import __version__
+
+    return {"npvae": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "numba": numba.__version__, "astropy": astropy.__version__,
+            "machine": platform.machine(), "platform": platform.platform()}

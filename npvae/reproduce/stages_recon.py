@@ -1,0 +1,174 @@
+"""Stages ``models`` and ``reconstruction`` of ``npvae reproduce`` (paper Section 3.1, Figs. 3-7).
+
+``models`` trains the InfoVAE and the plain autoencoder at each latent size with Table 1's
+architectures (checkpointed, so an interrupted run resumes). ``reconstruction`` fits PCA,
+weighted PCA, NMF and weighted NMF with the same numbers of parameters on the same training
+spectra, measures every method on the validation set (weighted MSE, the paper's metric, and
+the reduced chi^2) for all spectra and per class, and draws Figure 3 and Figures 4 to 7.
+Shapes: N spectra, D pixels, K parameters.
+"""
+import logging
+import time
+
+import numpy as np
+
+from .. import baselines, metrics
+from ..model import Autoencoder, InfoVAE
+from ..io import load
+
+__all__ = ["stage_models", "stage_reconstruction", "split", "model_path", "METHODS"]
+
+log = logging.getLogger("npvae.reproduce")
+
+METHODS = ("PCA", "WeightedPCA", "NMF", "WeightedNMF", "AE", "VAE")
+EXAMPLE_TITLES = {"high_sn_quiescent": "Fig. 4: high-S/N quiescent galaxy",
+                  "low_sn_quiescent": "Fig. 5: low-S/N quiescent galaxy",
+                  "extreme_emission": "Fig. 6: extreme emission-line galaxy",
+                  "broad_line_agn": "Fig. 7: broad-line AGN"}
+
+
+def split(ctx):
+    """(train, valid) subsets of galaxies and quasars, cached on the context.
+
+    Like the paper, the models see only galaxies and quasars: spectra whose pipeline CLASS is
+    STAR are left out of both sets (they are projected into the latent space afterwards).
+    """
+    if not hasattr(ctx, "train"):
+        ctx.train, ctx.valid = (_without_stars(ctx.data.subset(name)) for name in ("train", "valid"))
+    return ctx.train, ctx.valid
+
+
+def _without_stars(ds):
+    """The rows of a Dataset whose CLASS is not STAR."""
+    from ..data.dataset import Dataset
+
+    keep = np.char.strip(np.asarray(ds.catalog["CLASS"], dtype=str)) != "STAR"
+    return Dataset(flux=ds.flux[keep], weight=ds.weight[keep], mask=ds.mask[keep], wave=ds.wave,
+                   catalog=ds.catalog[keep], meta=ds.meta, path=ds.path)
+
+
+def model_path(ctx, kind, n_latent):
+    return ctx.path("models", f"{kind}_z{n_latent}.npz")
+
+
+def _new_model(kind, n_latent, seed):
+    from .pipeline import TABLE1
+
+    hidden, lam = TABLE1.get(n_latent, ((703, 94), 3.02))
+    if kind == "vae":
+        return InfoVAE(hidden=hidden, n_latent=n_latent, lam=lam, seed=seed)
+    return Autoencoder(hidden=hidden, n_latent=n_latent, seed=seed)
+
+
+def stage_models(ctx):
+    """Train (or reuse) models/vae_zZ.npz and models/ae_zZ.npz for every latent size."""
+    train, valid = split(ctx)
+    info = ctx.load_json("models.json") if ctx.path("results", "models.json").exists() else {}
+    for n_latent in ctx.config["latents"]:
+        for kind in ("vae", "ae"):
+            path = model_path(ctx, kind, n_latent)
+            if ctx.done(path):
+                log.info("model %s: reusing", path.name)
+                continue
+            ckpt = path.with_suffix(".ckpt")
+            model = _new_model(kind, n_latent, ctx.config["seed"] + n_latent)
+            log.info("model %s: training %s (%s)", path.name, type(model).__name__,
+                     "-".join(map(str, [model.n_features, *model.hidden, n_latent])))
+            t0 = time.perf_counter()
+            model.fit(train.flux, train.weight, valid.flux, valid.weight, max_epochs=ctx.config["max_epochs"],
+                      checkpoint=ckpt, resume=ckpt.exists() and not ctx.force, verbose=ctx.verbose)
+            model.save(path)
+            ckpt.unlink(missing_ok=True)
+            best = min(model.history_, key=lambda r: r.get("val_total", r.get("train_total", np.inf)))
+            info[path.stem] = {"seconds": time.perf_counter() - t0, "epochs": len(model.history_),
+                               "best_epoch": best.get("epoch"), "val_recon": best.get("val_recon"),
+                               "config": model.config()}
+            ctx.save_json("models.json", info)
+
+
+def _baseline(name, k, ctx):
+    cls = getattr(baselines, name)
+    if name == "PCA":
+        return cls(k)
+    return cls(k, max_iter=ctx.config["baseline_iter"], rng=ctx.config["seed"])
+
+
+def _reconstructions(ctx, train, valid, k):
+    """{method: validation reconstruction (N, D)} at k parameters."""
+    out = {}
+    for name in ("PCA", "WeightedPCA", "NMF", "WeightedNMF"):
+        t0 = time.perf_counter()
+        est = _baseline(name, k, ctx).fit(train.flux, train.weight)
+        out[name] = est.reconstruct(valid.flux, valid.weight)
+        log.info("  %s k=%d fitted in %.1f s", name, k, time.perf_counter() - t0)
+    for kind, name in (("ae", "AE"), ("vae", "VAE")):
+        path = model_path(ctx, kind, k)
+        if path.exists():
+            out[name] = load(path).reconstruct(valid.flux)
+    return out
+
+
+def stage_reconstruction(ctx):
+    """results/reconstruction.json, metrics.json (part) and Figures 3 to 7."""
+    from ..plots.reconstruction import choose_example_spectra, plot_error_vs_params, plot_reconstruction_zooms
+
+    if ctx.done("results/reconstruction.json", "figures/fig03_reconstruction_error.png"):
+        log.info("reconstruction: reusing results")
+        return
+    train, valid = split(ctx)
+    labels = valid.labels
+    examples = choose_example_spectra(labels, np.asarray(valid.catalog["SN_MEDIAN"]), valid.flux, valid.weight,
+                                      valid.wave)
+    mse, chi2, example_recons = {}, {}, {name: {} for name in examples}
+    for k in ctx.config["latents"]:
+        for method, xhat in _reconstructions(ctx, train, valid, k).items():
+            mse.setdefault(method, {})[k] = metrics.weighted_mse_per_spectrum(valid.flux, xhat, valid.weight)
+            chi2.setdefault(method, {})[k] = metrics.reduced_chi2(valid.flux, xhat, valid.weight, k)
+            if method in ("PCA", "VAE"):
+                for name, i in examples.items():
+                    example_recons[name][f"{method} {k}"] = xhat[i]
+    table = metrics.reconstruction_table(mse, labels)
+    chi2_table = metrics.reconstruction_table(chi2, labels)
+    result = {"weighted_mse": table, "reduced_chi2": chi2_table, "examples": examples,
+              "comparison": _comparison(table)}
+    fig = plot_error_vs_params(table)
+    ctx.figure(fig, "fig03_reconstruction_error")
+    ctx.figure(plot_error_vs_params(chi2_table, ylabel="median reduced chi^2", statistic="median"),
+               "fig03b_reduced_chi2")
+    for name, i in examples.items():
+        fig = plot_reconstruction_zooms(valid.wave, valid.flux[i], valid.weight[i], example_recons[name],
+                                        title=f"{EXAMPLE_TITLES[name]} (validation row {i})")
+        ctx.figure(fig, f"fig{4 + list(EXAMPLE_TITLES).index(name):02d}_{name}")
+    ctx.save_json("reconstruction.json", result)
+    for line in result["comparison"]["summary"]:
+        log.info("  %s", line)
+
+
+def _comparison(table):
+    """VAE vs PCA and NMF per class and number of parameters: ratios and a one-line summary each."""
+    rows, summary = [], []
+    if "VAE" not in table:
+        return {"rows": rows, "summary": ["no VAE model: comparison skipped"]}
+    for k, by_class in table["VAE"].items():
+        for cls, stats in by_class.items():
+            vae = stats["mean"]
+            for other in ("PCA", "NMF", "AE"):
+                ref = table.get(other, {}).get(k, {}).get(cls, {}).get("mean")
+                if vae is None or ref is None:
+                    continue
+                rows.append({"k": int(k), "class": cls, "vs": other, "vae": vae, "other": ref,
+                             "relative_gap": (ref - vae) / ref})
+    for k in table["VAE"]:
+        sub = [r for r in rows if r["k"] == int(k) and r["class"] == "all" and r["vs"] in ("PCA", "NMF")]
+        wins = all(r["vae"] < r["other"] for r in sub)
+        summary.append(f"{k} parameters: VAE {'below' if wins else 'NOT below'} PCA and NMF on all spectra ("
+                       + ", ".join(f"{r['vs']} {r['other']:.3g} vs VAE {r['vae']:.3g}" for r in sub) + ")")
+    gaps = {}
+    for r in rows:
+        if r["vs"] == "PCA" and r["class"] != "all":
+            gaps.setdefault(r["class"], []).append(r["relative_gap"])
+    if gaps:
+        best = max(gaps, key=lambda c: np.mean(gaps[c]))
+        summary.append(f"largest mean relative gap VAE vs PCA: {best} ({100 * np.mean(gaps[best]):.0f}%); "
+                       + ", ".join(f"{c} {100 * np.mean(v):.0f}%" for c, v in gaps.items()))
+    return {"rows": rows, "summary": summary}
