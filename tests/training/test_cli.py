@@ -1,0 +1,89 @@
+"""``npvae train`` and ``npvae search`` end to end on tiny files; bad data files give one-line errors."""
+import csv
+
+import numpy as np
+import pytest
+
+import npvae
+from npvae.cli import main
+from npvae.commands.train import read_training_data
+
+TINY = ["--latent", "2", "--hidden", "16", "8", "--lam", "3", "--epochs", "2", "--batch-size", "32", "--quiet"]
+
+
+@pytest.fixture
+def npz_file(tmp_path, tiny_data):
+    X, W, Xv, Wv = tiny_data
+    path = tmp_path / "data.npz"
+    np.savez(path, flux=np.vstack([X, Xv]), weight=np.vstack([W, Wv]))
+    return path
+
+
+def test_train_writes_model_history_and_curve_then_resumes(tmp_path, npz_file):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(npz_file), "--out", str(out)] + TINY) == 0
+    model = npvae.load(out / "model.npz")
+    with open(out / "history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and "val_total" in rows[0]
+    assert (out / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert model.n_latent == 2 and model.hidden == (16, 8)
+    more = TINY[:-4] + ["4", "--batch-size", "32", "--quiet", "--resume"]
+    assert main(["train", "--data", str(npz_file), "--out", str(out)] + more) == 0
+    assert len(npvae.load(out / "model.npz").history_) == 4
+
+
+def test_npz_split_seeded_and_explicit(tmp_path, tiny_data):
+    X, W, Xv, Wv = tiny_data
+    path = tmp_path / "d.npz"
+    np.savez(path, flux=np.vstack([X, Xv]), weight=np.vstack([W, Wv]))
+    a, b = read_training_data(path, seed=1), read_training_data(path, seed=1)
+    assert len(a[2]) == 55 and all(np.array_equal(u, v) for u, v in zip(a, b))
+    split = np.array(["train"] * 150 + ["valid"] * 70)
+    np.savez(path, flux=np.vstack([X, Xv]), weight=np.vstack([W, Wv]), split=split)
+    Xt, _, Xval, _ = read_training_data(path)
+    assert np.array_equal(Xt, X) and np.array_equal(Xval, Xv)
+
+
+def test_dataset_fits_file_uses_its_split(tmp_path, tiny_data):
+    from astropy.table import Table
+
+    from npvae.data.dataset import write_dataset
+
+    X, W, Xv, Wv = tiny_data
+    n = 220
+    catalog = Table({"PLATE": np.ones(n, int), "MJD": np.ones(n, int), "FIBERID": np.arange(n),
+                     "Z": np.full(n, 0.1), "CLASS": ["GALAXY"] * n, "LABEL": ["other"] * n,
+                     "SN_MEDIAN": np.ones(n), "SPLIT": ["valid"] * 70 + ["train"] * 150})
+    path = tmp_path / "d.fits"
+    write_dataset(path, np.vstack([Xv, X]), np.vstack([Wv, W]), np.zeros((n, 40), np.uint8), catalog,
+                  wave=np.linspace(3000, 9000, 40))
+    Xt, Wt, Xval, Wval = read_training_data(path)
+    assert np.array_equal(Xt, X) and np.array_equal(Wval, Wv)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"flux": np.ones((10, 4))}, "missing array.*weight"),
+    ({"flux": np.ones((10, 4)), "weight": np.ones((10, 5))}, "same"),
+    ({"flux": np.where(np.arange(40).reshape(10, 4) == 21, np.nan, 1.0), "weight": np.ones((10, 4))},
+     "flux row 5 has non-finite"),
+    ({"flux": np.ones((10, 4)), "weight": -np.ones((10, 4))}, "weight row 0"),
+    ({"flux": np.ones((4, 4)), "weight": np.ones((4, 4)), "split": np.array(["train"] * 3 + ["test"])},
+     "split row 3"),
+])
+def test_bad_data_file_is_a_one_line_error(tmp_path, capsys, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    assert main(["train", "--data", str(path), "--out", str(tmp_path / "o")] + TINY) == 1
+    err = capsys.readouterr().err
+    assert "bad.npz" in err and "Traceback" not in err
+    with pytest.raises(npvae.utils.NpvaeError, match=message):
+        read_training_data(path)
+
+
+def test_search_command(tmp_path, npz_file, capsys):
+    out = tmp_path / "s"
+    args = ["search", "--data", str(npz_file), "--out", str(out), "--latent", "2", "--n-configs", "2",
+            "--epochs", "1", "--batch-size", "32", "--workers", "0", "--quiet"]
+    assert main(args) == 0
+    assert (out / "best_model.npz").exists() and "best:" in capsys.readouterr().out
