@@ -17,7 +17,7 @@ from .galaxies import recent_sfr, sfh_weights, stellar_continuum
 from .measure import fit_lines, line_tables
 from .observe import N_OBS, OBS_LOGLAM0, obs_loglam, observe
 from .population import draw_population
-from .spectral import add_gaussian_lines, redshift_rebin
+from .spectral import add_gaussian_lines, add_line_set, redshift_rebin
 from .templates import REST_LOGLAM0, load_templates
 
 __all__ = ["generate", "build_batch", "SIGMA_INST", "HALPHA_PER_SFR"]
@@ -111,8 +111,8 @@ def build_batch(rng, b):
     # narrow lines straight onto the observed grid: a redshift keeps velocity widths and areas
     lines_obs = np.zeros_like(cont_obs)                                       # (N, P)
     shift = np.log10(1 + b["z"])
-    for l, lam in enumerate(nebular.LINES["wave"]):
-        add_gaussian_lines(lines_obs, OBS_LOGLAM0, np.log10(lam) + shift, lum_obs[:, l] * scale, sigma_line)
+    add_line_set(lines_obs, OBS_LOGLAM0, np.log10(nebular.LINES["wave"])[None, :] + shift[:, None],
+                 lum_obs * scale[:, None], sigma_line)
     sn = b["sn"].copy()
     odd = b["oddity"]
     jump = np.flatnonzero(odd == "camera_jump")

@@ -84,3 +84,17 @@ def test_calzetti_curve_values_and_transmission():
     assert calzetti_k(6300.0 - 1e-9) == pytest.approx(calzetti_k(6300.0), abs=0.05)   # near-continuous at 0.63 um
     t = transmission(np.array([4000.0, 7000.0]), np.array([0.0, 0.5]))
     assert np.all(t[0] == 1) and t[1, 0] < t[1, 1] < 1
+
+
+def test_line_set_equals_lines_added_one_by_one():
+    from npvae.synthetic.spectral import add_line_set
+    rng = np.random.default_rng(3)
+    n = 6
+    loglam = 3.6 + rng.uniform(0.01, 0.3, (n, 1)) + np.array([0.0, 0.001, 0.0015])[None, :]  # overlapping
+    areas = rng.uniform(0.5, 5, (n, 3))
+    sigma = np.array([40.0, 70, 200, 500, 900, 3000])
+    one = np.zeros((n, 3801))
+    for l in range(3):
+        add_gaussian_lines(one, 3.58, loglam[:, l], areas[:, l], sigma)
+    many = add_line_set(np.zeros((n, 3801)), 3.58, loglam, areas, sigma)
+    np.testing.assert_allclose(many, one, atol=1e-9 * one.max())
