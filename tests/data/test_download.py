@@ -137,3 +137,14 @@ def test_fetch_sdss_saves_catalogue_and_resumes_without_querying(server, tmp_pat
     n_queries = len(archive.queries)
     _, report2, _ = fetch_sdss(4, **kwargs)
     assert len(archive.queries) == n_queries and report2.present == 3
+
+
+def test_fetch_sdss_command_summarises_and_flags_failures(server, tmp_path, capsys):
+    from npvae.cli import main
+
+    archive, base = server
+    code = main(["fetch-sdss", "--n", "4", "--data-home", str(tmp_path / "h"), "--sql-url",
+                 f"{base}/SqlSearch", "--sas-url", f"{base}/sas", "--retries", "0", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "downloaded 3, already present 0, failed 1" in out and "HTTP 404" in out
+    assert "1 files failed" in err
