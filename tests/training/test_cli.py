@@ -87,3 +87,26 @@ def test_search_command(tmp_path, npz_file, capsys):
             "--epochs", "1", "--batch-size", "32", "--workers", "0", "--quiet"]
     assert main(args) == 0
     assert (out / "best_model.npz").exists() and "best:" in capsys.readouterr().out
+
+
+def test_ctrl_c_in_train_saves_and_tells_how_to_resume(tmp_path, npz_file, capsys, monkeypatch):
+    import os
+    import signal
+
+    inner, calls = npvae.InfoVAE.loss_and_grads, []
+
+    def step_then_ctrl_c(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return inner(self, *args, **kwargs)
+
+    monkeypatch.setattr(npvae.InfoVAE, "loss_and_grads", step_then_ctrl_c)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(npz_file), "--out", str(out)] + TINY) == 130
+    err = capsys.readouterr().err
+    assert "checkpoint saved" in err and "--resume" in err and "Traceback" not in err
+    assert (out / "checkpoint.npz").exists() and not (out / "model.npz").exists()
+    monkeypatch.setattr(npvae.InfoVAE, "loss_and_grads", inner)
+    assert main(["train", "--data", str(npz_file), "--out", str(out), "--resume"] + TINY) == 0
+    assert len(npvae.load(out / "model.npz").history_) == 2
