@@ -77,9 +77,12 @@ class Adam:
             kernels.adam_update(self._flat_p, flat_g, self.m, self.v, lr_t, self.beta1, self.beta2, eps_t)
             return
         for k in self.keys:
-            s = self._slices[k]
-            kernels.adam_update(self.params[k].reshape(-1), np.ascontiguousarray(grads[k]).reshape(-1),
+            s, p = self._slices[k], self.params[k]
+            flat = np.ascontiguousarray(p).reshape(-1)       # a view if p is C-contiguous, else a copy
+            kernels.adam_update(flat, np.ascontiguousarray(grads[k], dtype=p.dtype).reshape(-1),
                                 self.m[s], self.v[s], lr_t, self.beta1, self.beta2, eps_t)
+            if not np.shares_memory(flat, p):
+                p[...] = flat.reshape(p.shape)               # write the update back
 
     def state_dict(self):
         """Moments, step count and hyper-parameters (copies), for checkpoints."""

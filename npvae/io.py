@@ -41,17 +41,23 @@ def load(path):
         raise NpvaeError(f"{path}: not a readable npvae model file ({err})") from err
     if "__meta__" not in arrays:
         raise NpvaeError(f"{path}: no '__meta__' entry: not an npvae model file")
-    meta = json.loads(str(arrays.pop("__meta__")))
+    try:
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except json.JSONDecodeError as err:
+        raise NpvaeError(f"{path}: the '__meta__' entry is not valid JSON ({err})") from err
     classes = {"InfoVAE": InfoVAE, "Autoencoder": Autoencoder}
-    if meta.get("format") != FORMAT or meta.get("class") not in classes:
-        raise NpvaeError(f"{path}: unknown model format {meta.get('format')!r} / class {meta.get('class')!r}")
-    model = classes[meta["class"]](**meta["config"])
-    for key, value in model.params.items():
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("class") not in classes:
+        raise NpvaeError(f"{path}: unknown model format / class in '__meta__'")
+    try:
+        model = classes[meta["class"]](**meta["config"])
+    except (TypeError, KeyError, ValueError) as err:
+        raise NpvaeError(f"{path}: bad model configuration in '__meta__' ({err})") from err
+    targets = dict(model.params, mean=model.mean_)
+    for key, value in targets.items():
         if key not in arrays:
-            raise NpvaeError(f"{path}: parameter {key!r} is missing")
+            raise NpvaeError(f"{path}: {'parameter ' if key != 'mean' else ''}{key!r} is missing")
         if arrays[key].shape != value.shape:
-            raise NpvaeError(f"{path}: parameter {key!r} has shape {arrays[key].shape}, expected {value.shape}")
+            raise NpvaeError(f"{path}: {key!r} has shape {arrays[key].shape}, expected {value.shape}")
         value[...] = arrays[key]
-    model.mean_[...] = arrays["mean"]
     model.history_ = meta.get("history", [])
     return model

@@ -100,8 +100,9 @@ def _mmd_rbf_terms(z, p, grad_scale, dz):
     s_zz = 0.0
     s_zp = 0.0
     s_pp = 0.0
+    g = np.zeros(dim)
     for a in range(n_z):
-        g = np.zeros(dim)
+        g[:] = 0.0
         for j in range(n_z):
             d2 = 0.0
             for k in range(dim):

@@ -73,6 +73,25 @@ class _MLPModel:
             raise NpvaeError(f"{name} must be (N, {self.n_features}), got shape {x.shape}")
         return x
 
+    def _check_batch(self, x, w, eps=None, prior=None):
+        """Check the shapes of one batch: x, w (B, D), eps (B, Z), prior (M, Z); cast to dtype.
+
+        The Numba kernels do no bounds checking, so a wrong shape must be stopped here.
+        """
+        x, w = self._check_x(x), self._check_x(w, "weights")
+        if w.shape != x.shape:
+            raise NpvaeError(f"weights must have the shape of x {x.shape}, got {w.shape}")
+        n_batch, z = len(x), self.n_latent
+        if eps is not None:
+            eps = np.asarray(eps, self.dtype)
+            if eps.shape != (n_batch, z):
+                raise NpvaeError(f"eps must be (B, Z) = ({n_batch}, {z}), got shape {eps.shape}")
+        if prior is not None:
+            prior = np.asarray(prior, self.dtype)
+            if prior.ndim != 2 or prior.shape[1] != z or len(prior) < 1:
+                raise NpvaeError(f"prior must be (M, {z}), got shape {prior.shape}")
+        return x, np.asarray(w, self.dtype), eps, prior
+
     # --- forward / backward pieces ------------------------------------------------------------
     def _layer(self, name, h, slope, out=None):
         p = self.params
@@ -217,7 +236,7 @@ class InfoVAE(_MLPModel):
         grads : dict
             d total / d params, same keys and shapes as ``params``.
         """
-        x, w = self._check_x(x), self._check_x(w, "weights")
+        x, w, eps, prior = self._check_batch(x, w, eps, prior)
         if grads is None:
             grads = self.new_grads()
         n_batch = len(x)
@@ -227,15 +246,14 @@ class InfoVAE(_MLPModel):
         h, enc_caches = self._encoder_forward(xc)                         # (B, H)
         mu, mu_cache = self._layer("mu", h, None, self._buf("mu", (n_batch, self.n_latent)))
         logvar, lv_cache = self._layer("logvar", h, None, self._buf("lv", (n_batch, self.n_latent)))
-        z, rep_cache = losses.reparameterize(mu, logvar, np.asarray(eps, self.dtype))   # (B, Z)
+        z, rep_cache = losses.reparameterize(mu, logvar, eps)            # (B, Z)
         xhat, dec_caches = self._decoder_forward(z)                       # (B, D)
         # loss terms and their gradients
-        recon, dxhat = losses.gaussian_nll(xc, xhat, np.asarray(w, self.dtype), c_rec,
-                                           self._buf("dxhat", xhat.shape))
+        recon, dxhat = losses.gaussian_nll(xc, xhat, w, c_rec, self._buf("dxhat", xhat.shape))
         kl, dmu_kl, dlogvar_kl = losses.kl_to_standard_normal(mu, logvar, c_kl)
         # backward: z feeds the decoder AND the MMD, so the two gradients add up
         dz = self._decoder_backward(dxhat, dec_caches, grads)             # (B, Z)
-        mmd, dz = losses.mmd_rbf(z, np.asarray(prior, self.dtype), c_mmd, dz)
+        mmd, dz = losses.mmd_rbf(z, prior, c_mmd, dz)
         dmu, dlogvar = losses.reparameterize_backward(dz, rep_cache)
         dmu = dmu + dmu_kl                                                # (B, Z)
         dlogvar = dlogvar + dlogvar_kl                                    # (B, Z)
@@ -280,15 +298,14 @@ class Autoencoder(_MLPModel):
 
     def loss_and_grads(self, x, w, eps=None, prior=None, grads=None):
         """``recon`` (= ``total``) and its gradient for one batch; eps and prior are ignored."""
-        x, w = self._check_x(x), self._check_x(w, "weights")
+        x, w, _, _ = self._check_batch(x, w)
         if grads is None:
             grads = self.new_grads()
         xc = self._centre(x)                                              # (B, D)
         h, enc_caches = self._encoder_forward(xc)                         # (B, H)
         code, code_cache = self._layer("mu", h, None, self._buf("mu", (len(x), self.n_latent)))
         xhat, dec_caches = self._decoder_forward(code)                    # (B, D)
-        recon, dxhat = losses.gaussian_nll(xc, xhat, np.asarray(w, self.dtype), 1.0,
-                                           self._buf("dxhat", xhat.shape))
+        recon, dxhat = losses.gaussian_nll(xc, xhat, w, 1.0, self._buf("dxhat", xhat.shape))
         dcode = self._decoder_backward(dxhat, dec_caches, grads)          # (B, Z)
         dh = linear_act_backward(dcode, code_cache, grads["mu.W"], grads["mu.b"],
                                  dx_out=self._buf("d_mu", (len(x), h.shape[1])))

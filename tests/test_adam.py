@@ -155,8 +155,6 @@ def test_load_state_dict_of_other_size_raises():
         Adam(b.params).load_state_dict(Adam(a.params).state_dict())
 
 
-@pytest.mark.xfail(strict=True, reason="Adam.step's per-tensor path updates params[k].reshape(-1), "
-                   "a COPY when params[k] is not C-contiguous: the update is silently lost")
 def test_non_contiguous_parameter_arrays_are_updated_in_place():
     rng = np.random.default_rng(6)
     W = np.asfortranarray(rng.standard_normal((4, 5)))

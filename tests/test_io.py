@@ -143,8 +143,6 @@ def test_file_without_metadata_raises_npvae_error(tmp_path):
         npvae.load(path)
 
 
-@pytest.mark.xfail(strict=True, reason="io.load reads arrays['mean'] without checking it is there: "
-                   "KeyError instead of NpvaeError")
 def test_file_missing_the_mean_spectrum_raises_npvae_error(tmp_path):
     path = _saved(tmp_path)
     _rewrite(path, drop=["mean"])
@@ -152,8 +150,6 @@ def test_file_missing_the_mean_spectrum_raises_npvae_error(tmp_path):
         npvae.load(path)
 
 
-@pytest.mark.xfail(strict=True, reason="io.load calls json.loads on __meta__ unguarded: a corrupt "
-                   "metadata string raises json.JSONDecodeError without the file name")
 def test_corrupt_metadata_raises_npvae_error_naming_file(tmp_path):
     path = _saved(tmp_path)
     _rewrite(path, replace={"__meta__": np.array("{not json")})

@@ -358,8 +358,6 @@ def test_bad_data_shapes_raise_npvae_error(bad):
         model.encode(x if bad != "w_wrong_D" else x[:, :-1])
 
 
-@pytest.mark.xfail(strict=True, reason="loss_and_grads does not check that w has as many rows as x; "
-                   "the Numba weighted_residual kernel then reads past w (no bounds check)")
 def test_weights_with_other_row_count_than_x_raise_npvae_error():
     model = _vae()
     x, w, eps, prior = _data(24)
@@ -367,8 +365,6 @@ def test_weights_with_other_row_count_than_x_raise_npvae_error():
         model.loss_and_grads(x, w[:-1], eps, prior)
 
 
-@pytest.mark.xfail(strict=True, reason="loss_and_grads does not check eps (B, Z): a (1, Z) or (Z,) "
-                   "eps broadcasts silently to the whole batch")
 @pytest.mark.parametrize("eps_shape", [(1, Z), (Z,)])
 def test_eps_of_wrong_shape_raises_npvae_error(eps_shape):
     model = _vae()
@@ -377,8 +373,6 @@ def test_eps_of_wrong_shape_raises_npvae_error(eps_shape):
         model.loss_and_grads(x, w, np.ones(eps_shape), prior)
 
 
-@pytest.mark.xfail(strict=True, reason="loss_and_grads does not check prior (M, Z): the Numba MMD "
-                   "kernel indexes p[j, k] for k < Z without a bounds check")
 @pytest.mark.parametrize("cols", [Z - 1, Z + 1])
 def test_prior_with_wrong_latent_dimension_raises_npvae_error(cols):
     model = _vae()
