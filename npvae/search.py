@@ -115,8 +115,11 @@ def _run_all(configs, options, data, n_workers):
     n_workers = (os.cpu_count() or 1) if n_workers is None else int(n_workers)
     if n_workers <= 0:
         _DATA["arrays"] = data
-        for cfg in configs:
-            yield _run_config(cfg, options)
+        try:
+            for cfg in configs:
+                yield _run_config(cfg, options)
+        finally:
+            _DATA.pop("arrays", None)
         return
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=min(n_workers, len(configs)), mp_context=ctx,

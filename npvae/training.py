@@ -75,7 +75,8 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         Validation set; its objective drives the schedule and early stopping and picks the best
         epoch. Without it the training epoch's mean objective does.
     batch_size, max_epochs, lr : int, int, float
-        64, 200, 1e-3 in the paper.
+        64, 200, 1e-3 in the paper. On resume the checkpoint's learning rate is used and
+        ``max_epochs`` may be larger than before.
     rng : Generator, int or None
         Source of the shuffling and of the per-step noise; None = ``model.rng``.
     verbose : bool
