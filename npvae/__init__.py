@@ -7,5 +7,6 @@ from ._version import __version__
 from .adam import Adam
 from .io import load
 from .model import Autoencoder, InfoVAE
+from .search import search
 
-__all__ = ["__version__", "InfoVAE", "Autoencoder", "Adam", "load"]
+__all__ = ["__version__", "InfoVAE", "Autoencoder", "Adam", "load", "search"]

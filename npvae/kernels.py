@@ -194,6 +194,8 @@ _act_backward_bias_jit = _jit(_act_backward_bias)
 _weighted_residual_jit = _jit(_weighted_residual)
 _mmd_rbf_terms_jit = _jit(_mmd_rbf_terms)
 _adam_update_jit = _jit_parallel(_adam_update)
+_adam_update_serial_jit = _jit(_adam_update)
+ADAM_PARALLEL_MIN = 1 << 16   # below this many parameters, waking threads costs more than it saves
 
 
 def bias_act_forward(y, b, slope):
@@ -217,5 +219,6 @@ def mmd_rbf_terms(z, p, grad_scale, dz):
 
 
 def adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):
-    """Fused, parallel Adam step in place (Numba). See :func:`_adam_update`."""
-    _adam_update_jit(p, g, m, v, *_cast_scalars(p, lr_t, beta1, beta2, eps_t))
+    """Fused Adam step in place (Numba; parallel for large arrays). See :func:`_adam_update`."""
+    kernel = _adam_update_jit if p.shape[0] >= ADAM_PARALLEL_MIN else _adam_update_serial_jit
+    kernel(p, g, m, v, *_cast_scalars(p, lr_t, beta1, beta2, eps_t))

@@ -120,7 +120,7 @@ def stage_dataset(ctx):
 
 
 def reproduce(out="npvae_reproduce", data=None, preset="quick", force=False, verbose=True, seed=0,
-              latents=None, max_epochs=None, n_spectra=None):
+              latents=None, max_epochs=None, n_spectra=None, **overrides):
     """Run the whole pipeline and write ``out/report.html``; returns the metrics dict.
 
     Parameters
@@ -136,6 +136,8 @@ def reproduce(out="npvae_reproduce", data=None, preset="quick", force=False, ver
         Seeds the survey, the models and the analyses.
     latents, max_epochs, n_spectra : optional
         Override the preset.
+    **overrides
+        Any other preset entry (``noise_draws``, ``baseline_iter``).
     """
     from . import stages_latent, stages_recon
     from .report_build import build_report
@@ -146,6 +148,10 @@ def reproduce(out="npvae_reproduce", data=None, preset="quick", force=False, ver
     for key, value in (("latents", latents), ("max_epochs", max_epochs), ("n_spectra", n_spectra)):
         if value is not None:
             config[key] = tuple(value) if key == "latents" else int(value)
+    for key, value in overrides.items():
+        if key not in PRESETS[preset]:
+            raise NpvaeError(f"unknown reproduce option {key!r}; known: {sorted(PRESETS[preset])}")
+        config[key] = value
     ctx = RunContext(out, config, force, verbose)
     _setup_logging(ctx)
     log.info("npvae reproduce (%s) into %s; expected time about %d minutes on 2 cores",

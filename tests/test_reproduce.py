@@ -1,0 +1,71 @@
+"""End to end: ``npvae reproduce`` on a tiny synthetic survey writes every output, and resumes."""
+import json
+import time
+
+import pytest
+
+from npvae.cli import main as cli_main
+from npvae.reproduce import reproduce
+from npvae.reproduce.report import Section, table_html, write_report
+from npvae.utils import NpvaeError
+
+TINY = dict(preset="quick", n_spectra=400, latents=(2,), max_epochs=1, noise_draws=20, baseline_iter=5,
+            verbose=False, seed=3)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    t0 = time.perf_counter()
+    metrics = reproduce(out=out, **TINY)
+    return out, metrics, time.perf_counter() - t0
+
+
+def test_reproduce_writes_report_metrics_models_and_figures(run):
+    out, metrics, _ = run
+    for name in ("report.html", "metrics.json", "dataset.fits", "reproduce.log",
+                 "models/vae_z2.npz", "models/ae_z2.npz", "figures/fig03_reconstruction_error.png",
+                 "figures/fig08_corner.png", "figures/fig15_outliers.png", "figures/fig17_noise.png"):
+        assert (out / name).exists(), name
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 8      # figures are embedded, not linked
+    assert "Figure 3" in html and "Table 2" in html
+    table = metrics["reconstruction"]["weighted_mse"]
+    assert set(table) == {"PCA", "WeightedPCA", "NMF", "WeightedNMF", "AE", "VAE"}
+    assert set(table["VAE"]) == {"2"}
+    assert metrics["reconstruction"]["weighted_mse"]["PCA"]["2"]["all"]["mean"] > 0
+    assert "precision_lof" in metrics["latent"]["outliers"]
+    assert json.loads((out / "metrics.json").read_text())["config"]["n_spectra"] == 400
+
+
+def test_second_run_skips_finished_stages(run):
+    out, metrics, first = run
+    model_mtime = (out / "models/vae_z2.npz").stat().st_mtime
+    t0 = time.perf_counter()
+    again = reproduce(out=out, **TINY)
+    assert (out / "models/vae_z2.npz").stat().st_mtime == model_mtime
+    assert again["reconstruction"] == metrics["reconstruction"]
+    assert time.perf_counter() - t0 < first / 2
+
+
+def test_unknown_option_and_missing_data_file_are_clear_errors(tmp_path):
+    with pytest.raises(NpvaeError, match="unknown reproduce option"):
+        reproduce(out=tmp_path, bogus=1)
+    assert cli_main(["reproduce", "--data", str(tmp_path / "nope.fits"), "--out", str(tmp_path), "--quiet"]) == 1
+
+
+def test_report_is_written_atomically_and_escapes_text(tmp_path, monkeypatch):
+    path = tmp_path / "r.html"
+    write_report(path, "A <title>", [Section("S", ["p"], [table_html([["a<b", 1.5]], ["x", "y"])])])
+    text = path.read_text()
+    assert "A &lt;title&gt;" in text and "a&lt;b" in text and "1.5" in text
+    import npvae.reproduce.report as rep
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(rep, "_figure_html", boom)
+    with pytest.raises(RuntimeError):
+        write_report(path, "B", [Section("S", figures=[(path, "caption")])])
+    assert path.read_text() == text                        # the old report is untouched
+    assert len(list(tmp_path.iterdir())) == 1              # no temporary file left behind
