@@ -1,0 +1,186 @@
+"""Shared helper of the figure demos: find or make a run folder, load it, save a PNG.
+
+A *run folder* is what ``npvae reproduce`` writes (docs/design.md): ``dataset.fits`` (or the
+``--data`` file named in ``metrics.json``) and ``models/vae_zZ.npz`` / ``models/ae_zZ.npz``.
+Every demo takes ``--run DIR`` to use a saved run; without it :func:`get_run` makes a small
+one once and caches it under ``get_data_home()/demo_runs/``: the pipeline's own dataset stage
+(``npvae.reproduce.pipeline.stage_dataset``, the same synthetic survey ``npvae reproduce``
+makes) and the 6-latent InfoVAE with Table 1's architecture, trained for a few epochs. It
+skips the reconstruction, latent and report stages, which the demos compute themselves, so
+a demo from scratch takes about a minute on 2 cores. The folder layout is the pipeline's, so
+``npvae reproduce --out`` on it later reuses what is there.
+
+Shapes: N spectra, D pixels, Z latent dimensions.
+"""
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+
+from npvae.utils import NpvaeError, atomic_write, get_data_home  # noqa: E402
+
+__all__ = ["DEFAULT_N", "DEFAULT_EPOCHS", "build_run", "get_run", "load_run", "demo_parser",
+           "run_from_args", "save_png", "Run"]
+
+DEFAULT_N = 2000          # spectra of the cached synthetic survey (the quick preset has 8,000)
+DEFAULT_EPOCHS = 4        # epochs of the cached model (the quick preset has up to 30)
+ANALYSIS_LATENT = 6       # the paper analyses the 6-latent model (Sections 3.2 to 3.4)
+
+
+def _train_model(out, kind, n_latent, train, valid, epochs, seed, verbose):
+    """Train models/{kind}_z{n_latent}.npz as the pipeline's models stage does (Table 1)."""
+    from npvae.model import Autoencoder, InfoVAE
+    from npvae.reproduce.pipeline import TABLE1
+
+    path = Path(out) / "models" / f"{kind}_z{n_latent}.npz"
+    if path.exists():
+        return path
+    hidden, lam = TABLE1.get(n_latent, ((703, 94), 3.02))
+    model = (InfoVAE(hidden=hidden, n_latent=n_latent, lam=lam, seed=seed + n_latent) if kind == "vae"
+             else Autoencoder(hidden=hidden, n_latent=n_latent, seed=seed + n_latent))
+    model.fit(train.flux, train.weight, valid.flux, valid.weight, max_epochs=epochs, verbose=verbose)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return path
+
+
+def build_run(out, n=DEFAULT_N, epochs=DEFAULT_EPOCHS, latents=(ANALYSIS_LATENT,), kinds=("vae",),
+              seed=0, verbose=True):
+    """Make (or complete) a small run folder: the synthetic survey and the models asked for.
+
+    Parameters
+    ----------
+    out : path, the run folder (created; what exists is reused).
+    n : int, spectra of the synthetic survey. epochs : int, training epochs per model.
+    latents : latent sizes; kinds : subset of ("vae", "ae"). seed : survey and model seed.
+
+    Returns
+    -------
+    Path of the run folder.
+    """
+    from npvae.reproduce.pipeline import PRESETS, RunContext, stage_dataset
+
+    config = dict(PRESETS["quick"], preset="quick", data=None, seed=int(seed), n_spectra=int(n),
+                  latents=tuple(latents), max_epochs=int(epochs))
+    ctx = RunContext(out, config, force=False, verbose=verbose)
+    stage_dataset(ctx)
+    run = load_run(ctx.out, need_model=False)
+    for n_latent in latents:
+        for kind in kinds:
+            _train_model(ctx.out, kind, n_latent, run.train, run.valid, epochs, seed, verbose)
+    return ctx.out
+
+
+def get_run(run_dir=None, n=DEFAULT_N, epochs=DEFAULT_EPOCHS, kinds=("vae",), seed=0, verbose=True):
+    """The run folder to use: ``run_dir`` if given, else a cached small run (made once)."""
+    if run_dir is not None:
+        path = Path(run_dir)
+        if not path.is_dir():
+            raise NpvaeError(f"--run {path}: no such folder (expected an `npvae reproduce` run)")
+        return path
+    cache = Path(get_data_home()) / "demo_runs" / f"synthetic_n{n}_e{epochs}_s{seed}"
+    t0 = time.perf_counter()
+    out = build_run(cache, n=n, epochs=epochs, kinds=kinds, seed=seed, verbose=verbose)
+    if verbose:
+        print(f"run folder {out} ready in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
+def _dataset_path(run_dir):
+    """dataset.fits of the run, or the --data file recorded in its metrics.json."""
+    own = run_dir / "dataset.fits"
+    if own.exists():
+        return own
+    metrics = run_dir / "metrics.json"
+    if metrics.exists():
+        data = json.loads(metrics.read_text()).get("config", {}).get("data")
+        if data and Path(data).exists():
+            return Path(data)
+    raise NpvaeError(f"{run_dir}: no dataset.fits and no existing --data file in metrics.json")
+
+
+def _without_stars(ds):
+    """The rows of a Dataset whose pipeline CLASS is not STAR (the models never see stars)."""
+    from npvae.data.dataset import Dataset
+
+    keep = ~is_star_class(ds.catalog)                                     # (N,)
+    return Dataset(flux=ds.flux[keep], weight=ds.weight[keep], mask=ds.mask[keep], wave=ds.wave,
+                   catalog=ds.catalog[keep], meta=ds.meta, path=ds.path)
+
+
+def is_star_class(catalog):
+    """(N,) bool, CLASS == STAR."""
+    return np.char.strip(np.asarray(catalog["CLASS"], dtype=str)) == "STAR"
+
+
+class Run:
+    """A loaded run: ``data`` (all spectra), ``train`` / ``valid`` (galaxies and quasars only,
+    as the models were trained), ``wave`` (D,), and models by :meth:`model`."""
+
+    def __init__(self, path, data):
+        self.path, self.data, self.wave = Path(path), data, np.asarray(data.wave)
+        self.train, self.valid = (_without_stars(data.subset(s)) for s in ("train", "valid"))
+
+    def latents(self, kind="vae"):
+        """Latent sizes with a saved model of this kind, ascending."""
+        found = [re.fullmatch(rf"{kind}_z(\d+)\.npz", p.name) for p in (self.path / "models").glob("*.npz")]
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def model(self, kind="vae", n_latent=None):
+        """Load models/{kind}_z{n_latent}.npz; default the 6-latent one, else the largest."""
+        import npvae
+
+        sizes = self.latents(kind)
+        if not sizes:
+            raise NpvaeError(f"{self.path / 'models'}: no {kind}_zZ.npz model")
+        if n_latent is None:
+            n_latent = ANALYSIS_LATENT if ANALYSIS_LATENT in sizes else max(sizes)
+        return npvae.load(self.path / "models" / f"{kind}_z{n_latent}.npz")
+
+
+def load_run(run_dir, need_model=True):
+    """Load the dataset of a run folder (and check it has a VAE model)."""
+    from npvae.data.dataset import load_dataset
+
+    run_dir = Path(run_dir)
+    run = Run(run_dir, load_dataset(_dataset_path(run_dir)))
+    if need_model and not run.latents("vae"):
+        raise NpvaeError(f"{run_dir / 'models'}: no vae_zZ.npz model; run `npvae reproduce --out {run_dir}`")
+    return run
+
+
+def demo_parser(doc):
+    """argparse with the options every demo shares: --run, --out, --n, --epochs, --seed."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default=None, help="a saved `npvae reproduce` run folder "
+                        "(default: a small cached synthetic run, made on first use)")
+    parser.add_argument("--out", default=".", help="folder for the PNG (default: current folder)")
+    parser.add_argument("--n", type=int, default=DEFAULT_N, help="spectra of the cached run")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs of the cached run")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the run and the analysis")
+    return parser
+
+
+def run_from_args(args, kinds=("vae",)):
+    """Load the run named by --run, or make / reuse the cached one."""
+    return load_run(get_run(args.run, n=args.n, epochs=args.epochs, kinds=kinds, seed=args.seed))
+
+
+def save_png(fig, out_dir, name, dpi=110):
+    """Write ``fig`` to out_dir/name.png (atomically), close it, print and return the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(out_dir) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    print(f"wrote {path}")
+    return path
