@@ -17,16 +17,31 @@ exact eigen-decomposition of the covariance instead (the reference). astroML 1.0
 Shapes: N spectra, D pixels, K eigenvectors, Q = K + oversampling.
 """
 import numpy as np
+from scipy import sparse
 
 from ..utils import as_generator, progress
 
 __all__ = ["iterative_pca_infill", "top_eigenvectors"]
 
 
+def _orthonormalise(Y):
+    """Orthonormal basis of the columns of Y (D, Q): CholeskyQR2 in float64, QR if Y is singular."""
+    Y = Y.astype(np.float64)
+    try:
+        for _ in range(2):
+            L = np.linalg.cholesky(Y.T @ Y)                                   # (Q, Q)
+            Y = np.linalg.solve(L, Y.T).T                                     # Y L^-T
+        return Y
+    except np.linalg.LinAlgError:
+        return np.linalg.qr(Y)[0]
+
+
 def top_eigenvectors(X, mu, k, *, Q=None, n_power=3, oversample=10, rng=None, method="randomized"):
     """Top ``k`` eigenvectors (D, k) of the covariance of X (N, D) about mu (D,).
 
     Returns (V, Q) where Q (D, k+oversample) is the subspace to warm-start the next call.
+    Each power step is two passes over X: XQ = Xc Q (whose Rayleigh-Ritz gives V on the last
+    step) and Y = Xc^T XQ, orthonormalised into the next Q.
     """
     n, d = X.shape
     if method == "eigh" or k + oversample >= d:
@@ -37,26 +52,56 @@ def top_eigenvectors(X, mu, k, *, Q=None, n_power=3, oversample=10, rng=None, me
     if Q is None:
         Q = as_generator(rng).standard_normal((d, k + oversample)).astype(X.dtype)   # (D, Q)
     mu = mu.astype(X.dtype)
-    for _ in range(n_power):
+    for step in range(max(n_power, 1)):
         XQ = X @ Q - (mu @ Q)[None, :]                                        # (N, Q) = Xc Q
+        if step == max(n_power, 1) - 1:                                       # Rayleigh-Ritz on Q
+            small = (XQ.T @ XQ).astype(np.float64)                            # (Q, Q) = Q^T C Q (N-1)
+            vecs = np.linalg.eigh(small)[1]
+            V = Q.astype(np.float64) @ vecs[:, ::-1][:, :k]                   # (D, k)
         Y = X.T @ XQ - np.outer(mu, XQ.sum(axis=0))                           # (D, Q) = Xc^T Xc Q
-        Q, _ = np.linalg.qr(Y)
-    XQ = (X @ Q - (mu @ Q)[None, :]).astype(np.float64)                       # (N, Q)
-    small = XQ.T @ XQ                                                         # (Q, Q) = Q^T C Q (N-1)
-    vals, vecs = np.linalg.eigh(small)
-    V = (Q.astype(np.float64) @ vecs[:, ::-1][:, :k])                         # (D, k)
+        Q = _orthonormalise(Y).astype(X.dtype)                                # next subspace
     return V, Q
 
 
-def _fit_coefficients(Xc, good, V):
-    """Masked least-squares coefficients C (N, K): (V^T G_n V) c_n = V^T G_n xc_n."""
-    n, d = Xc.shape
-    k = V.shape[1]
-    outer = (V[:, :, None] * V[:, None, :]).reshape(d, k * k)                 # (D, K*K)
-    A = (good.astype(Xc.dtype) @ outer.astype(Xc.dtype)).reshape(n, k, k)     # (N, K, K)
-    b = (np.where(good, Xc, 0) @ V.astype(Xc.dtype))                          # (N, K)
-    A = A.astype(np.float64) + 1e-10 * np.eye(k)[None]                        # ridge for empty rows
-    return np.linalg.solve(A, b.astype(np.float64)[:, :, None])[:, :, 0]      # (N, K)
+class _MaskedFit:
+    """The sparse structure of the mask, built once: masked entries (row, col) in CSR order."""
+
+    def __init__(self, mask):
+        self.ri, self.ci = np.nonzero(mask)                                  # (S,) each
+        self.rows, self.rpos = np.unique(self.ri, return_inverse=True)       # (R,), (S,)
+        counts = np.bincount(self.rpos, minlength=len(self.rows))
+        self.indptr = np.concatenate([[0], np.cumsum(counts)])               # (R+1,)
+        self.shape = (len(self.rows), mask.shape[1])
+        self.flat = self.ri * mask.shape[1] + self.ci                         # (S,) into X.ravel()
+        self.mask = mask
+        self.ones = sparse.csr_matrix((np.ones(len(self.ci)), self.ci, self.indptr), shape=self.shape)
+
+    def coefficients(self, X, mu, V):
+        """Masked least-squares coefficients C (R, K) of the rows with masked pixels.
+
+        (V^T G_n V) c_n = V^T G_n (x_n - mu) with V^T G_n V = I - sum_{masked d} V_d V_d^T
+        (V has orthonormal columns) and V^T G_n xc_n = V^T xc_n - sum_{masked d} xc_nd V_d.
+        """
+        k = V.shape[1]
+        XcV = X[self.rows] @ V.astype(X.dtype) - (mu @ V).astype(X.dtype)    # (R, K)
+        vals = X.reshape(-1)[self.flat] - mu[self.ci]                         # (S,) masked xc
+        S = sparse.csr_matrix((vals, self.ci, self.indptr), shape=self.shape)
+        b = XcV.astype(np.float64) - S @ V                                    # (R, K)
+        outer = (V[:, :, None] * V[:, None, :]).reshape(-1, k * k)           # (D, K*K)
+        A = np.eye(k)[None] - (self.ones @ outer).reshape(-1, k, k)          # (R, K, K)
+        A += 1e-8 * np.eye(k)[None]                                           # ridge for empty rows
+        return np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (R, K)
+
+    def fill(self, X, mu, V, C, block=4096):
+        """X[masked] <- mu + V c_n, in blocks of rows (dense reconstruction, then gathered)."""
+        Vt = V.T.astype(X.dtype)                                              # (K, D)
+        flat_x = X.reshape(-1)
+        d = X.shape[1]
+        for s in range(0, len(self.rows), block):
+            lo, hi = self.indptr[s], self.indptr[min(s + block, len(self.rows))]
+            recon = (C[s:s + block].astype(X.dtype) @ Vt) + mu.astype(X.dtype)   # (B, D)
+            local = (self.rpos[lo:hi] - s) * d + self.ci[lo:hi]               # (S_b,)
+            flat_x[self.flat[lo:hi]] = recon.reshape(-1)[local]
 
 
 def iterative_pca_infill(X, mask, *, n_ev=10, n_iter=20, method="randomized", rng=None,
@@ -88,15 +133,12 @@ def iterative_pca_infill(X, mask, *, n_ev=10, n_iter=20, method="randomized", rn
     counts = good.sum(axis=0)                                                 # (D,)
     col_mean = np.where(counts > 0, np.where(good, X, 0).sum(axis=0) / np.maximum(counts, 1), 0)
     X[mask] = np.broadcast_to(col_mean, X.shape)[mask]
-    rows = np.flatnonzero(mask.any(axis=1))                                   # spectra to refit
+    fit = _MaskedFit(mask)
     Q = None
-    for _ in progress(range(n_iter), desc="PCA infill", verbose=verbose, unit="iter"):
+    for it in progress(range(n_iter), desc="PCA infill", verbose=verbose, unit="iter"):
         mu = X.mean(axis=0, dtype=np.float64)                                 # (D,)
-        V, Q = top_eigenvectors(X, mu, n_ev, Q=Q, rng=rng, method=method)
-        Xc = X[rows] - mu.astype(dtype)                                       # (R, D)
-        coeffs = _fit_coefficients(Xc, good[rows], V)                         # (R, K)
-        recon = (mu + coeffs @ V.T).astype(dtype)                             # (R, D)
-        sub = X[rows]
-        sub[mask[rows]] = recon[mask[rows]]
-        X[rows] = sub
+        V, Q = top_eigenvectors(X, mu, n_ev, Q=Q, rng=rng, method=method,
+                                n_power=4 if it == 0 else 1)
+        C = fit.coefficients(X, mu, V)                                        # (R, K)
+        fit.fill(X, mu, V, C)
     return X
