@@ -136,6 +136,8 @@ def _read_header(f, path):
             if chunks:
                 raise NpvaeError(f"{path}: truncated FITS file (header without END)")
             return None
+        if not chunks and not (block.startswith(b"SIMPLE  ") or block.startswith(b"XTENSION")):
+            raise NpvaeError(f"{path}: not a FITS file (no SIMPLE/XTENSION card)")
         if len(block) < BLOCK:
             raise NpvaeError(f"{path}: truncated FITS file (partial header block)")
         chunks.append(block)
@@ -144,8 +146,6 @@ def _read_header(f, path):
     raw = b"".join(chunks)
     header = _LAYOUT_CACHE.get(raw)
     if header is None:
-        if not (raw.startswith(b"SIMPLE  ") or raw.startswith(b"XTENSION")):
-            raise NpvaeError(f"{path}: not a FITS file (no SIMPLE/XTENSION card)")
         header = FitsHeader(_parse_header(raw))
         if len(_LAYOUT_CACHE) >= _CACHE_MAX:
             _LAYOUT_CACHE.clear()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import NpvaeError, atomic_write
-from .fitsfast import read_tables
+from .fitsfast import iter_hdus, read_tables
 from .record import LINE_DTYPE, Spectrum
 
 __all__ = ["read_spec_lite", "read_spec_lite_astropy", "read_spspec_dr7", "read_spectrum",
@@ -197,22 +197,13 @@ def read_spspec_dr7(path):
 
 
 def read_spectrum(path):
-    """Read either format: a primary image with COEFF0 is spSpec, otherwise spec-lite."""
+    """Read either format: a primary header with COEFF0 and SPEC_CLN is spSpec, else spec-lite."""
     path = str(path)
-    with open(path, "rb") as f:
-        head = f.read(2880 * 2)
-    if not head.startswith(b"SIMPLE"):
-        raise NpvaeError(f"{path}: not a FITS file")
-    cards = [head[i:i + 8] for i in range(0, len(head), 80)]
-    if b"COEFF0  " in cards and b"SPEC_CLN" in cards:
-        return read_spspec_dr7(path)
-    return read_spec_lite(path)
-
-
-def _line_table_columns(spectrum):
-    lines = spectrum.lines
-    n = len(lines)
-    return n, lines
+    for _, header, _ in iter_hdus(path):                 # the primary header only
+        if "COEFF0" in header.cards and "SPEC_CLN" in header.cards:
+            return read_spspec_dr7(path)
+        return read_spec_lite(path)
+    raise NpvaeError(f"{path}: empty file")
 
 
 def write_spec_lite(path, spectrum):
@@ -238,7 +229,7 @@ def write_spec_lite(path, spectrum):
         fits.Column("CLASS", "6A", array=[s.cls]),
         fits.Column("SUBCLASS", "21A", array=[str(s.meta.get("SUBCLASS", ""))]),
         fits.Column("RUN2D", "8A", array=[str(s.meta.get("RUN2D", "26"))])], name="SPECOBJ")
-    n, lines = _line_table_columns(s)
+    lines, n = s.lines, len(s.lines)
     spzline = fits.BinTableHDU.from_columns([
         fits.Column("PLATE", "J", array=np.full(n, s.plate)),
         fits.Column("MJD", "J", array=np.full(n, s.mjd)),
