@@ -36,3 +36,21 @@ def test_preprocess_command_on_an_empty_folder_fails_cleanly(tmp_path, capsys):
     out = tmp_path / "ds.fits"
     assert main(["preprocess", str(tmp_path / "empty"), "--out", str(out), "--quiet"]) == 1
     assert "no spectrum files" in capsys.readouterr().err and not out.exists()
+
+
+def test_parallel_file_preprocessing_equals_in_memory_preprocessing(tmp_path, record_factory):
+    from npvae.data.files import preprocess_files
+    from npvae.data.preprocess import preprocess
+    from npvae.data.readers import read_spectrum
+
+    rng = np.random.default_rng(41)
+    for i in range(10):
+        write_spec_lite(tmp_path / f"spec-{i:02d}.fits", record_factory(rng, fiber=i, z=0.03 * i + 0.01))
+    (tmp_path / "bad.fits").write_bytes(b"SIMPLE  =" + b" " * 71)
+    par = preprocess_files(tmp_path, n_jobs=2, chunk=3, verbose=False, rng=1)
+    mem = preprocess([read_spectrum(tmp_path / f"spec-{i:02d}.fits") for i in range(10)],
+                     verbose=False, rng=1)
+    np.testing.assert_array_equal(par.flux, mem.flux)
+    np.testing.assert_array_equal(par.weight, mem.weight)
+    assert list(par.catalog["SPLIT"]) == list(mem.catalog["SPLIT"])
+    assert len(par.skipped) == 1 and par.skipped[0][1].startswith("unreadable file")
