@@ -6,12 +6,13 @@ Start with each masked pixel set to its column's mean over unmasked spectra. The
 1. mean spectrum mu and the top K eigenvectors V (D, K) of the covariance of X;
 2. for every spectrum n, the coefficients that fit its UNMASKED pixels only (g = 1 - mask):
        (V^T G_n V) c_n = V^T G_n (x_n - mu),   G_n = diag(g_n)
-   (all N normal equations are built with two matrix products and solved in one batch);
+   built from the sparse mask as I - sum_{masked d} V_d V_d^T (V orthonormal) and
+   V^T xc_n - sum_{masked d} xc_nd V_d, and solved for all spectra in one batch;
 3. masked pixels <- mu + V c_n.
 
 The eigenvectors come from a warm-started randomized subspace iteration on the covariance,
-Q <- orth(Xc^T (Xc Q)), without forming the D x D matrix (Halko et al. 2011): a few steps per
-outer iteration suffice because the previous Q is already close. ``method="eigh"`` uses the
+Q <- orth(Xc^T (Xc Q)), without forming the D x D matrix (Halko et al. 2011): four steps on the
+first iteration, then one per iteration, since the previous Q is already close. ``method="eigh"`` uses the
 exact eigen-decomposition of the covariance instead (the reference). astroML 1.0.2's
 ``iterative_pca`` no longer runs with current SciPy; this is our own. Docs: docs/data.md.
 Shapes: N spectra, D pixels, K eigenvectors, Q = K + oversampling.
