@@ -81,8 +81,8 @@ def main(argv=None):
         if preset not in tracks:
             ax.set_visible(False)
             continue
-        plot_offset_spectra(run.wave, spectra[preset], names=tracks[preset].point_names,
-                            title=f"Fig. {number}: {preset.replace('_', ' ')} track", ax=ax)
+        plot_offset_spectra(run.wave, spectra[preset], names=tracks[preset].point_names, ax=ax)
+        ax.set_title(f"Fig. {number}: {preset.replace('_', ' ')} track", pad=34, fontsize=10)
     fig.tight_layout()
     save_png(fig, args.out, "fig10_13_track_spectra")
     print(f"done in {time.perf_counter() - t0:.1f} s")
