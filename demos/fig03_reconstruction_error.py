@@ -19,7 +19,6 @@ Usage: python demos/fig03_reconstruction_error.py [--run DIR] [--out DIR] [--wei
 """
 import time
 
-
 from _demo_run import demo_parser, run_from_args, save_png
 from npvae import baselines, metrics
 from npvae.plots.reconstruction import CLASS_TITLES, plot_error_vs_params
