@@ -179,7 +179,7 @@ def plot_offset_spectra(wave, spectra, names=None, title=None, lines=MAIN_LINES,
     ax.set(xlim=(wave[0], wave[-1]), xlabel="rest wavelength [A]",
            ylabel="normalised flux + offset")
     if title:
-        ax.set_title(title, pad=22, fontsize=10)
+        ax.set_title(title, pad=34, fontsize=10)
     return fig if fig is not None else ax.figure
 
 

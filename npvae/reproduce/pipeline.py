@@ -29,7 +29,7 @@ TABLE1 = {2: ((1663, 42), 11.2), 4: ((1134, 64), 21.2), 6: ((703, 94), 3.02), 10
 
 PRESETS = {
     "quick": {"n_spectra": 8000, "latents": (2, 4, 6, 10), "max_epochs": 30, "noise_draws": 1000,
-              "baseline_iter": 100, "est_minutes": 10},
+              "baseline_iter": 300, "est_minutes": 10},
     "full": {"n_spectra": 64000, "latents": (2, 4, 6, 10), "max_epochs": 200, "noise_draws": 10000,
              "baseline_iter": 300, "est_minutes": 8 * 60},
 }

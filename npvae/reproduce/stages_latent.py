@@ -52,7 +52,7 @@ def stage_latent(ctx):
     data, rng = ctx.data, as_generator(ctx.config["seed"])
     flux, weight = np.asarray(data.flux, np.float32), np.asarray(data.weight, np.float32)
     labels = data.labels
-    is_star = np.char.strip(np.asarray(data.catalog["CLASS"], dtype=str)) == "STAR"
+    is_star = _stars(data.catalog)
     mu_all, _ = vae.encode(flux)                                  # (N, Z)
     axes = fit_latent_axes(vae.transform(train.flux))
     coords = axes.transform(mu_all)                               # (N, Z)
@@ -91,6 +91,14 @@ def stage_latent(ctx):
     res["separation"] = _separation(ctx, train, valid, vae, n_latent, rng)
     res["truth_correlations"] = _truth(ctx, data, coords, names)
     ctx.save_json("latent.json", res)
+
+
+def _stars(catalog):
+    """(N,) bool: pipeline CLASS STAR, or (synthetic truth) TRUE_CLASS star: mis-classified stars."""
+    is_star = np.char.strip(np.asarray(catalog["CLASS"], dtype=str)) == "STAR"
+    if "TRUE_CLASS" in catalog.colnames:
+        is_star |= np.char.strip(np.asarray(catalog["TRUE_CLASS"], dtype=str)) == "star"
+    return is_star
 
 
 def _outliers(ctx, vae, mu_all, flux, weight, data):
