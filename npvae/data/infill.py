@@ -56,7 +56,9 @@ def top_eigenvectors(X, mu, k, *, Q=None, n_power=3, oversample=10, rng=None, me
     for step in range(max(n_power, 1)):
         XQ = X @ Q - (mu @ Q)[None, :]                                        # (N, Q) = Xc Q
         if step == max(n_power, 1) - 1:                                       # Rayleigh-Ritz on Q
-            small = (XQ.T @ XQ).astype(np.float64)                            # (Q, Q) = Q^T C Q (N-1)
+            # (Q, Q) = Q^T C Q (N-1); einsum, not BLAS: a threaded BLAS call this small stalls
+            # for ~0.3 s on a busy machine waiting for its second thread
+            small = np.einsum("ni,nj->ij", XQ, XQ, dtype=np.float64)
             vecs = np.linalg.eigh(small)[1]
             V = Q.astype(np.float64) @ vecs[:, ::-1][:, :k]                   # (D, k)
         Y = X.T @ XQ - np.outer(mu, XQ.sum(axis=0))                           # (D, Q) = Xc^T Xc Q
@@ -84,16 +86,19 @@ class _MaskedFit:
         (V has orthonormal columns) and V^T G_n xc_n = V^T xc_n - sum_{masked d} xc_nd V_d.
         """
         k = V.shape[1]
-        XcV = X[self.rows] @ V.astype(X.dtype) - (mu @ V).astype(X.dtype)    # (R, K)
+        XcV = (X @ V.astype(X.dtype))[self.rows] - (mu @ V).astype(X.dtype)  # (R, K)
         vals = X.reshape(-1)[self.flat] - mu[self.ci]                         # (S,) masked xc
         S = sparse.csr_matrix((vals, self.ci, self.indptr), shape=self.shape)
         b = XcV.astype(np.float64) - S @ V                                    # (R, K)
-        outer = (V[:, :, None] * V[:, None, :]).reshape(-1, k * k)           # (D, K*K)
-        A = np.eye(k)[None] - (self.ones @ outer).reshape(-1, k, k)          # (R, K, K)
-        A += 1e-8 * np.eye(k)[None]                                           # ridge for empty rows
+        iu, ju = np.triu_indices(k)                                           # K(K+1)/2 pairs
+        packed = self.ones @ (V[:, iu] * V[:, ju])                            # (R, P) sum V_dk V_dl
+        A = np.empty((len(packed), k, k))
+        A[:, iu, ju] = -packed
+        A[:, ju, iu] = -packed
+        A += (1.0 + 1e-8) * np.eye(k)[None]                                   # I - ..., tiny ridge
         return np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (R, K)
 
-    def fill(self, X, mu, V, C, block=4096):
+    def fill(self, X, mu, V, C, block=16384):
         """X[masked] <- mu + V c_n, in blocks of rows (dense reconstruction, then gathered)."""
         Vt = V.T.astype(X.dtype)                                              # (K, D)
         flat_x = X.reshape(-1)
