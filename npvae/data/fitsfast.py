@@ -191,6 +191,18 @@ def iter_hdus(path):
             index += 1
 
 
+def _scaled(values, header, index):
+    """Native-order copy of a numeric column with TSCALn/TZEROn applied (value * TSCAL + TZERO)."""
+    values = values.astype(values.dtype.newbyteorder("="))
+    scale, zero = header.get(f"TSCAL{index}", 1), header.get(f"TZERO{index}", 0)
+    if scale == 1 and zero == 0:
+        return values
+    if scale == 1 and values.dtype.kind == "i" and float(zero) == 2.0 ** (8 * values.itemsize - 1):
+        return (values.view(f"u{values.itemsize}") ^ np.array(1 << (8 * values.itemsize - 1),
+                                                               f"u{values.itemsize}"))   # unsigned
+    return values * float(scale) + float(zero)
+
+
 def read_tables(path, wanted):
     """Read binary tables by EXTNAME.
 
@@ -225,9 +237,10 @@ def read_tables(path, wanted):
         for col in (wanted[name] if wanted[name] is not None else header.dtype.names):
             if col.lower() not in by_lower:
                 raise NpvaeError(f"{path}: HDU {name} has no column {col}")
-            values = rows[by_lower[col.lower()]]
+            field_name = by_lower[col.lower()]
+            values = rows[field_name]
             if values.dtype.kind in "fiu":
-                values = values.astype(values.dtype.newbyteorder("="))
+                values = _scaled(values, header, header.dtype.names.index(field_name) + 1)
             columns[col] = values
         out[name] = (header, columns)
         remaining.discard(name)

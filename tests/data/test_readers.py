@@ -103,3 +103,19 @@ def test_corrupt_and_incomplete_files_raise_named_errors(tmp_path, record_factor
         hdul.writeto(tmp_path / "noivar.fits")
     with pytest.raises(NpvaeError, match="HDU COADD has no column ivar"):
         read_spec_lite(tmp_path / "noivar.fits")
+
+
+def test_fast_table_reader_applies_tzero_and_tscal(tmp_path):
+    from astropy.io import fits
+
+    from npvae.data.fitsfast import read_tables
+
+    unsigned = np.array([0, 1, 2 ** 32 - 1], np.uint32)           # astropy writes J + TZERO 2^31
+    scaled = fits.Column("s", "I", array=np.array([8.0, 13.0, 18.0]), bscale=0.5, bzero=3.0)
+    hdu = fits.BinTableHDU.from_columns([fits.Column("u", "J", array=unsigned), scaled], name="T")
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp_path / "t.fits")
+    cols = read_tables(tmp_path / "t.fits", {"T": ["u", "s"]})["T"][1]
+    ref = fits.getdata(tmp_path / "t.fits", "T")
+    np.testing.assert_array_equal(cols["u"], unsigned)
+    np.testing.assert_allclose(cols["s"], ref["s"])
+    np.testing.assert_allclose(cols["s"], [8.0, 13.0, 18.0])
