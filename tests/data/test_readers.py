@@ -110,10 +110,12 @@ def test_fast_table_reader_applies_tzero_and_tscal(tmp_path):
 
     from npvae.data.fitsfast import read_tables
 
-    unsigned = np.array([0, 1, 2 ** 32 - 1], np.uint32)           # astropy writes J + TZERO 2^31
-    scaled = fits.Column("s", "I", array=np.array([8.0, 13.0, 18.0]), bscale=0.5, bzero=3.0)
-    hdu = fits.BinTableHDU.from_columns([fits.Column("u", "J", array=unsigned), scaled], name="T")
+    unsigned = np.array([0, 1, 2 ** 32 - 1], np.uint32)           # J + TZERO 2^31 = uint32
+    raw = fits.Column("s", "I", array=np.array([10, 20, 30], np.int16))
+    hdu = fits.BinTableHDU.from_columns([fits.Column("u", "J", array=unsigned, bzero=2 ** 31), raw], name="T")
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp_path / "t.fits")
+    with fits.open(tmp_path / "t.fits", mode="update") as hdul:    # s = 0.5 * raw + 3
+        hdul["T"].header["TSCAL2"], hdul["T"].header["TZERO2"] = 0.5, 3.0
     cols = read_tables(tmp_path / "t.fits", {"T": ["u", "s"]})["T"][1]
     ref = fits.getdata(tmp_path / "t.fits", "T")
     np.testing.assert_array_equal(cols["u"], unsigned)
