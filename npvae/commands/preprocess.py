@@ -16,9 +16,11 @@ def register(subparsers):
     p = subparsers.add_parser("preprocess", help="SDSS spectrum files -> dataset file",
                               description="Preprocess SDSS spectra into the paper's 1000-pixel "
                                           "rest-frame grid and write a dataset FITS file.")
-    p.add_argument("inputs", nargs="+", metavar="RAW_DIR_OR_FILES", help="files or folders (searched recursively)")
+    p.add_argument("inputs", nargs="+", metavar="RAW_DIR_OR_FILES",
+                   help="files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="dataset file to write (.fits)")
-    p.add_argument("--sn-cap", type=float, default=50.0, help="pixel S/N cap of the weights (default 50; 0 = none)")
+    p.add_argument("--sn-cap", type=float, default=50.0,
+                   help="pixel S/N cap of the weights (default 50; 0 = none)")
     p.add_argument("--min-coverage", type=float, default=0.6,
                    help="minimum fraction of good rest pixels (default %(default)s)")
     p.add_argument("--no-infill", action="store_true", help="set bad pixels to 0 instead of PCA infill")

@@ -15,8 +15,6 @@ curve). The ratios are returned for the catalogue (NaN where undefined). Docs: d
 """
 import numpy as np
 
-from .record import LINE_DTYPE  # noqa: F401  (the line table this module reads)
-
 __all__ = ["LABELS", "LINE_NAMES", "kewley2001_nii", "line_columns", "classify"]
 
 LABELS = ("quiescent", "emission", "nlagn", "blagn", "other")
@@ -38,7 +36,8 @@ def line_columns(lines):
     names = np.char.strip(np.asarray(lines["name"], dtype=str)) if len(lines) else np.array([], str)
     for key, name in LINE_NAMES.items():
         hit = np.flatnonzero(names == name)
-        area, err = (float(lines["area"][hit[0]]), float(lines["area_err"][hit[0]])) if hit.size else (0.0, -1.0)
+        area, err = ((float(lines["area"][hit[0]]), float(lines["area_err"][hit[0]])) if hit.size
+                     else (0.0, -1.0))
         out[f"{key}_AREA"], out[f"{key}_AREA_ERR"] = area, err
     return out
 

@@ -14,7 +14,8 @@ def test_preprocess_command_writes_dataset_and_reports_skips(tmp_path, real_file
         shutil.copy(p, raw)
     rng = np.random.default_rng(40)
     for i in range(12):
-        write_spec_lite(raw / "sub" / f"spec-1000-52000-{i:04d}.fits", record_factory(rng, fiber=i, z=0.02 * i + 0.01))
+        write_spec_lite(raw / "sub" / f"spec-1000-52000-{i:04d}.fits",
+                        record_factory(rng, fiber=i, z=0.02 * i + 0.01))
     write_spspec_dr7(raw / "spSpec-52000-1000-099.fit", record_factory(rng, fiber=99, cls="QSO"))
     (raw / "broken.fits").write_bytes(open(real_files[0], "rb").read()[:9000])
     nan = record_factory(rng, fiber=50)

@@ -55,6 +55,8 @@ def test_spspec_dr7_round_trip(tmp_path, record_factory):
     path = tmp_path / "spSpec-52000-1000-012.fit"
     write_spspec_dr7(path, rec)
     back = read_spectrum(path)                       # detects the DR7 format
+    direct = read_spspec_dr7(path)
+    np.testing.assert_array_equal(direct.flux, back.flux)
     assert back.meta["format"] == "spSpec" and back.cls == "QSO" and back.fiber == 12
     assert back.z == pytest.approx(0.05)
     np.testing.assert_allclose(back.flux, rec.flux, rtol=1e-6)
