@@ -12,6 +12,7 @@ Derivations: docs/derivations/relu.md (activation), gaussian_nll.md (weighted re
 mmd.md (kernel sums), adam.md (fused update).
 """
 import math
+import os
 
 import numba
 import numpy as np
@@ -22,8 +23,17 @@ __all__ = [
     "mmd_rbf_terms", "mmd_rbf_terms_reference", "adam_update", "adam_update_reference",
 ]
 
+# Numba's "workqueue" threading layer, unless the user chose one (NUMBA_THREADING_LAYER): the
+# OpenMP layer's worker threads keep spinning after the parallel Adam pass and take the cores
+# from the BLAS threads of the next matrix product; on 2 cores a training step ran 2.5x slower.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+
 _jit = numba.njit(cache=True, nogil=True)
-_jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
+# No on-disk cache for the parallel kernel: a cache entry written by a process that runs Numba on
+# one thread (the search workers) was found to be a slow serial build, 7x slower, reused by every
+# later process. Compiling it afresh costs about a second per process.
+_jit_parallel = numba.njit(cache=False, nogil=True, parallel=True)
 
 
 # --- bias + activation -------------------------------------------------------------------
@@ -91,47 +101,70 @@ def _mmd_rbf_terms(z, p, grad_scale, dz):
     Returns (mean k(z,z'), mean k(p,p'), mean k(z,p)) as float64 and ADDS
     grad_scale * d(MMD^2)/dz to dz (B, Z):
     d/dz_a = -4/(Z B^2) sum_j k(z_a,z_j)(z_a - z_j) + 4/(Z B M) sum_j k(z_a,p_j)(z_a - p_j).
+    Pairs (a, j) of z are visited once (k is symmetric); p is transposed to (Z, M) so that the
+    loops over prior samples run along contiguous memory.
     """
     n_z, dim = z.shape
     n_p = p.shape[0]
     inv_dim = 1.0 / dim
     c_zz = -4.0 * inv_dim / (n_z * n_z) * grad_scale
     c_zp = 4.0 * inv_dim / (n_z * n_p) * grad_scale
-    s_zz = 0.0
-    s_zp = 0.0
-    s_pp = 0.0
-    g = np.zeros(dim)
+    zz = z.astype(np.float64)                       # (B, Z)
+    pt = p.T.astype(np.float64).copy()              # (Z, M)
+    g = np.zeros((n_z, dim))                        # (B, Z)
+    s_zz = float(n_z)                               # the diagonal, k(z_a, z_a) = 1
     for a in range(n_z):
-        g[:] = 0.0
-        for j in range(n_z):
+        for j in range(a + 1, n_z):
             d2 = 0.0
             for k in range(dim):
-                d = float(z[a, k]) - float(z[j, k])
+                d = zz[a, k] - zz[j, k]
                 d2 += d * d
             kv = math.exp(-d2 * inv_dim)
-            s_zz += kv
+            s_zz += 2.0 * kv
             for k in range(dim):
-                g[k] += c_zz * kv * (float(z[a, k]) - float(z[j, k]))
-        for j in range(n_p):
-            d2 = 0.0
-            for k in range(dim):
-                d = float(z[a, k]) - float(p[j, k])
-                d2 += d * d
-            kv = math.exp(-d2 * inv_dim)
-            s_zp += kv
-            for k in range(dim):
-                g[k] += c_zp * kv * (float(z[a, k]) - float(p[j, k]))
+                t = c_zz * kv * (zz[a, k] - zz[j, k])
+                g[a, k] += t
+                g[j, k] -= t
+    s_zp = 0.0
+    kv_row = np.empty(n_p)                          # (M,)
+    for a in range(n_z):
+        kv_row[:] = 0.0
         for k in range(dim):
-            dz[a, k] += g[k]
-    for i in range(n_p):
-        s_pp += 1.0                       # the diagonal, k(p_i, p_i) = 1
+            zk = zz[a, k]
+            for j in range(n_p):
+                d = zk - pt[k, j]
+                kv_row[j] += d * d
+        for j in range(n_p):
+            kv_row[j] = math.exp(-kv_row[j] * inv_dim)
+            s_zp += kv_row[j]
+        for k in range(dim):
+            zk = zz[a, k]
+            acc = 0.0
+            for j in range(n_p):
+                acc += kv_row[j] * (zk - pt[k, j])
+            g[a, k] += c_zp * acc
+    for a in range(n_z):
+        for k in range(dim):
+            dz[a, k] += g[a, k]
+    return s_zz / (n_z * n_z), _prior_kernel_sum(pt) / (n_p * n_p), s_zp / (n_z * n_p)
+
+
+def _prior_kernel_sum(pt):
+    """sum_{i,j} k(p_i, p_j) for prior samples given transposed, pt (Z, M); pairs visited once."""
+    dim, n_p = pt.shape
+    inv_dim = 1.0 / dim
+    total = float(n_p)                              # the diagonal
+    d2 = np.empty(n_p)                              # (M,)
+    for i in range(n_p - 1):
+        d2[i + 1:] = 0.0
+        for k in range(dim):
+            pik = pt[k, i]
+            for j in range(i + 1, n_p):
+                d = pik - pt[k, j]
+                d2[j] += d * d
         for j in range(i + 1, n_p):
-            d2 = 0.0
-            for k in range(dim):
-                d = float(p[i, k]) - float(p[j, k])
-                d2 += d * d
-            s_pp += 2.0 * math.exp(-d2 * inv_dim)
-    return s_zz / (n_z * n_z), s_pp / (n_p * n_p), s_zp / (n_z * n_p)
+            total += 2.0 * math.exp(-d2[j] * inv_dim)
+    return total
 
 
 def _rbf_kernel(a, b):
@@ -192,6 +225,7 @@ def _cast_scalars(arr, *values):
 _bias_act_forward_jit = _jit(_bias_act_forward)
 _act_backward_bias_jit = _jit(_act_backward_bias)
 _weighted_residual_jit = _jit(_weighted_residual)
+_prior_kernel_sum = _jit(_prior_kernel_sum)      # called from the MMD kernel, so jitted in place
 _mmd_rbf_terms_jit = _jit(_mmd_rbf_terms)
 _adam_update_jit = _jit_parallel(_adam_update)
 _adam_update_serial_jit = _jit(_adam_update)
