@@ -143,8 +143,11 @@ def _interrupt_workers(pool):
 
 
 def _init_worker(X, W, X_val, W_val):
-    """Worker start: keep the data, use one BLAS thread and one Numba thread."""
-    os.environ["NUMBA_NUM_THREADS"] = "1"
+    """Worker start: keep the data, use one BLAS thread and one Numba thread.
+
+    Only ``numba.set_num_threads`` is used: changing NUMBA_NUM_THREADS in the environment after
+    numba's import makes its next compilation fail once the thread pool exists.
+    """
     import numba
     from threadpoolctl import threadpool_limits
 
