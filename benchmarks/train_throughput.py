@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import npvae
-from npvae import kernels, losses
+from npvae import losses
 
 N_SPECTRA = 47_000
 TORCH_BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "torch_infovae_bench.py"

@@ -35,7 +35,7 @@ def example_reconstructions(run, examples, params):
     """{name: {"PCA k" / "VAE k": (D,)}} for the chosen validation rows."""
     train, valid = run.train, run.valid
     rows = np.array(list(examples.values()))                            # (E,)
-    X, W = valid.flux[rows], valid.weight[rows]                          # (E, D)
+    X = valid.flux[rows]                                                 # (E, D)
     found = {}
     for k in params:
         found[f"PCA {k}"] = PCA(k).fit(train.flux).reconstruct(X)        # (E, D)

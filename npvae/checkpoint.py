@@ -9,14 +9,13 @@ It is written with :func:`npvae.utils.atomic_write`, so a kill at any moment lea
 good checkpoint. Shapes: P parameters, N training spectra, V validation spectra, Z latent,
 M prior samples, D pixels.
 """
-import json
-import zipfile
 import zlib
 
 import numpy as np
 
 from ._version import __version__
-from .utils import NpvaeError, atomic_write
+from .io import read_npz_with_meta, write_npz_with_meta
+from .utils import NpvaeError
 
 __all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "data_fingerprint",
            "rng_state_to_json", "rng_state_from_json"]
@@ -55,12 +54,7 @@ def rng_state_from_json(state):
 def save_checkpoint(path, arrays, meta):
     """Write ``arrays`` (dict of ndarray, see ARRAYS; plus optional ``val_eps``, ``val_prior``)
     and ``meta`` (JSON-serialisable dict) to ``path`` atomically."""
-    meta = dict(meta, format=FORMAT, npvae_version=__version__)
-    payload = {k: v for k, v in arrays.items() if v is not None}
-    payload["__meta__"] = np.array(json.dumps(meta))
-    with atomic_write(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **payload)
+    write_npz_with_meta(path, arrays, dict(meta, format=FORMAT, npvae_version=__version__))
 
 
 def load_checkpoint(path, model):
@@ -72,22 +66,7 @@ def load_checkpoint(path, model):
         If the file is missing, unreadable or truncated, not an npvae checkpoint, or written
         for another model class, configuration or parameter count; the message names the file.
     """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except FileNotFoundError as err:
-        raise NpvaeError(f"{path}: checkpoint file not found") from err
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as err:
-        raise NpvaeError(f"{path}: not a readable checkpoint (truncated or corrupt: {err})") from err
-    if "__meta__" not in arrays:
-        raise NpvaeError(f"{path}: no '__meta__' entry: not an npvae checkpoint")
-    try:
-        meta = json.loads(str(arrays.pop("__meta__")))
-    except json.JSONDecodeError as err:
-        raise NpvaeError(f"{path}: checkpoint metadata is not valid JSON ({err})") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise NpvaeError(f"{path}: format {found!r} is not {FORMAT!r}: not an npvae checkpoint")
+    arrays, meta = read_npz_with_meta(path, "npvae checkpoint", FORMAT)
     _check_matches(path, arrays, meta, model)
     return arrays, meta
 

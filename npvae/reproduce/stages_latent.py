@@ -11,7 +11,6 @@ import logging
 
 import numpy as np
 
-from .. import analysis  # noqa: F401  (the package; submodules imported below)
 from ..analysis.axes import fit_latent_axes
 from ..analysis.noise import noise_sensitivity
 from ..analysis.outliers import chi2_scores, lof_scores, outlier_precision, top_outliers
