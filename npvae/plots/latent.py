@@ -9,6 +9,7 @@ Shapes: N spectra, K axes, D pixels, B track points, P percentiles, L noise leve
 """
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from npvae.utils import NpvaeError
@@ -262,6 +263,10 @@ def plot_noise_sensitivity(result, dims=None):
         right.axhline(y, color="0.5", lw=0.8, ls=":")
     right.axhline(0.0, color="k", lw=0.8)
     right.set(xscale="log", xlabel="S/N of added noise", ylabel="bias / latent std")
+    for ax in (left, right):                       # plain numbers at the levels, no minor labels
+        ax.set_xticks(result.sn_levels)
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     left.legend(fontsize=8, ncol=2)
     left.set_title(f"{result.n_draws} draws per level", fontsize=9)
     fig.tight_layout()
