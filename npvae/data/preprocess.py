@@ -20,6 +20,8 @@ Steps (each documented in docs/data.md):
 
 Shapes: N spectra, P observed pixels (padded per chunk), M = 1000 rest pixels.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -242,11 +244,16 @@ def preprocess(records, *, sn_cap=50.0, infill=True, verbose=True, rng=None,
     records = list(records)
     parts = []
     bar = progress(total=len(records), desc="preprocess", verbose=verbose, unit="spec")
-    for start in range(0, len(records), chunk):
-        part = prepare_chunk(records[start:start + chunk], sn_cap=sn_cap,
-                             min_coverage=min_coverage, dilate=dilate)
-        parts.append(part)
-        bar.update(len(records[start:start + chunk]))
+
+    def one_chunk(start):
+        return prepare_chunk(records[start:start + chunk], sn_cap=sn_cap, min_coverage=min_coverage,
+                             dilate=dilate)
+
+    # chunks in threads (NumPy and the Numba kernels drop the GIL); results kept in order
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        for start, part in zip(range(0, len(records), chunk), pool.map(one_chunk, range(0, len(records), chunk))):
+            parts.append(part)
+            bar.update(len(records[start:start + chunk]))
     bar.close()
     return finish(*concat_parts(parts), infill=infill, rng=rng, verbose=verbose,
                   n_ev=n_ev, n_iter=n_iter)

@@ -7,6 +7,9 @@ observed grid (:func:`.spectral.redshift_rebin`), adds sky and noise (:mod:`.obs
 measures the lines from the noisy result (:mod:`.measure`). docs/synthetic.md.
 Shapes: N objects in a batch, W rest pixels, P observed pixels, L lines.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ..data.record import Spectrum
@@ -179,7 +182,7 @@ def _records(start, b, flux, ivar, and_mask, tables, truth):
     return out
 
 
-def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False):
+def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False, n_threads=None):
     """Make ``n`` synthetic SDSS-like spectra.
 
     Parameters
@@ -192,7 +195,10 @@ def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False):
         Class fractions overriding :data:`npvae.synthetic.population.DEFAULT_FRACTIONS`
         (keys quiescent, emission, nlagn, blagn, oddity; normalised to sum 1).
     batch_size : int
-        Spectra built together as arrays.
+        Spectra built together as arrays; each batch has its own generator spawned from ``rng``.
+    n_threads : int, optional
+        Batches built at once in threads (default: the number of cores, at most 4); the
+        survey does not depend on it.
 
     Returns
     -------
@@ -201,9 +207,16 @@ def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False):
     """
     rng = as_generator(rng)
     pop = draw_population(rng, n, fractions)
-    records = []
-    for start in progress(range(0, len(pop["kind"]), batch_size), desc="synth", verbose=verbose,
-                          unit="batch"):
+    starts = range(0, len(pop["kind"]), batch_size)
+    batch_rngs = rng.spawn(len(starts))        # one generator per batch: same survey on any thread count
+
+    def one_batch(start, batch_rng):
         b = {k: v[start:start + batch_size] for k, v in pop.items()}
-        records += _records(start, b, *build_batch(rng, b))
+        return _records(start, b, *build_batch(batch_rng, b))
+
+    records = []
+    with ThreadPoolExecutor(n_threads or min(4, os.cpu_count() or 1)) as pool:   # NumPy drops the GIL
+        for part in progress(pool.map(one_batch, starts, batch_rngs), total=len(starts), desc="synth",
+                             verbose=verbose, unit="batch"):
+            records += part
     return records
