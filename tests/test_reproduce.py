@@ -69,3 +69,19 @@ def test_report_is_written_atomically_and_escapes_text(tmp_path, monkeypatch):
         write_report(path, "B", [Section("S", figures=[(path, "caption")])])
     assert path.read_text() == text                        # the old report is untouched
     assert len(list(tmp_path.iterdir())) == 1              # no temporary file left behind
+
+
+def test_search_option_replaces_table1_architecture(tmp_path):
+    """With search_configs > 0 the VAE gets the best searched architecture, not Table 1's."""
+    from npvae import load
+    from npvae.reproduce.pipeline import TABLE1
+
+    opts = dict(TINY, search_configs=2)
+    reproduce(out=tmp_path, **opts)
+    vae = load(tmp_path / "models" / "vae_z2.npz")
+    rows = (tmp_path / "models" / "search_z2" / "results.csv").read_text().splitlines()
+    header, best = rows[0].split(","), rows[1].split(",")
+    row = dict(zip(header, best))
+    assert vae.hidden == (int(row["h1"]), int(row["h2"]))
+    assert vae.hidden != TABLE1[2][0]
+    assert abs(vae.lam - float(row["lam"])) < 1e-9 * vae.lam

@@ -16,6 +16,9 @@ def register(subparsers):
     p.add_argument("--latents", type=int, nargs="+", default=None, help="override the latent sizes")
     p.add_argument("--epochs", type=int, default=None, help="override the maximum number of epochs")
     p.add_argument("--n", type=int, default=None, help="override the synthetic survey size")
+    p.add_argument("--search", type=int, default=0, metavar="N",
+                   help="random search of N configurations per latent size instead of Table 1 "
+                        "(the paper used 100)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run, preset="quick")
 
@@ -24,6 +27,7 @@ def run(args):
     from ..reproduce import reproduce
 
     reproduce(out=args.out, data=args.data, preset=args.preset, force=args.force, verbose=not args.quiet,
-              seed=args.seed, latents=args.latents, max_epochs=args.epochs, n_spectra=args.n)
+              seed=args.seed, latents=args.latents, max_epochs=args.epochs, n_spectra=args.n,
+              search_configs=args.search)
     print(f"report: {args.out}/report.html")
     return 0

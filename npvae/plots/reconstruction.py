@@ -62,7 +62,9 @@ def plot_error_vs_params(table, classes=("all", "quiescent", "emission", "nlagn"
         ax.set_xlabel("number of parameters")
         ax.set_xticks(sorted({int(p) for bp in table.values() for p in bp}))
     axes[0, 0].set_ylabel(ylabel)
-    axes[0, -1].legend(fontsize="small")
+    with_lines = [ax for ax in axes[0] if ax.get_lines()]   # a class may have no spectrum
+    if with_lines:
+        with_lines[-1].legend(fontsize="small")
     fig.tight_layout()
     return fig
 

@@ -51,10 +51,33 @@ def model_path(ctx, kind, n_latent):
     return ctx.path("models", f"{kind}_z{n_latent}.npz")
 
 
-def _new_model(kind, n_latent, seed):
+def _architecture(ctx, n_latent):
+    """(hidden, lam) for a latent size: Table 1, or the best of a random search when asked for.
+
+    With ``search_configs`` > 0 the random search of the paper (npvae.search: lambda, h1, h2
+    log-uniform) runs first into models/search_zZ/ (resumable) and its best configuration by
+    validation reconstruction loss replaces Table 1's.
+    """
+    from ..search import search
     from .pipeline import TABLE1
 
     hidden, lam = TABLE1.get(n_latent, ((703, 94), 3.02))
+    n_configs = int(ctx.config.get("search_configs", 0))
+    if n_configs <= 0:
+        return hidden, lam
+    train, valid = split(ctx)
+    log.info("random search Z=%d: %d configurations", n_latent, n_configs)
+    rows = search(train.flux, train.weight, valid.flux, valid.weight, n_latent=n_latent,
+                  out_dir=ctx.path("models", f"search_z{n_latent}"), n_configs=n_configs,
+                  seed=ctx.config["seed"], max_epochs=ctx.config["max_epochs"], verbose=ctx.verbose)
+    best = rows[0]
+    log.info("random search Z=%d: best lam %.3g, hidden %d-%d (Table 1: lam %.3g, hidden %s)", n_latent,
+             best["lam"], best["h1"], best["h2"], lam, hidden)
+    return (int(best["h1"]), int(best["h2"])), float(best["lam"])
+
+
+def _new_model(kind, n_latent, seed, architecture):
+    hidden, lam = architecture
     if kind == "vae":
         return InfoVAE(hidden=hidden, n_latent=n_latent, lam=lam, seed=seed)
     return Autoencoder(hidden=hidden, n_latent=n_latent, seed=seed)
@@ -71,7 +94,7 @@ def stage_models(ctx):
                 log.info("model %s: reusing", path.name)
                 continue
             ckpt = path.with_suffix(".ckpt")
-            model = _new_model(kind, n_latent, ctx.config["seed"] + n_latent)
+            model = _new_model(kind, n_latent, ctx.config["seed"] + n_latent, _architecture(ctx, n_latent))
             log.info("model %s: training %s (%s)", path.name, type(model).__name__,
                      "-".join(map(str, [model.n_features, *model.hidden, n_latent])))
             t0 = time.perf_counter()
