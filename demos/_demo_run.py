@@ -105,27 +105,25 @@ def _dataset_path(run_dir):
     raise NpvaeError(f"{run_dir}: no dataset.fits and no existing --data file in metrics.json")
 
 
-def _without_stars(ds):
-    """The rows of a Dataset whose pipeline CLASS is not STAR (the models never see stars)."""
-    from npvae.data.dataset import Dataset
-
-    keep = ~is_star_class(ds.catalog)                                     # (N,)
-    return Dataset(flux=ds.flux[keep], weight=ds.weight[keep], mask=ds.mask[keep], wave=ds.wave,
-                   catalog=ds.catalog[keep], meta=ds.meta, path=ds.path)
-
-
-def is_star_class(catalog):
-    """(N,) bool, CLASS == STAR."""
-    return np.char.strip(np.asarray(catalog["CLASS"], dtype=str)) == "STAR"
-
-
 class Run:
     """A loaded run: ``data`` (all spectra), ``train`` / ``valid`` (galaxies and quasars only,
     as the models were trained), ``wave`` (D,), and models by :meth:`model`."""
 
     def __init__(self, path, data):
         self.path, self.data, self.wave = Path(path), data, np.asarray(data.wave)
-        self.train, self.valid = (_without_stars(data.subset(s)) for s in ("train", "valid"))
+        self.train, self.valid = (data.subset(s).without_stars() for s in ("train", "valid"))
+
+    def latent_setup(self):
+        """What the latent-space demos start from: (vae, galaxy mask (N,), axes, mu (N_gal, Z), labels).
+
+        The axes are the PCA of the training latent means (the paper's VAE 1..Z).
+        """
+        from npvae.analysis.axes import fit_latent_axes
+
+        vae = self.model("vae")
+        gal = ~self.data.is_star                                            # (N,)
+        axes = fit_latent_axes(vae.transform(self.train.flux))
+        return vae, gal, axes, vae.transform(self.data.flux[gal]), self.data.labels[gal]
 
     def latents(self, kind="vae"):
         """Latent sizes with a saved model of this kind, ascending."""

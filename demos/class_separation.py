@@ -24,7 +24,7 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from _demo_run import demo_parser, is_star_class, run_from_args, save_png
+from _demo_run import demo_parser, run_from_args, save_png
 from npvae.analysis import compare_separation, fit_latent_axes, truth_correlations
 from npvae.baselines import PCA
 from npvae.metrics import CLASSES
@@ -52,7 +52,7 @@ def correlations(run, vae):
     cols = [c for c in TRUTH_COLUMNS if c in data.catalog.colnames]
     if not cols:
         return None
-    gal = ~is_star_class(data.catalog) & np.isin(data.labels, CLASSES)    # (N,)
+    gal = ~data.is_star & np.isin(data.labels, CLASSES)                  # (N,)
     axes = fit_latent_axes(vae.transform(run.train.flux))
     coords = axes.transform(vae.transform(data.flux[gal]))               # (N_gal, Z)
     return truth_correlations(coords, {c: np.asarray(data.catalog[c], np.float64)[gal] for c in cols})

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from _demo_run import demo_parser, is_star_class, run_from_args, save_png
+from _demo_run import demo_parser, run_from_args, save_png
 from npvae.analysis import fit_latent_axes
 from npvae.plots.latent import plot_corner
 
@@ -27,7 +27,7 @@ from npvae.plots.latent import plot_corner
 def latent_coordinates(run, vae):
     """(axes, coords (N_gal, Z), labels (N_gal,)) for the galaxies and quasars of the run."""
     data = run.data
-    gal = ~is_star_class(data.catalog)                                   # (N,)
+    gal = ~data.is_star                                                  # (N,)
     axes = fit_latent_axes(vae.transform(run.train.flux))
     coords = axes.transform(vae.transform(data.flux[gal]))               # (N_gal, Z)
     return axes, coords, data.labels[gal]

@@ -26,8 +26,8 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
-from _demo_run import demo_parser, is_star_class, run_from_args, save_png
-from npvae.analysis import TRACK_PRESETS, decode_track, fit_latent_axes, preset_track
+from _demo_run import demo_parser, run_from_args, save_png
+from npvae.analysis import TRACK_PRESETS, decode_track, preset_track
 from npvae.plots.latent import plot_offset_spectra, plot_track_projections
 from npvae.plots.reconstruction import halpha_ew_proxy
 
@@ -57,11 +57,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     run = run_from_args(args)
-    vae, data = run.model("vae"), run.data
-    gal = ~is_star_class(data.catalog)                                   # (N,)
-    axes = fit_latent_axes(vae.transform(run.train.flux))
-    mu = vae.transform(data.flux[gal])                                   # (N_gal, Z)
-    labels = data.labels[gal]
+    vae, gal, axes, mu, labels = run.latent_setup()                      # mu (N_gal, Z)
     tracks = compute_tracks(mu, labels, axes)
 
     spectra = {}

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from _demo_run import demo_parser, is_star_class, run_from_args, save_png
-from npvae.analysis import axis_traversals, decode_traversals, fit_latent_axes
+from _demo_run import demo_parser, run_from_args, save_png
+from npvae.analysis import axis_traversals, decode_traversals
 from npvae.plots.latent import plot_traversals
 
 PERCENTILES = (1, 16, 50, 84, 99)
@@ -33,10 +33,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     run = run_from_args(args)
-    vae, data = run.model("vae"), run.data
-    gal = ~is_star_class(data.catalog)                                   # (N,)
-    axes = fit_latent_axes(vae.transform(run.train.flux))
-    mu = vae.transform(data.flux[gal])                                   # (N_gal, Z)
+    vae, gal, axes, mu, _ = run.latent_setup()                           # mu (N_gal, Z)
     k = min(args.n_axes, axes.n_axes)
     points, coords = axis_traversals(axes, mu, PERCENTILES, n_axes=k)    # (K, P, Z), (K, P)
     decoded = decode_traversals(vae.decode, points)                      # (K, P, D)

@@ -22,9 +22,10 @@ import time
 
 import numpy as np
 
-from _demo_run import demo_parser, is_star_class, run_from_args, save_png
+from _demo_run import demo_parser, run_from_args, save_png
 from npvae.analysis import chi2_scores, fit_latent_axes, lof_scores, outlier_precision, top_outliers
 from npvae.plots.latent import plot_outlier_spectra, plot_stars_in_latent
+from npvae.reproduce.stages_latent import star_rows
 
 
 def oddities(catalog):
@@ -32,11 +33,6 @@ def oddities(catalog):
     if "ODDITY" not in catalog.colnames:
         return np.full(len(catalog), "", dtype="U1")
     return np.char.strip(np.asarray(catalog["ODDITY"], dtype=str))
-
-
-def star_rows(catalog):
-    """(N,) bool: pipeline CLASS STAR, or a synthetic oddity whose kind starts with 'star'."""
-    return is_star_class(catalog) | np.char.startswith(oddities(catalog), "star")
 
 
 def table2(catalog, lof, top):

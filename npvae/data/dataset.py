@@ -60,6 +60,23 @@ class Dataset:
                        mask=np.asarray(self.mask[rows], np.uint8), wave=np.asarray(self.wave),
                        catalog=self.catalog[rows], meta=dict(self.meta, subset=name), path=self.path)
 
+    def rows(self, keep):
+        """A Dataset of the rows selected by ``keep`` (bool mask or indices), in memory."""
+        keep = np.asarray(keep)
+        return Dataset(flux=np.asarray(self.flux[keep], np.float32),
+                       weight=np.asarray(self.weight[keep], np.float32),
+                       mask=np.asarray(self.mask[keep], np.uint8), wave=np.asarray(self.wave),
+                       catalog=self.catalog[keep], meta=dict(self.meta), path=self.path)
+
+    @property
+    def is_star(self):
+        """(N,) bool: the pipeline CLASS is STAR."""
+        return np.char.strip(np.asarray(self.catalog["CLASS"], dtype=str)) == "STAR"
+
+    def without_stars(self):
+        """The galaxies and quasars: the rows whose pipeline CLASS is not STAR (as the paper trains)."""
+        return self.rows(~self.is_star)
+
     def close(self):
         """Close the underlying file (memory-mapped arrays become invalid)."""
         if self._hdul is not None:

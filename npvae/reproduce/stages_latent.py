@@ -22,7 +22,7 @@ from ..io import load
 from ..utils import as_generator
 from .stages_recon import model_path, split
 
-__all__ = ["stage_latent"]
+__all__ = ["stage_latent", "star_rows"]
 
 log = logging.getLogger("npvae.reproduce")
 
@@ -51,7 +51,7 @@ def stage_latent(ctx):
     data, rng = ctx.data, as_generator(ctx.config["seed"])
     flux, weight = np.asarray(data.flux, np.float32), np.asarray(data.weight, np.float32)
     labels = data.labels
-    is_star = _stars(data.catalog)
+    is_star = star_rows(data.catalog)
     mu_all, _ = vae.encode(flux)                                  # (N, Z)
     axes = fit_latent_axes(vae.transform(train.flux))
     coords = axes.transform(mu_all)                               # (N, Z)
@@ -92,9 +92,9 @@ def stage_latent(ctx):
     ctx.save_json("latent.json", res)
 
 
-def _stars(catalog):
+def star_rows(catalog):
     """(N,) bool: pipeline CLASS STAR, or (synthetic truth) TRUE_CLASS star: mis-classified stars."""
-    is_star = np.char.strip(np.asarray(catalog["CLASS"], dtype=str)) == "STAR"
+    is_star = np.char.strip(np.asarray(catalog["CLASS"], dtype=str)) == "STAR"   # = Dataset.is_star
     if "TRUE_CLASS" in catalog.colnames:
         is_star |= np.char.strip(np.asarray(catalog["TRUE_CLASS"], dtype=str)) == "star"
     return is_star

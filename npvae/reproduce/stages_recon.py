@@ -34,17 +34,8 @@ def split(ctx):
     STAR are left out of both sets (they are projected into the latent space afterwards).
     """
     if not hasattr(ctx, "train"):
-        ctx.train, ctx.valid = (_without_stars(ctx.data.subset(name)) for name in ("train", "valid"))
+        ctx.train, ctx.valid = (ctx.data.subset(name).without_stars() for name in ("train", "valid"))
     return ctx.train, ctx.valid
-
-
-def _without_stars(ds):
-    """The rows of a Dataset whose CLASS is not STAR."""
-    from ..data.dataset import Dataset
-
-    keep = np.char.strip(np.asarray(ds.catalog["CLASS"], dtype=str)) != "STAR"
-    return Dataset(flux=ds.flux[keep], weight=ds.weight[keep], mask=ds.mask[keep], wave=ds.wave,
-                   catalog=ds.catalog[keep], meta=ds.meta, path=ds.path)
 
 
 def model_path(ctx, kind, n_latent):

@@ -89,3 +89,18 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
         write_dataset(path, flux * 2, weight, mask, _catalog(4))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["ds.fits"]      # no temporary left behind
+
+
+def test_without_stars_keeps_galaxies_and_quasars_in_order(tmp_path):
+    rng = np.random.default_rng(4)
+    flux, weight, mask = _arrays(6, rng)
+    cat = _catalog(6)
+    cat["CLASS"] = ["GALAXY", "STAR", "QSO", "STAR  ", "GALAXY", "GALAXY"]
+    write_dataset(tmp_path / "d.fits", flux, weight, mask, cat)
+    ds = load_dataset(tmp_path / "d.fits")
+    assert ds.is_star.tolist() == [False, True, False, True, False, False]
+    kept = ds.without_stars()
+    assert len(kept) == 4
+    np.testing.assert_array_equal(kept.flux, flux[[0, 2, 4, 5]])
+    assert kept.flux.dtype == np.float32 and kept.flux.dtype.isnative
+    assert list(kept.catalog["CLASS"]) == ["GALAXY", "QSO", "GALAXY", "GALAXY"]
