@@ -109,13 +109,9 @@ def plot_corner(coords, labels, n_axes=6, axis_names=None):
     return fig
 
 
-def plot_track_projections(coords, labels, tracks, axes, pairs=((0, 1), (0, 4))):
-    """The tracks over the cloud of spectra on VAE-axis pairs (Fig. 9).
-
-    coords (N, K), labels (N,), tracks: list of ``Track``, axes: the ``LatentAxes`` that made
-    ``coords`` (to place the track centroids). pairs: 0-based (x, y) axes per panel.
-    """
-    coords = np.asarray(coords, dtype=np.float64)
+def _projection_panels(coords, labels, pairs):
+    """One panel per (x, y) axis pair with the spectra drawn by class; returns what the caller adds to."""
+    coords = np.asarray(coords, dtype=np.float64)                    # (N, K)
     labels = np.asarray(labels).astype(str)
     pairs = [p for p in pairs if max(p) < coords.shape[1]]
     fig = Figure(figsize=(5.5 * len(pairs), 5))
@@ -123,6 +119,17 @@ def plot_track_projections(coords, labels, tracks, axes, pairs=((0, 1), (0, 4)))
     size, alpha = _point_style(coords.shape[0])
     for ax, (a, b) in zip(panels, pairs):
         _scatter_classes(ax, coords[:, a], coords[:, b], labels, size, min(alpha, 0.3))
+    return coords, labels, fig, panels, pairs
+
+
+def plot_track_projections(coords, labels, tracks, axes, pairs=((0, 1), (0, 4))):
+    """The tracks over the cloud of spectra on VAE-axis pairs (Fig. 9).
+
+    coords (N, K), labels (N,), tracks: list of ``Track``, axes: the ``LatentAxes`` that made
+    ``coords`` (to place the track centroids). pairs: 0-based (x, y) axes per panel.
+    """
+    coords, labels, fig, panels, pairs = _projection_panels(coords, labels, pairs)
+    for ax, (a, b) in zip(panels, pairs):
         for track in tracks:
             pts = axes.transform(track.centroids[np.isfinite(track.centroids).all(axis=1)])
             ax.plot(pts[:, a], pts[:, b], "k-o", ms=4, lw=1.5)
@@ -223,15 +230,9 @@ def plot_stars_in_latent(coords, labels, star_coords, pairs=((0, 1), (0, 4))):
 
     coords (N, K) galaxies with labels (N,); star_coords (S, K) on the same axes.
     """
-    coords = np.asarray(coords, dtype=np.float64)
     star_coords = np.asarray(star_coords, dtype=np.float64)
-    labels = np.asarray(labels).astype(str)
-    pairs = [p for p in pairs if max(p) < coords.shape[1]]
-    fig = Figure(figsize=(5.5 * len(pairs), 5))
-    panels = np.atleast_1d(fig.subplots(1, len(pairs)))
-    size, alpha = _point_style(coords.shape[0])
+    coords, labels, fig, panels, pairs = _projection_panels(coords, labels, pairs)
     for ax, (a, b) in zip(panels, pairs):
-        _scatter_classes(ax, coords[:, a], coords[:, b], labels, size, min(alpha, 0.3))
         ax.scatter(star_coords[:, a], star_coords[:, b], s=40, marker="*",
                    color=CLASS_COLORS["star"], edgecolor="k", lw=0.3)
         both = np.concatenate([coords, star_coords])
