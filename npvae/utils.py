@@ -38,11 +38,19 @@ def atomic_write(path, suffix=None):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _default_file_mode())      # mkstemp makes 0600; give the usual umask mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _default_file_mode():
+    """0666 minus the process umask: the mode ``open(path, "w")`` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def as_generator(rng=None):

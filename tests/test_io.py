@@ -155,3 +155,17 @@ def test_corrupt_metadata_raises_npvae_error_naming_file(tmp_path):
     _rewrite(path, replace={"__meta__": np.array("{not json")})
     with pytest.raises(NpvaeError, match="model.npz"):
         npvae.load(path)
+
+
+def test_atomic_write_gives_files_the_usual_permissions(tmp_path):
+    import os
+
+    from npvae.utils import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "out.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
