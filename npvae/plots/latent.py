@@ -167,7 +167,8 @@ def plot_offset_spectra(wave, spectra, names=None, title=None, lines=MAIN_LINES,
     if ax is None:
         fig = Figure(figsize=(11, 1.5 + 0.9 * spectra.shape[0]))
         ax = fig.subplots()
-        fig.subplots_adjust(left=0.07, right=0.8 if names is not None else 0.97)
+        longest = max((len(str(n)) for n in names), default=0) if names is not None else 0
+        fig.subplots_adjust(left=0.07, right=max(0.6, 0.97 - 0.0075 * longest))   # room for names
     if offset is None:
         spans = np.nanpercentile(spectra, 99, axis=1) - np.nanpercentile(spectra, 1, axis=1)
         offset = float(np.nanmedian(spans)) if np.isfinite(spans).any() else 1.0
@@ -178,10 +179,9 @@ def plot_offset_spectra(wave, spectra, names=None, title=None, lines=MAIN_LINES,
             ax.plot(wave, y, color=color, lw=0.7, alpha=0.25)
             y = np.where(np.asarray(faded[b], bool), np.nan, y)
         ax.plot(wave, y, color=color, lw=0.8)
-        if names is not None:
-            tail = y[-max(1, y.size // 20):]
-            ax.text(1.005, np.nanmedian(tail) if np.isfinite(tail).any() else b * offset,
-                    names[b], fontsize=8, va="center", color=color, clip_on=False,
+        if names is not None:             # at the spectrum's median level: evenly spaced, no overlap
+            level = b * offset + (np.nanmedian(spec) if np.isfinite(spec).any() else 0.0)
+            ax.text(1.005, level, names[b], fontsize=8, va="center", color=color, clip_on=False,
                     transform=blended_transform_factory(ax.transAxes, ax.transData))
     _label_lines(ax, wave, lines)
     ax.set(xlim=(wave[0], wave[-1]), xlabel="rest wavelength [A]",
