@@ -46,7 +46,10 @@ def _fit_group(resid, ivar, centre, sigma_pix, halfwidth):
     diag = np.einsum("nll->nl", gram)                                         # (N, L)
     ok = diag > 1e-6 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300)
     gram = gram + np.eye(gram.shape[1]) * np.where(ok, 0.0, 1.0)[:, None, :]
-    cov = np.linalg.inv(gram)                                                 # (N, L, L)
+    try:
+        cov = np.linalg.inv(gram)                                             # (N, L, L)
+    except np.linalg.LinAlgError:   # a blend seen on too few good pixels: lines not separable
+        cov = np.linalg.pinv(gram, hermitian=True)                            # (N, L, L)
     area = np.einsum("nlm,nm->nl", cov, rhs)
     err = np.sqrt(np.maximum(np.einsum("nll->nl", cov), 0))
     return np.where(ok, area, 0.0), np.where(ok, err, -1.0)
