@@ -86,3 +86,21 @@ def test_search_option_replaces_table1_architecture(tmp_path):
     assert vae.hidden == (int(row["h1"]), int(row["h2"]))
     assert vae.hidden != TABLE1[2][0]
     assert abs(vae.lam - float(row["lam"])) < 1e-9 * vae.lam
+
+
+def test_reproduce_runs_on_a_dataset_file_without_synthetic_truth(run, tmp_path):
+    """A real SDSS dataset has no ODDITY / TRUE_* columns: the pipeline must not need them."""
+    from npvae.data import load_dataset, write_dataset
+
+    out, _, _ = run
+    ds = load_dataset(out / "dataset.fits", memmap=False)
+    cat = ds.catalog.copy()
+    cat.remove_columns([c for c in cat.colnames if c == "ODDITY" or c.startswith("TRUE_")])
+    write_dataset(tmp_path / "real_like.fits", ds.flux, ds.weight, ds.mask, cat)
+    opts = {k: v for k, v in TINY.items() if k != "n_spectra"}
+    metrics = reproduce(out=tmp_path / "run", data=tmp_path / "real_like.fits", **opts)
+    assert "precision_lof" not in metrics["latent"]["outliers"]     # no truth, no precision
+    assert len(metrics["latent"]["outliers"]["top10"]) == 10
+    assert metrics["latent"]["truth_correlations"] is None
+    assert (tmp_path / "run" / "report.html").exists()
+    assert not (tmp_path / "run" / "dataset.fits").exists()        # the given file is used as is
