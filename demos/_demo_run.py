@@ -28,8 +28,8 @@ from npvae.utils import NpvaeError, atomic_write, get_data_home  # noqa: E402
 __all__ = ["DEFAULT_N", "DEFAULT_EPOCHS", "build_run", "get_run", "load_run", "demo_parser",
            "run_from_args", "save_png", "Run"]
 
-DEFAULT_N = 3000          # spectra of the cached synthetic survey (the quick preset has 8,000)
-DEFAULT_EPOCHS = 12       # epochs of the cached model (the quick preset has up to 30)
+DEFAULT_N = 8000          # spectra of the cached synthetic survey (as the quick preset)
+DEFAULT_EPOCHS = 30       # epochs of the cached model (as the quick preset)
 ANALYSIS_LATENT = 6       # the paper analyses the 6-latent model (Sections 3.2 to 3.4)
 
 
