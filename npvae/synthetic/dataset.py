@@ -2,15 +2,22 @@
 
 This is what ``npvae synth`` and the ``npvae reproduce`` pipeline use. docs/synthetic.md.
 """
+import multiprocessing
+import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from ..utils import as_generator
+from ..utils import as_generator, progress
 
 __all__ = ["make_dataset"]
 
 
-def make_dataset(n, rng=None, path=None, fractions=None, raw_dir=None, verbose=False, **preprocess_options):
+PROCESS_MIN = 16000   # from this many spectra, build + preprocess in worker processes
+
+
+def make_dataset(n, rng=None, path=None, fractions=None, raw_dir=None, verbose=False, n_jobs=None,
+                 **preprocess_options):
     """Generate ``n`` spectra, preprocess them and return the loaded Dataset.
 
     Parameters
@@ -26,6 +33,10 @@ def make_dataset(n, rng=None, path=None, fractions=None, raw_dir=None, verbose=F
         Class fractions, see :func:`npvae.synthetic.generate`.
     raw_dir : str or Path, optional
         Also write every raw spectrum as a spec-lite FITS file there.
+    n_jobs : int, optional
+        Worker processes that each build a batch of spectra and preprocess it, so that only the
+        compact rest-frame arrays travel back (default: one per core from ``PROCESS_MIN``
+        spectra on, else none; 1 = none). The dataset does not depend on it.
     **preprocess_options
         Passed to :func:`npvae.data.preprocess.preprocess` (e.g. ``sn_cap``, ``infill``).
 
@@ -33,17 +44,66 @@ def make_dataset(n, rng=None, path=None, fractions=None, raw_dir=None, verbose=F
     -------
     npvae.data.dataset.Dataset
     """
-    from ..data.dataset import load_dataset, write_dataset
+    rng = as_generator(rng)
+    if n_jobs is None:
+        n_jobs = (os.cpu_count() or 1) if n >= PROCESS_MIN else 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        n_jobs = 1                     # workers are forked (see _in_worker_processes)
+    if raw_dir is not None or n_jobs <= 1:
+        res = _in_this_process(n, rng, fractions, raw_dir, verbose, preprocess_options)
+    else:
+        res = _in_worker_processes(n, rng, fractions, verbose, n_jobs, **preprocess_options)
+    meta = {"source": "npvae.synthetic", "n_generated": int(n), "n_skipped": len(res.skipped),
+            "fractions": fractions or "default"}
+    return _write_and_load(res, path, meta)
+
+
+def _in_this_process(n, rng, fractions, raw_dir, verbose, preprocess_options):
+    """generate() then preprocess(), records in memory (threads inside both)."""
     from ..data.preprocess import preprocess
     from .survey import generate
 
-    rng = as_generator(rng)
     records = generate(n, rng=rng, fractions=fractions, verbose=verbose)
     if raw_dir is not None:
         write_raw(records, raw_dir, verbose=verbose)
-    res = preprocess(records, rng=rng, verbose=verbose, **preprocess_options)
-    meta = {"source": "npvae.synthetic", "n_generated": int(n), "n_skipped": len(res.skipped),
-            "fractions": fractions or "default"}
+    return preprocess(records, rng=rng, verbose=verbose, **preprocess_options)
+
+
+def _in_worker_processes(n, rng, fractions, verbose, n_jobs, sn_cap=50.0, infill=True,
+                         min_coverage=None, dilate=2, chunk=None, n_ev=10, n_iter=20):
+    """The same survey and dataset as :func:`_in_this_process`, batches built and prepared in
+    worker processes (``chunk`` is ignored: a batch is a chunk); labels, split and infill here."""
+    from ..data.preprocess import MIN_COVERAGE, concat_parts, finish
+    from .survey import batch_plan
+
+    starts, batches, batch_rngs = batch_plan(n, rng, fractions)
+    options = {"sn_cap": sn_cap, "dilate": dilate,
+               "min_coverage": MIN_COVERAGE if min_coverage is None else min_coverage}
+    parts = []
+    # fork: workers start at once and need no importable __main__ (a user's script without the
+    # `if __name__ == "__main__"` guard works); they run only single-threaded NumPy/Numba code
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
+        jobs = pool.map(_build_and_prepare, batches, starts, batch_rngs, [options] * len(starts))
+        for part in progress(jobs, total=len(starts), desc="synth + preprocess", verbose=verbose,
+                             unit="batch"):
+            parts.append(part)
+    return finish(*concat_parts(parts), infill=infill, rng=rng, verbose=verbose, n_ev=n_ev,
+                  n_iter=n_iter)
+
+
+def _build_and_prepare(batch, start, batch_rng, options):
+    """Worker: one batch of spectra built and prepared (rest-frame arrays and catalogue rows)."""
+    from ..data.preprocess import prepare_chunk
+    from .survey import build_records
+
+    return prepare_chunk(build_records(start, batch, batch_rng), **options)
+
+
+def _write_and_load(res, path, meta):
+    """Write the dataset file (or a temporary one) and load it."""
+    from ..data.dataset import load_dataset, write_dataset
+
     if path is not None:
         write_dataset(path, res.flux, res.weight, res.mask, res.catalog, meta=meta)
         return load_dataset(path)

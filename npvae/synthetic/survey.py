@@ -23,7 +23,7 @@ from .population import draw_population
 from .spectral import add_gaussian_lines, add_line_set, redshift_rebin
 from .templates import REST_LOGLAM0, load_templates
 
-__all__ = ["generate", "build_batch", "SIGMA_INST", "HALPHA_PER_SFR"]
+__all__ = ["batch_plan", "build_records", "generate", "build_batch", "SIGMA_INST", "HALPHA_PER_SFR"]
 
 SIGMA_INST = 65.0             # km/s, SDSS instrumental dispersion (R ~ 2000)
 HALPHA_PER_SFR = 0.0329       # L_sun of Halpha per (M_sun / Gyr): Kennicutt 1998, 1.26e41 erg/s per M_sun/yr
@@ -205,18 +205,28 @@ def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False, n_thre
     list of :class:`npvae.data.record.Spectrum`, observed frame, with ``meta["columns"]``
     holding ``ODDITY`` and the ``TRUE_*`` parameters.
     """
-    rng = as_generator(rng)
-    pop = draw_population(rng, n, fractions)
-    starts = range(0, len(pop["kind"]), batch_size)
-    batch_rngs = rng.spawn(len(starts))        # one generator per batch: same survey on any thread count
-
-    def one_batch(start, batch_rng):
-        b = {k: v[start:start + batch_size] for k, v in pop.items()}
-        return _records(start, b, *build_batch(batch_rng, b))
-
+    starts, batches, batch_rngs = batch_plan(n, as_generator(rng), fractions, batch_size)
     records = []
     with ThreadPoolExecutor(n_threads or min(4, os.cpu_count() or 1)) as pool:   # NumPy drops the GIL
-        for part in progress(pool.map(one_batch, starts, batch_rngs), total=len(starts), desc="synth",
-                             verbose=verbose, unit="batch"):
+        for part in progress(pool.map(build_records, starts, batches, batch_rngs), total=len(starts),
+                             desc="synth", verbose=verbose, unit="batch"):
             records += part
     return records
+
+
+def batch_plan(n, rng, fractions=None, batch_size=1000):
+    """Draw the population, cut it into batches, spawn one generator per batch.
+
+    Returns (starts, batches, generators): batch i holds the population rows
+    ``starts[i]:starts[i] + batch_size`` and is built with generator i, so the survey is the same
+    however the batches are spread over threads or processes.
+    """
+    pop = draw_population(rng, n, fractions)
+    starts = list(range(0, len(pop["kind"]), batch_size))
+    batches = [{k: v[s:s + batch_size] for k, v in pop.items()} for s in starts]
+    return starts, batches, rng.spawn(len(starts))
+
+
+def build_records(start, batch, batch_rng):
+    """The Spectrum records of one batch of the population (see :func:`batch_plan`)."""
+    return _records(start, batch, *build_batch(batch_rng, batch))

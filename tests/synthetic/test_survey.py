@@ -145,3 +145,21 @@ def test_synth_command_writes_a_dataset(tmp_path):
     assert {"ODDITY", "TRUE_Z", "TRUE_CLASS", "LABEL", "SPLIT"} <= set(ds.catalog.colnames)
     assert len(list((tmp_path / "raw").glob("spec-*.fits"))) == 80
     assert main(["synth", "--n", "0", "--out", str(out)]) == 1
+
+
+def test_make_dataset_in_worker_processes_equals_the_single_process_one():
+    """Building and preparing batches in worker processes must not change the dataset."""
+    from npvae.synthetic import make_dataset
+
+    one = make_dataset(700, rng=11, n_jobs=1)
+    two = make_dataset(700, rng=11, n_jobs=2)
+    np.testing.assert_array_equal(one.flux, two.flux)
+    np.testing.assert_array_equal(one.weight, two.weight)
+    np.testing.assert_array_equal(one.mask, two.mask)
+    assert one.catalog.colnames == two.catalog.colnames
+    for name in one.catalog.colnames:
+        a, b = np.asarray(one.catalog[name]), np.asarray(two.catalog[name])
+        if a.dtype.kind == "f":
+            np.testing.assert_array_equal(a, b)          # NaN == NaN here
+        else:
+            assert (a == b).all(), name
