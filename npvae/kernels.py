@@ -191,29 +191,37 @@ def mmd_rbf_terms_reference(z, p, grad_scale, dz):
 
 
 # --- Adam --------------------------------------------------------------------------------------
-def _adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):
+def _adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t, tiny):
     """Fused Adam step over flat arrays p, g, m, v (P,), in place.
 
     m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr_t m / (sqrt(v) + eps_t),
     with lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t) (the bias
-    correction folded into two scalars; docs/derivations/adam.md).
+    correction folded into two scalars; docs/derivations/adam.md). Moments below ``tiny`` (the
+    dtype's smallest normal number) are set to 0: a dead ReLU unit's gradient is exactly 0, its
+    first moment decays by b1 every step into subnormal numbers, which are many times slower to
+    compute with, and such a moment moves p by less than lr tiny / eps, far below p's resolution.
     """
     one = beta1 - beta1 + 1
+    zero = beta1 - beta1
     for i in numba.prange(p.shape[0]):
         gi = g[i]
         mi = beta1 * m[i] + (one - beta1) * gi
         vi = beta2 * v[i] + (one - beta2) * gi * gi
+        mi = mi if abs(mi) >= tiny else zero
+        vi = vi if vi >= tiny else zero
         m[i] = mi
         v[i] = vi
         p[i] -= lr_t * mi / (np.sqrt(vi) + eps_t)
 
 
-def adam_update_reference(p, g, m, v, lr_t, beta1, beta2, eps_t):
+def adam_update_reference(p, g, m, v, lr_t, beta1, beta2, eps_t, tiny):
     """NumPy twin of :func:`adam_update` (in place)."""
     m *= beta1
     m += (1 - beta1) * g
     v *= beta2
     v += (1 - beta2) * g * g
+    m[np.abs(m) < tiny] = 0
+    v[v < tiny] = 0
     p -= lr_t * m / (np.sqrt(v) + eps_t)
 
 
@@ -255,4 +263,4 @@ def mmd_rbf_terms(z, p, grad_scale, dz):
 def adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):
     """Fused Adam step in place (Numba; parallel for large arrays). See :func:`_adam_update`."""
     kernel = _adam_update_jit if p.shape[0] >= ADAM_PARALLEL_MIN else _adam_update_serial_jit
-    kernel(p, g, m, v, *_cast_scalars(p, lr_t, beta1, beta2, eps_t))
+    kernel(p, g, m, v, *_cast_scalars(p, lr_t, beta1, beta2, eps_t, np.finfo(p.dtype).tiny))

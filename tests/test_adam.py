@@ -67,7 +67,7 @@ def test_flat_path_equals_per_tensor_path_and_reference_kernel():
         c1, c2 = 1 - 0.9 ** t, 1 - 0.999 ** t
         g_flat = np.concatenate([v.ravel() for v in grads.values()])
         kernels.adam_update_reference(flat_ref, g_flat, m_ref, v_ref, 3e-3 * math.sqrt(c2) / c1,
-                                      0.9, 0.999, 1e-8 * math.sqrt(c2))
+                                      0.9, 0.999, 1e-8 * math.sqrt(c2), np.finfo(flat_ref.dtype).tiny)
     for k in model.params:
         np.testing.assert_allclose(model.params[k], separate[k], rtol=1e-14, atol=1e-16, err_msg=k)
     got = np.concatenate([v.ravel() for v in model.params.values()])

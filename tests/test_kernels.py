@@ -108,12 +108,37 @@ def test_adam_update_matches_reference(dtype, rtol):
     args = (1e-2, 0.9, 0.999, 1e-8)
     fast, ref = [a.copy() for a in (p, g, m, v)], [a.copy() for a in (p, g, m, v)]
     kernels.adam_update(*fast, *args)
-    kernels.adam_update_reference(*ref, *[dtype(a) for a in args])
+    kernels.adam_update_reference(*ref, *[dtype(a) for a in args], np.finfo(dtype).tiny)
     for got, want, what in zip(fast, ref, "pgmv"):
         assert got.dtype == dtype, what
         _close(got, want, rtol, what)
     np.testing.assert_array_equal(fast[1], g)                  # g is read only
     assert np.abs(fast[0] - p).max() > 1e-3                    # p moved
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parallel_size", [1000, 1 << 17])    # the serial and the parallel kernel
+def test_adam_sets_subnormal_moments_to_zero_without_moving_p_differently(dtype, parallel_size):
+    """A dead unit (g = 0) has its moments decay into subnormals: they become 0, and p moves
+    exactly as the textbook update (which keeps the subnormals) moves it, to p's resolution."""
+    tiny = np.finfo(dtype).tiny
+    rng = np.random.default_rng(8)
+    p = rng.standard_normal(parallel_size).astype(dtype)
+    g = np.zeros(parallel_size, dtype)
+    m = np.full(parallel_size, 1.05 * tiny, dtype)             # 0.9 m is subnormal
+    v = np.full(parallel_size, 1.0005 * tiny, dtype)           # 0.999 v is subnormal
+    g[::2] = 1e-3                                              # half the units alive
+    p0 = p.copy()
+    p_text, m_text, v_text = p.copy(), m.copy(), v.copy()      # textbook, subnormals kept
+    m_text = 0.9 * m_text + 0.1 * g
+    v_text = 0.999 * v_text + 0.001 * g * g
+    p_text -= dtype(1e-3) * m_text / (np.sqrt(v_text) + dtype(1e-8))
+    kernels.adam_update(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8)
+    assert (m[1::2] == 0).all() and (v[1::2] == 0).all()     # dead units: flushed
+    assert (m[::2] != 0).all()                                 # live units untouched
+    np.testing.assert_array_equal(p[1::2], p_text[1::2])       # dead units: exactly the textbook p
+    step, step_text = (p - p0)[::2], (p_text - p0)[::2]                          # live units' steps
+    np.testing.assert_allclose(step, step_text, rtol=1e-4 if dtype == np.float32 else 1e-12)
 
 
 def test_no_kernel_is_compiled_with_fastmath():
