@@ -20,17 +20,7 @@ import time
 import numpy as np
 
 from _demo_run import demo_parser, run_from_args, save_png
-from npvae.analysis import fit_latent_axes
 from npvae.plots.latent import plot_corner
-
-
-def latent_coordinates(run, vae):
-    """(axes, coords (N_gal, Z), labels (N_gal,)) for the galaxies and quasars of the run."""
-    data = run.data
-    gal = ~data.is_star                                                  # (N,)
-    axes = fit_latent_axes(vae.transform(run.train.flux))
-    coords = axes.transform(vae.transform(data.flux[gal]))               # (N_gal, Z)
-    return axes, coords, data.labels[gal]
 
 
 def main(argv=None):
@@ -39,8 +29,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     run = run_from_args(args)
-    vae = run.model("vae")
-    axes, coords, labels = latent_coordinates(run, vae)
+    vae, _, axes, mu, labels = run.latent_setup()                        # mu (N_gal, Z)
+    coords = axes.transform(mu)                                          # (N_gal, Z)
     k = min(args.n_axes, coords.shape[1])
 
     print(f"{vae.n_latent}-latent VAE, {coords.shape[0]} spectra")

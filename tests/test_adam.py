@@ -11,6 +11,7 @@ import pytest
 import npvae
 from npvae import kernels
 from npvae.adam import Adam, flat_base
+from _reference import textbook_adam
 
 
 def _tiny_vae(seed=0, dtype=np.float64):
@@ -23,18 +24,6 @@ def _random_grads(model, rng, scale=1.0):
     for g in grads.values():
         g[...] = scale * rng.standard_normal(g.shape)
     return grads
-
-
-def textbook_adam(P, G, state, lr, beta1=0.9, beta2=0.999, eps=1e-8):
-    """Kingma & Ba (2015), Algorithm 1, with bias correction, on a dict of arrays."""
-    state["t"] += 1
-    t = state["t"]
-    for k in P:
-        state["m"][k] = beta1 * state["m"][k] + (1 - beta1) * G[k]
-        state["v"][k] = beta2 * state["v"][k] + (1 - beta2) * G[k] ** 2
-        m_hat = state["m"][k] / (1 - beta1 ** t)
-        v_hat = state["v"][k] / (1 - beta2 ** t)
-        P[k] = P[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
 def test_first_step_is_minus_lr_times_sign_of_gradient():

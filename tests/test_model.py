@@ -20,6 +20,7 @@ import pytest
 import npvae
 from npvae.gradcheck import check_model
 from npvae.utils import NpvaeError, atomic_write
+from _reference import textbook_adam
 
 TOL = 1e-6                      # smooth parts, float64
 # Finite-difference step of the model checks. At npvae.gradcheck's default h = 1e-5 the
@@ -114,18 +115,6 @@ def reference_loss_and_grads(P, x, w, eps, prior, mean, lam, alpha, slope, n_hid
         dh = du @ P[name + ".W"].T
     terms = {"recon": recon, "kl": kl, "mmd": mmd, "total": total}
     return terms, G, pre
-
-
-def textbook_adam(P, G, state, lr, beta1=0.9, beta2=0.999, eps=1e-8):
-    """Kingma & Ba, Algorithm 1, with explicit bias correction."""
-    state["t"] += 1
-    t = state["t"]
-    for k in P:
-        state["m"][k] = beta1 * state["m"][k] + (1 - beta1) * G[k]
-        state["v"][k] = beta2 * state["v"][k] + (1 - beta2) * G[k] ** 2
-        m_hat = state["m"][k] / (1 - beta1 ** t)
-        v_hat = state["v"][k] / (1 - beta2 ** t)
-        P[k] = P[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
 def _kink_margin(model, x, eps, heads=True):
