@@ -25,7 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -92,14 +91,13 @@ def main():
     ap.add_argument("--n-val", type=int, default=15_600)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch")
-    ap.add_argument("--threads", type=int, default=2, help="BLAS and Numba threads")
+    ap.add_argument("--threads", type=int, default=2, help="BLAS threads")
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     ap.add_argument("--torch-python", default=None, help="a Python with torch: also run the reference")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     X, W = synthetic(args.n_train, 1000, rng)
     Xv, Wv = synthetic(args.n_val, 1000, rng)
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     with threadpool_limits(limits=args.threads):
         walls, train, load = time_epochs(args, X, W, Xv, Wv)
     epoch = statistics.median(walls)

@@ -8,7 +8,7 @@ For a latent size Z, configuration i draws from ``np.random.default_rng([seed, i
 * the model's seed.
 
 Each configuration is trained with :func:`npvae.training.fit` in a worker process (default one
-per core, each on one BLAS and one Numba thread), with its own checkpoint. After each finished
+per core, each on one BLAS thread), with its own checkpoint. After each finished
 configuration OUT/results.csv (sorted by validation reconstruction loss at the best epoch) is
 rewritten atomically and OUT/best_model.npz is the best so far. Running the same search again
 skips the finished configurations and resumes the interrupted ones from their checkpoints.
@@ -143,15 +143,9 @@ def _interrupt_workers(pool):
 
 
 def _init_worker(X, W, X_val, W_val):
-    """Worker start: keep the data, use one BLAS thread and one Numba thread.
-
-    Only ``numba.set_num_threads`` is used: changing NUMBA_NUM_THREADS in the environment after
-    numba's import makes its next compilation fail once the thread pool exists.
-    """
-    import numba
+    """Worker start: keep the data and use one BLAS thread (the Numba kernels are serial)."""
     from threadpoolctl import threadpool_limits
 
-    numba.set_num_threads(1)
     _DATA["limits"] = threadpool_limits(limits=1)
     _DATA["arrays"] = (X, W, X_val, W_val)
 

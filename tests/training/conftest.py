@@ -1,10 +1,8 @@
-"""Shared fixtures of the training tests: tiny data and single-threaded kernels.
+"""Shared fixtures of the training tests: tiny data and single-threaded BLAS.
 
-The models here have a few thousand parameters; a parallel Numba Adam pass on them costs more
-in thread wake-ups than in arithmetic on a loaded 2-core machine (14 ms vs 0.1 ms per step), so
-the tests run Numba and BLAS on one thread. Bit-identical resume is a same-thread-count claim.
+The models here have a few thousand parameters, too small for two BLAS threads to pay off on a
+loaded 2-core machine. Bit-identical resume is a same-thread-count claim.
 """
-import numba
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -12,11 +10,8 @@ from threadpoolctl import threadpool_limits
 
 @pytest.fixture(autouse=True, scope="session")
 def _single_thread():
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
     with threadpool_limits(limits=1):
         yield
-    numba.set_num_threads(previous)
 
 
 @pytest.fixture
