@@ -4,7 +4,7 @@ Derivation and the fused form with the bias correction folded into two scalars:
 docs/derivations/adam.md. Shapes: P parameters in all.
 
 When the parameter arrays (and the gradient arrays) are consecutive views of one flat buffer,
-as :class:`npvae.model.InfoVAE` lays them out, the whole step is one parallel Numba pass over
+as :class:`npvae.model.InfoVAE` lays them out, the whole step is one Numba pass over
 that buffer; otherwise it runs tensor by tensor. Both give the same numbers.
 """
 import math
@@ -64,6 +64,19 @@ class Adam:
         self.v = np.zeros(size, dtype)      # (P,) second moment
         offsets = np.cumsum([0] + [a.size for a in arrays])
         self._slices = {k: slice(offsets[i], offsets[i + 1]) for i, k in enumerate(self.keys)}
+        self._last_grads = ((), None)       # (gradient arrays, their flat base) of the last step
+
+    def _flat_grads(self, grads):
+        """The flat buffer that the gradient arrays tile, or None; checked once per set of arrays.
+
+        The training loop passes the same arrays every step; holding them keeps their ids valid.
+        """
+        arrays = tuple(grads[k] for k in self.keys)
+        last, flat = self._last_grads
+        if len(last) != len(arrays) or any(a is not b for a, b in zip(arrays, last)):
+            flat = flat_base(list(arrays))
+            self._last_grads = (arrays, flat)
+        return flat
 
     def step(self, grads):
         """One update with the gradients ``grads`` (dict, same keys and shapes as params)."""
@@ -72,7 +85,7 @@ class Adam:
         c2 = 1.0 - self.beta2 ** self.t
         lr_t = self.lr * math.sqrt(c2) / c1
         eps_t = self.eps * math.sqrt(c2)
-        flat_g = flat_base([grads[k] for k in self.keys]) if self._flat_p is not None else None
+        flat_g = self._flat_grads(grads) if self._flat_p is not None else None
         if flat_g is not None:
             kernels.adam_update(self._flat_p, flat_g, self.m, self.v, lr_t, self.beta1, self.beta2, eps_t)
             return

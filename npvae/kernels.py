@@ -19,7 +19,8 @@ import numpy as np
 __all__ = [
     "bias_act_forward", "bias_act_forward_reference", "act_backward_bias",
     "act_backward_bias_reference", "weighted_residual", "weighted_residual_reference",
-    "mmd_rbf_terms", "mmd_rbf_terms_reference", "adam_update", "adam_update_reference",
+    "mmd_rbf_terms", "mmd_rbf_terms_reference", "prior_kernel_mean", "prior_kernel_mean_reference",
+    "adam_update", "adam_update_reference",
 ]
 
 # error_model="numpy": a division by zero gives inf/nan as in the NumPy twins instead of raising.
@@ -89,11 +90,12 @@ def weighted_residual_reference(x, xhat, w, grad_scale, dxhat):
 
 # --- MMD kernel sums and gradient ------------------------------------------------------------
 def _mmd_rbf_terms(z, p, grad_scale, dz):
-    """Biased MMD^2 between samples z (B, Z) and p (M, Z) with k(a,b) = exp(-|a-b|^2 / Z).
-
-    Returns (mean k(z,z'), mean k(p,p'), mean k(z,p)) as float64 and ADDS
+    """The z-dependent parts of the biased MMD^2 between samples z (B, Z) and p (M, Z), with
+    k(a,b) = exp(-|a-b|^2 / Z): returns (mean k(z,z'), mean k(z,p)) as float64 and ADDS
     grad_scale * d(MMD^2)/dz to dz (B, Z):
     d/dz_a = -4/(Z B^2) sum_j k(z_a,z_j)(z_a - z_j) + 4/(Z B M) sum_j k(z_a,p_j)(z_a - p_j).
+    With grad_scale == 0 the gradient loops are skipped (a value-only call). The third part,
+    mean k(p,p'), does not depend on z: :func:`prior_kernel_mean`.
     Pairs (a, j) of z are visited once (k is symmetric); p is transposed to (Z, M) so that the
     loops over prior samples run along contiguous memory.
     """
@@ -102,6 +104,7 @@ def _mmd_rbf_terms(z, p, grad_scale, dz):
     inv_dim = 1.0 / dim
     c_zz = -4.0 * inv_dim / (n_z * n_z) * grad_scale
     c_zp = 4.0 * inv_dim / (n_z * n_p) * grad_scale
+    with_grad = grad_scale != 0
     zz = z.astype(np.float64)                       # (B, Z)
     pt = p.T.astype(np.float64).copy()              # (Z, M)
     g = np.zeros((n_z, dim))                        # (B, Z)
@@ -114,6 +117,8 @@ def _mmd_rbf_terms(z, p, grad_scale, dz):
                 d2 += d * d
             kv = math.exp(-d2 * inv_dim)
             s_zz += 2.0 * kv
+            if not with_grad:
+                continue
             for k in range(dim):
                 t = c_zz * kv * (zz[a, k] - zz[j, k])
                 g[a, k] += t
@@ -130,6 +135,8 @@ def _mmd_rbf_terms(z, p, grad_scale, dz):
         for j in range(n_p):
             kv_row[j] = math.exp(-kv_row[j] * inv_dim)
             s_zp += kv_row[j]
+        if not with_grad:
+            continue
         for k in range(dim):
             zk = zz[a, k]
             acc = 0.0
@@ -139,11 +146,12 @@ def _mmd_rbf_terms(z, p, grad_scale, dz):
     for a in range(n_z):
         for k in range(dim):
             dz[a, k] += g[a, k]
-    return s_zz / (n_z * n_z), _prior_kernel_sum(pt) / (n_p * n_p), s_zp / (n_z * n_p)
+    return s_zz / (n_z * n_z), s_zp / (n_z * n_p)
 
 
-def _prior_kernel_sum(pt):
-    """sum_{i,j} k(p_i, p_j) for prior samples given transposed, pt (Z, M); pairs visited once."""
+def _prior_kernel_mean(p):
+    """mean_{i,j} k(p_i, p_j) (float64) of the prior samples p (M, Z); pairs visited once."""
+    pt = p.T.astype(np.float64).copy()              # (Z, M)
     dim, n_p = pt.shape
     inv_dim = 1.0 / dim
     total = float(n_p)                              # the diagonal
@@ -157,7 +165,7 @@ def _prior_kernel_sum(pt):
                 d2[j] += d * d
         for j in range(i + 1, n_p):
             total += 2.0 * math.exp(-d2[j] * inv_dim)
-    return total
+    return total / (n_p * n_p)
 
 
 def _rbf_kernel(a, b):
@@ -174,13 +182,17 @@ def mmd_rbf_terms_reference(z, p, grad_scale, dz):
     n_p = p.shape[0]
     k_zz = _rbf_kernel(z, z)                    # (B, B)
     k_zp = _rbf_kernel(z, p)                    # (B, M)
-    k_pp = _rbf_kernel(p, p)                    # (M, M)
     z64, p64 = z.astype(np.float64), p.astype(np.float64)
     g_zz = k_zz.sum(1)[:, None] * z64 - k_zz @ z64          # (B, Z) = sum_j k_aj (z_a - z_j)
     g_zp = k_zp.sum(1)[:, None] * z64 - k_zp @ p64          # (B, Z)
     grad = -4.0 / (dim * n_z * n_z) * g_zz + 4.0 / (dim * n_z * n_p) * g_zp
     dz += (grad_scale * grad).astype(dz.dtype)
-    return k_zz.mean(), k_pp.mean(), k_zp.mean()
+    return k_zz.mean(), k_zp.mean()
+
+
+def prior_kernel_mean_reference(p):
+    """NumPy twin of :func:`prior_kernel_mean`."""
+    return _rbf_kernel(p, p).mean()
 
 
 # --- Adam --------------------------------------------------------------------------------------
@@ -229,8 +241,8 @@ def _cast_scalars(arr, *values):
 _bias_act_forward_jit = _jit(_bias_act_forward)
 _act_backward_bias_jit = _jit(_act_backward_bias)
 _weighted_residual_jit = _jit(_weighted_residual)
-_prior_kernel_sum = _jit(_prior_kernel_sum)      # called from the MMD kernel, so jitted in place
 _mmd_rbf_terms_jit = _jit(_mmd_rbf_terms)
+_prior_kernel_mean_jit = _jit(_prior_kernel_mean)
 _adam_update_jit = _jit(_adam_update)
 
 
@@ -250,8 +262,13 @@ def weighted_residual(x, xhat, w, grad_scale, dxhat):
 
 
 def mmd_rbf_terms(z, p, grad_scale, dz):
-    """MMD kernel means and gradient added to dz (Numba). See :func:`_mmd_rbf_terms`."""
+    """MMD kernel means of z and gradient added to dz (Numba). See :func:`_mmd_rbf_terms`."""
     return _mmd_rbf_terms_jit(z, p, float(grad_scale), dz)
+
+
+def prior_kernel_mean(p):
+    """Mean kernel value between prior samples p (M, Z) (Numba). See :func:`_prior_kernel_mean`."""
+    return _prior_kernel_mean_jit(p)
 
 
 def adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):

@@ -66,7 +66,7 @@ def kl_to_standard_normal(mu, logvar, scale=1.0):
     return kl, dmu, dlogvar
 
 
-def mmd_rbf(z, prior, scale=1.0, dz=None):
+def mmd_rbf(z, prior, scale=1.0, dz=None, prior_term=None):
     """Biased MMD^2 between latent samples and prior samples, with its gradient in z.
 
     .. math::
@@ -84,6 +84,9 @@ def mmd_rbf(z, prior, scale=1.0, dz=None):
         Upstream gradient.
     dz : ndarray (B, Z), optional
         Gradient buffer: the result is ADDED to it (z also feeds the decoder).
+    prior_term : float, optional
+        :math:`\\overline{k(p_i, p_j)}` from ``kernels.prior_kernel_mean(prior)``, for a prior
+        sample used many times (it does not depend on z); computed here if None.
 
     Returns
     -------
@@ -92,7 +95,8 @@ def mmd_rbf(z, prior, scale=1.0, dz=None):
     """
     if dz is None:
         dz = np.zeros_like(z)
-    k_zz, k_pp, k_zp = kernels.mmd_rbf_terms(z, prior, scale, dz)
+    k_zz, k_zp = kernels.mmd_rbf_terms(z, prior, scale, dz)
+    k_pp = kernels.prior_kernel_mean(prior) if prior_term is None else prior_term
     return k_zz + k_pp - 2.0 * k_zp, dz
 
 

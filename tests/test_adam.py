@@ -77,6 +77,23 @@ def test_non_flat_grads_for_flat_params_fall_back_to_per_tensor_path():
         np.testing.assert_allclose(model.params[k], twin[k], rtol=1e-13, atol=1e-15, err_msg=k)
 
 
+def test_switching_between_flat_and_separate_gradient_arrays_takes_the_right_path():
+    """The flat-buffer check is cached per set of gradient arrays: a new dict, flat or not,
+    must be checked again (a stale cache would read the old buffer)."""
+    rng = np.random.default_rng(12)
+    model = _tiny_vae(seed=12)
+    twin = {k: v.copy() for k, v in model.params.items()}
+    state = {"t": 0, "m": {k: 0.0 for k in twin}, "v": {k: 0.0 for k in twin}}
+    opt = Adam(model.params, lr=1e-2)
+    flat_grads = _random_grads(model, rng)
+    for grads in (flat_grads, {k: 2.0 * v for k, v in flat_grads.items()}, flat_grads,
+                  _random_grads(model, rng)):                 # flat, separate, same flat, new flat
+        opt.step(grads)
+        textbook_adam(twin, grads, state, 1e-2)
+        for k in twin:
+            np.testing.assert_allclose(model.params[k], twin[k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
 @pytest.mark.parametrize("flat", [True, False])
 def test_several_steps_equal_textbook_adam(flat):
     rng = np.random.default_rng(3)

@@ -82,11 +82,24 @@ def test_mmd_rbf_terms_matches_reference_and_adds_to_dz(dtype, rtol):
     dz_fast, dz_ref = dz0.copy(), dz0.copy()
     t_fast = kernels.mmd_rbf_terms(z, p, 2.5, dz_fast)
     t_ref = kernels.mmd_rbf_terms_reference(z, p, 2.5, dz_ref)
-    assert len(t_fast) == 3
+    assert len(t_fast) == 2
     for a, b in zip(t_fast, t_ref):
         assert a == pytest.approx(b, rel=rtol)
     _close(dz_fast - dz0, dz_ref - dz0, max(rtol, 1e-6) if dtype == np.float32 else rtol)
     assert np.abs(dz_fast - dz0).max() > 1e-3               # it added something
+    assert kernels.prior_kernel_mean(p) == pytest.approx(kernels.prior_kernel_mean_reference(p), rel=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mmd_rbf_terms_value_only_call_skips_the_gradient(dtype):
+    rng = np.random.default_rng(13)
+    z = rng.standard_normal((B, Z)).astype(dtype)
+    p = rng.standard_normal((M, Z)).astype(dtype)
+    dz0 = rng.standard_normal((B, Z)).astype(dtype)
+    dz = dz0.copy()
+    values = kernels.mmd_rbf_terms(z, p, 0.0, dz)
+    np.testing.assert_array_equal(dz, dz0)                  # untouched, not "+ 0 * gradient"
+    assert values == kernels.mmd_rbf_terms(z, p, 1.0, dz0.copy())    # the same sums either way
 
 
 def test_mmd_rbf_terms_reference_kernel_means_match_direct_sums():
@@ -96,7 +109,8 @@ def test_mmd_rbf_terms_reference_kernel_means_match_direct_sums():
     def mean_k(a, c):
         return np.mean([[np.exp(-np.sum((ai - cj) ** 2) / Z) for cj in c] for ai in a])
 
-    k_zz, k_pp, k_zp = kernels.mmd_rbf_terms_reference(z, p, 1.0, np.zeros((B, Z)))
+    k_zz, k_zp = kernels.mmd_rbf_terms_reference(z, p, 1.0, np.zeros((B, Z)))
+    k_pp = kernels.prior_kernel_mean_reference(p)
     assert (k_zz, k_pp, k_zp) == pytest.approx((mean_k(z, z), mean_k(p, p), mean_k(z, p)), rel=1e-13)
 
 
@@ -144,6 +158,7 @@ def test_adam_sets_subnormal_moments_to_zero_without_moving_p_differently(dtype,
 def test_no_kernel_is_compiled_with_fastmath():
     dispatchers = [kernels._bias_act_forward_jit, kernels._act_backward_bias_jit,
                    kernels._weighted_residual_jit, kernels._mmd_rbf_terms_jit,
+                   kernels._prior_kernel_mean_jit,
                    kernels._adam_update_jit]
     for d in dispatchers:
         assert isinstance(d, numba.core.registry.CPUDispatcher)

@@ -37,7 +37,7 @@ def run():
 
 if __name__ == "__main__":
     for name in ("bias_act_forward", "act_backward_bias", "weighted_residual", "mmd_rbf_terms",
-                 "adam_update"):
+                 "prior_kernel_mean", "adam_update"):
         assert getattr(kernels, f"_{name}_jit") is getattr(kernels, f"_{name}"), "JIT not disabled"
     json.dump(run(), sys.stdout)
 """
