@@ -6,7 +6,7 @@ An epoch here is what ``npvae.training.fit`` does per epoch: shuffle, 735 miniba
 (docs/training.md). Synthetic numbers: flux N(0, 1), weights uniform in [0.5, 2] with 5% zeros,
 model 1000-703-94-6, lambda 3.02, float32. Prints the epoch time, its training and validation
 parts and spectra/s (47,000 / epoch time), plus the mean number of cores other processes used
-(a timing is only trustworthy when that is near 0 on a 2-core machine).
+and the hypervisor stole (a timing is only trustworthy when both are near 0 on a 2-core machine).
 
 With ``--torch-python PATH`` (a Python with torch), runs ../shared/bench/torch_infovae_bench.py
 --quick after npvae and prints the ratio. That reference's epoch has no validation pass, so the
@@ -34,21 +34,23 @@ TORCH_BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / 
 
 
 def cpu_snapshot():
-    """(wall s, busy CPU-s of the machine, this process's CPU-s) from /proc/stat, or None."""
+    """(wall s, busy CPU-s of the machine, this process's CPU-s, steal CPU-s) from /proc/stat, or None."""
     try:
         with open("/proc/stat") as fh:
             v = [int(x) for x in fh.readline().split()[1:]]
     except OSError:
         return None
-    t = os.times()
-    return time.perf_counter(), (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK"), t.user + t.system
+    t, hz = os.times(), os.sysconf("SC_CLK_TCK")
+    return time.perf_counter(), (v[0] + v[1] + v[2] + v[5] + v[6]) / hz, t.user + t.system, v[7] / hz
 
 
 def other_load(s0, s1):
-    """Mean number of cores used by other processes between two snapshots (nan if unknown)."""
+    """Mean number of cores used by other processes, and stolen by the hypervisor, between two
+    snapshots (nan if unknown)."""
     if s0 is None or s1 is None:
-        return float("nan")
-    return max(0.0, (s1[1] - s0[1]) - (s1[2] - s0[2])) / (s1[0] - s0[0])
+        return float("nan"), float("nan")
+    wall = s1[0] - s0[0]
+    return max(0.0, (s1[1] - s0[1]) - (s1[2] - s0[2])) / wall, (s1[3] - s0[3]) / wall
 
 
 def synthetic(n, dim, rng):
@@ -106,7 +108,8 @@ def main():
     print(f"  epoch times (s): {' '.join(f'{w:.2f}' for w in walls)}; median {epoch:.2f} s = "
           f"{statistics.median(train):.2f} s training + {epoch - statistics.median(train):.2f} s validation")
     print(f"  {args.n_train / epoch:,.0f} spectra/s per whole epoch, {args.n_train / statistics.median(train):,.0f} "
-          f"in the training steps; other processes used {load:.2f} cores meanwhile")
+          f"in the training steps; other processes used {load[0]:.2f} cores meanwhile, the hypervisor "
+          f"stole {load[1]:.2f}")
     if args.torch_python:
         torch_epoch, summary = run_torch(args.torch_python)
         print(f"  torch reference: {summary}")
