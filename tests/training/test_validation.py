@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import npvae
+from npvae import kernels
 from npvae.kernels import mmd_rbf_terms_reference, prior_kernel_mean_reference
 from npvae.validation import draw_validation_noise, evaluate
 
@@ -49,6 +50,20 @@ def test_block_mmd_is_the_size_weighted_mean_of_batch_estimators(tiny_data):
         pp = prior_kernel_mean_reference(noise.prior)
         expected += (zz + pp - 2 * zp) * len(z[s:s + 32]) / 70
     assert evaluate(model, Xv, Wv, noise, block=32)["mmd"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_prior_term_is_computed_once_per_noise_not_per_block(tiny_data, monkeypatch):
+    """The prior-prior kernel mean does not depend on the model: ValidationNoise holds it, and
+    evaluating (3 blocks here) must not recompute it."""
+    model = _trained_vae(tiny_data)
+    Xv, Wv = tiny_data[2], tiny_data[3]
+    noise = draw_validation_noise(model, len(Xv), seed=4)
+    assert noise.prior_term == pytest.approx(prior_kernel_mean_reference(noise.prior), rel=1e-12)
+    calls = []
+    original = kernels.prior_kernel_mean
+    monkeypatch.setattr(kernels, "prior_kernel_mean", lambda p: calls.append(1) or original(p))
+    evaluate(model, Xv, Wv, noise, block=32)
+    assert calls == []
 
 
 def test_autoencoder_validation_is_the_reconstruction_error(tiny_data):
