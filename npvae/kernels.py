@@ -273,6 +273,5 @@ def prior_kernel_mean(p):
 
 def adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):
     """Fused Adam step in place (Numba, one thread). See :func:`_adam_update`."""
-    b1, b2 = _cast_scalars(p, beta1, beta2)
-    _adam_update_jit(p, g, m, v, *_cast_scalars(p, lr_t), b1, 1 - b1, b2, 1 - b2,
-           *_cast_scalars(p, eps_t, np.finfo(p.dtype).tiny))
+    lr_t, b1, b2, eps_t, tiny = _cast_scalars(p, lr_t, beta1, beta2, eps_t, np.finfo(p.dtype).tiny)
+    _adam_update_jit(p, g, m, v, lr_t, b1, 1 - b1, b2, 1 - b2, eps_t, tiny)   # 1 - b1 in p's dtype

@@ -8,9 +8,9 @@ For a latent size Z, configuration i draws from ``np.random.default_rng([seed, i
 * the model's seed.
 
 Each configuration is trained with :func:`npvae.training.fit` in a worker process (default one
-per core, each on one BLAS thread), with its own checkpoint. After each finished
-configuration OUT/results.csv (sorted by validation reconstruction loss at the best epoch) is
-rewritten atomically and OUT/best_model.npz is the best so far. Running the same search again
+per core, each on one BLAS thread), with its own checkpoint. After each finished configuration
+OUT/results.csv (sorted by validation reconstruction loss at the best epoch) is rewritten
+atomically and OUT/best_model.npz is the best so far. Running the same search again
 skips the finished configurations and resumes the interrupted ones from their checkpoints.
 Docs: docs/training.md ("Random search"). Shapes: N spectra, V validation spectra, D pixels.
 """
