@@ -46,14 +46,18 @@ def bias_act_forward_reference(y, b, slope):
     y[...] = np.where(u > 0, u, slope * u)
 
 
-def _act_backward_bias(dy, y, slope, db):
-    """In place: dy *= act'(y) (1 where y > 0, else slope); db = sum over the batch of dy."""
+def _act_backward_bias(dy, y, slope, one, db):
+    """In place: dy *= act'(y) (1 where y > 0, else slope); db = sum over the batch of dy.
+
+    Written as a product with the chosen factor (``one`` is 1 in dy's dtype): the form
+    ``dy if y > 0 else slope * dy`` compiled to a branch per element, 3x slower on mixed signs.
+    """
     n_rows, n_cols = dy.shape
     for j in range(n_cols):
         db[j] = 0
     for i in range(n_rows):
         for j in range(n_cols):
-            g = dy[i, j] if y[i, j] > 0 else slope * dy[i, j]
+            g = dy[i, j] * (one if y[i, j] > 0 else slope)
             dy[i, j] = g
             db[j] += g
 
@@ -253,7 +257,7 @@ def bias_act_forward(y, b, slope):
 
 def act_backward_bias(dy, y, slope, db):
     """In place ``dy *= act'(y)``, ``db = dy.sum(0)`` (Numba). See :func:`_act_backward_bias`."""
-    _act_backward_bias_jit(dy, y, *_cast_scalars(dy, slope), db)
+    _act_backward_bias_jit(dy, y, *_cast_scalars(dy, slope, 1), db)
 
 
 def weighted_residual(x, xhat, w, grad_scale, dxhat):

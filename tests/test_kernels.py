@@ -48,6 +48,7 @@ def test_act_backward_bias_matches_reference(dtype, rtol, slope):
     db_fast, db_ref = np.full(O, 1e3, dtype), np.full(O, -1e3, dtype)   # garbage: overwritten
     kernels.act_backward_bias(dy_fast, y, slope, db_fast)
     kernels.act_backward_bias_reference(dy_ref, y, slope, db_ref)
+    np.testing.assert_array_equal(dy_fast, dy_ref)        # one product per entry: bit-identical
     _close(dy_fast, dy_ref, rtol, "dy")
     _close(db_fast, db_ref, rtol, "db")
     expected = np.where(y > 0, dy, slope * dy.astype(np.float64))
