@@ -5,11 +5,11 @@ Each stage writes its outputs into the run folder and is skipped when they exist
 resumes from its checkpoint. Presets:
 
 - ``quick``: an 8,000-spectrum synthetic survey, VAE and AE at 2, 4, 6, 10 latents with the
-  paper's Table 1 architectures for at most 30 epochs, every baseline: about 10 minutes on
+  paper's Table 1 architectures for at most 30 epochs, every baseline: about 6 minutes on
   2 cores;
-- ``full``: the paper's scale, 64,000 spectra, up to 200 epochs with early stopping (an
-  estimated 2 hours; not yet timed end to end); ``search_configs=100`` adds the paper's
-  random search (about 10 more hours on 2 cores: "about a day" in the paper).
+- ``full``: the paper's scale, 64,000 spectra, up to 200 epochs with early stopping: about
+  1.5 hours on 2 cores, projected from a partial run (README, "Results"); ``search_configs=100``
+  adds the paper's random search (about 10 more hours on 2 cores: "about a day" in the paper).
 
 Folder layout: ``dataset.fits`` (synthetic only), ``models/``, ``figures/``, ``results/``
 (JSON per stage), ``metrics.json``, ``report.html``, ``reproduce.log``.
@@ -31,9 +31,9 @@ TABLE1 = {2: ((1663, 42), 11.2), 4: ((1134, 64), 21.2), 6: ((703, 94), 3.02), 10
 
 PRESETS = {
     "quick": {"n_spectra": 8000, "latents": (2, 4, 6, 10), "max_epochs": 30, "noise_draws": 1000,
-              "baseline_iter": 300, "search_configs": 0, "est_minutes": 10, "minutes_per_config": 0.1},
+              "baseline_iter": 300, "search_configs": 0, "est_minutes": 6, "minutes_per_config": 0.1},
     "full": {"n_spectra": 64000, "latents": (2, 4, 6, 10), "max_epochs": 200, "noise_draws": 10000,
-             "baseline_iter": 300, "search_configs": 0, "est_minutes": 2 * 60, "minutes_per_config": 3},
+             "baseline_iter": 300, "search_configs": 0, "est_minutes": 90, "minutes_per_config": 3},
 }
 LATENT_FOR_ANALYSIS = 6      # the paper analyses the 6-latent model (Sections 3.2 to 3.4)
 
