@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write", "as_generator", "progress", "get_data_home", "NpvaeError"]
+__all__ = ["atomic_write", "as_generator", "progress", "get_data_home", "default_threads", "NpvaeError"]
 
 
 class NpvaeError(ValueError):
@@ -51,6 +51,11 @@ def _default_file_mode():
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def default_threads():
+    """Threads for the NumPy-heavy thread pools (they drop the GIL): the cores, at most 4."""
+    return min(4, os.cpu_count() or 1)
 
 
 def as_generator(rng=None):

@@ -17,11 +17,16 @@ from astropy.table import Table
 from ..utils import NpvaeError, atomic_write
 from .preprocess import REST_WAVE
 
-__all__ = ["Dataset", "write_dataset", "load_dataset", "REQUIRED_COLUMNS", "FORMAT_NAME"]
+__all__ = ["Dataset", "write_dataset", "load_dataset", "pipeline_stars", "REQUIRED_COLUMNS", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-dataset-1"
 REQUIRED_COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN", "SPLIT")
 IMAGE_HDUS = ("FLUX", "WEIGHT", "MASK", "WAVE")
+
+
+def pipeline_stars(catalog):
+    """(N,) bool: the rows of a dataset catalogue whose pipeline CLASS is STAR."""
+    return np.char.strip(np.asarray(catalog["CLASS"], dtype=str)) == "STAR"
 
 
 @dataclass
@@ -54,11 +59,9 @@ class Dataset:
         """A Dataset of the rows whose SPLIT is ``name`` ("train" or "valid"), in memory."""
         if name not in ("train", "valid"):
             raise NpvaeError(f"{self.path}: subset must be 'train' or 'valid', not {name!r}")
-        rows = np.flatnonzero(self.split == name)
-        return Dataset(flux=np.asarray(self.flux[rows], np.float32),
-                       weight=np.asarray(self.weight[rows], np.float32),
-                       mask=np.asarray(self.mask[rows], np.uint8), wave=np.asarray(self.wave),
-                       catalog=self.catalog[rows], meta=dict(self.meta, subset=name), path=self.path)
+        part = self.rows(np.flatnonzero(self.split == name))
+        part.meta["subset"] = name
+        return part
 
     def rows(self, keep):
         """A Dataset of the rows selected by ``keep`` (bool mask or indices), in memory."""
@@ -71,7 +74,7 @@ class Dataset:
     @property
     def is_star(self):
         """(N,) bool: the pipeline CLASS is STAR."""
-        return np.char.strip(np.asarray(self.catalog["CLASS"], dtype=str)) == "STAR"
+        return pipeline_stars(self.catalog)
 
     def without_stars(self):
         """The galaxies and quasars: the rows whose pipeline CLASS is not STAR (as the paper trains)."""

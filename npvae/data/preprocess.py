@@ -20,14 +20,13 @@ Steps (each documented in docs/data.md):
 
 Shapes: N spectra, P observed pixels (padded per chunk), M = 1000 rest pixels.
 """
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.table import Table
 
-from ..utils import as_generator, progress
+from ..utils import as_generator, default_threads, progress
 from .infill import iterative_pca_infill
 from .labels import classify, line_columns
 from .masks import observed_bad_mask
@@ -250,7 +249,7 @@ def preprocess(records, *, sn_cap=50.0, infill=True, verbose=True, rng=None,
                              dilate=dilate)
 
     # chunks in threads (NumPy and the Numba kernels drop the GIL); results kept in order
-    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(default_threads()) as pool:
         for start, part in zip(range(0, len(records), chunk), pool.map(one_chunk, range(0, len(records), chunk))):
             parts.append(part)
             bar.update(len(records[start:start + chunk]))

@@ -18,6 +18,7 @@ from ..analysis.separation import compare_separation, truth_correlations
 from ..analysis.tracks import TRACK_PRESETS, decode_track, preset_track
 from ..analysis.traversals import axis_traversals, decode_traversals
 from ..baselines import PCA
+from ..data.dataset import pipeline_stars
 from ..io import load
 from ..utils import as_generator
 from .stages_recon import model_path, split
@@ -94,7 +95,7 @@ def stage_latent(ctx):
 
 def star_rows(catalog):
     """(N,) bool: pipeline CLASS STAR, or (synthetic truth) TRUE_CLASS star: mis-classified stars."""
-    is_star = np.char.strip(np.asarray(catalog["CLASS"], dtype=str)) == "STAR"   # = Dataset.is_star
+    is_star = pipeline_stars(catalog)
     if "TRUE_CLASS" in catalog.colnames:
         is_star |= np.char.strip(np.asarray(catalog["TRUE_CLASS"], dtype=str)) == "star"
     return is_star

@@ -7,13 +7,12 @@ observed grid (:func:`.spectral.redshift_rebin`), adds sky and noise (:mod:`.obs
 measures the lines from the noisy result (:mod:`.measure`). docs/synthetic.md.
 Shapes: N objects in a batch, W rest pixels, P observed pixels, L lines.
 """
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..data.record import Spectrum
-from ..utils import as_generator, progress
+from ..utils import as_generator, default_threads, progress
 from . import nebular, oddities, quasars
 from .dust import STAR_TO_GAS, calzetti_k
 from .galaxies import recent_sfr, sfh_weights, stellar_continuum
@@ -207,7 +206,7 @@ def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False, n_thre
     """
     starts, batches, batch_rngs = batch_plan(n, as_generator(rng), fractions, batch_size)
     records = []
-    with ThreadPoolExecutor(n_threads or min(4, os.cpu_count() or 1)) as pool:   # NumPy drops the GIL
+    with ThreadPoolExecutor(n_threads or default_threads()) as pool:   # NumPy drops the GIL
         for part in progress(pool.map(build_records, starts, batches, batch_rngs), total=len(starts),
                              desc="synth", verbose=verbose, unit="batch"):
             records += part
