@@ -17,7 +17,7 @@ import numpy as np
 
 from npvae import baselines
 from npvae.analysis import knn_separation, lof_scores, noise_sensitivity
-from npvae.metrics import weighted_mse
+from npvae.baselines.metrics import weighted_mse
 from npvae.synthetic import make_dataset
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time one full training epoch of npvae: the paper's model on 47,000 x 1000 float32 spectra.
 
-An epoch here is what ``npvae.training.fit`` does per epoch: shuffle, 735 minibatch steps of 64
+An epoch here is what ``npvae.train.loop.fit`` does per epoch: shuffle, 735 minibatch steps of 64
 (the last one 24) with fresh noise, Adam, then the validation objective on 15,600 spectra
 (docs/training.md). Synthetic numbers: flux N(0, 1), weights uniform in [0.5, 2] with 5% zeros,
 model 1000-703-94-6, lambda 3.02, float32. Prints the epoch time, its training and validation

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import npvae
-from npvae import losses
+from npvae.nn import losses
 
 N_SPECTRA = 47_000
 TORCH_BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "torch_infovae_bench.py"
@@ -43,7 +43,7 @@ def make_data(n, d, dtype, rng):
 
 
 class Stepper:
-    """The training hot loop with preallocated buffers (what npvae.training does per batch)."""
+    """The training hot loop with preallocated buffers (what npvae.train.loop does per batch)."""
 
     def __init__(self, model, X, W, batch):
         self.model, self.X, self.W, self.batch = model, X, W, batch

@@ -23,6 +23,8 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
+from npvae import make_model  # noqa: E402
+from npvae.paper import ANALYSIS_LATENT  # noqa: E402
 from npvae.utils import NpvaeError, atomic_write, get_data_home  # noqa: E402
 
 __all__ = ["DEFAULT_N", "DEFAULT_EPOCHS", "build_run", "get_run", "load_run", "demo_parser",
@@ -30,20 +32,14 @@ __all__ = ["DEFAULT_N", "DEFAULT_EPOCHS", "build_run", "get_run", "load_run", "d
 
 DEFAULT_N = 8000          # spectra of the cached synthetic survey (as the quick preset)
 DEFAULT_EPOCHS = 30       # epochs of the cached model (as the quick preset)
-ANALYSIS_LATENT = 6       # the paper analyses the 6-latent model (Sections 3.2 to 3.4)
 
 
 def _train_model(out, kind, n_latent, train, valid, epochs, seed, verbose):
     """Train models/{kind}_z{n_latent}.npz as the pipeline's models stage does (Table 1)."""
-    from npvae.model import Autoencoder, InfoVAE
-    from npvae.reproduce.pipeline import TABLE1
-
     path = Path(out) / "models" / f"{kind}_z{n_latent}.npz"
     if path.exists():
         return path
-    hidden, lam = TABLE1.get(n_latent, ((703, 94), 3.02))
-    model = (InfoVAE(hidden=hidden, n_latent=n_latent, lam=lam, seed=seed + n_latent) if kind == "vae"
-             else Autoencoder(hidden=hidden, n_latent=n_latent, seed=seed + n_latent))
+    model = make_model(kind, n_latent, seed=seed + n_latent)
     model.fit(train.flux, train.weight, valid.flux, valid.weight, max_epochs=epochs, verbose=verbose)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
@@ -64,7 +60,8 @@ def build_run(out, n=DEFAULT_N, epochs=DEFAULT_EPOCHS, latents=(ANALYSIS_LATENT,
     -------
     Path of the run folder.
     """
-    from npvae.reproduce.pipeline import PRESETS, RunContext, stage_dataset
+    from npvae.reproduce.config import PRESETS
+    from npvae.reproduce.pipeline import RunContext, stage_dataset
 
     config = dict(PRESETS["quick"], preset="quick", data=None, seed=int(seed), n_spectra=int(n),
                   latents=tuple(latents), max_epochs=int(epochs))

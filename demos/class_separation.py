@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from _demo_run import demo_parser, run_from_args, save_png
 from npvae.analysis import compare_separation, fit_latent_axes, truth_correlations
 from npvae.baselines import PCA
-from npvae.metrics import CLASSES
+from npvae.baselines.metrics import CLASSES
 
 TRUTH_COLUMNS = ("TRUE_AGE_LW", "TRUE_MH", "TRUE_EBV", "TRUE_SIGMA_STAR", "TRUE_SIGMA_GAS",
                  "TRUE_AGN_FRAC", "TRUE_BURST_FRAC", "TRUE_Z", "TRUE_SN")

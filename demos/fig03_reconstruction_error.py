@@ -20,7 +20,8 @@ Usage: python demos/fig03_reconstruction_error.py [--run DIR] [--out DIR] [--wei
 import time
 
 from _demo_run import demo_parser, run_from_args, save_png
-from npvae import baselines, metrics
+from npvae import baselines
+from npvae.baselines import metrics
 from npvae.plots.reconstruction import CLASS_TITLES, plot_error_vs_params
 
 PARAMS = (2, 4, 6, 10)                     # the paper's numbers of parameters

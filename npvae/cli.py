@@ -8,6 +8,7 @@ import argparse
 import importlib
 import sys
 
+from ._version import __version__
 from .utils import NpvaeError
 
 # command modules, in the order `npvae --help` lists them; a missing module is skipped
@@ -15,8 +16,7 @@ COMMANDS = ["reproduce", "train", "search", "synth", "fetch_sdss", "preprocess"]
 
 
 def build_parser():
-    from ._version import __version__
-
+    """The argument parser with every command's subparser."""
     parser = argparse.ArgumentParser(prog="npvae", description="InfoVAE for SDSS spectra in NumPy.")
     parser.add_argument("--version", action="version", version=f"npvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -12,13 +12,14 @@ import numpy as np
 from scipy.stats import rankdata
 
 from npvae.analysis.axes import check_latent
+from npvae.paper import LOF_K
 from npvae.utils import NpvaeError
 
 __all__ = ["lof_scores", "chi2_scores", "top_outliers", "precision_at", "roc_auc",
            "outlier_precision"]
 
 
-def lof_scores(mu, k=20):
+def lof_scores(mu, k=LOF_K):
     """Local outlier factor of each latent mean (higher = more outlying, ~1 for inliers).
 
     LOF_k(p) = mean_{o in N_k(p)} lrd_k(o) / lrd_k(p), where lrd is the inverse mean

@@ -6,14 +6,14 @@ Docs: docs/data.md.
 """
 import sys
 
+from ..data.download import DEFAULT_SAS_URL, fetch_sdss
+from ..data.query import DEFAULT_SQL_URL
+
 __all__ = ["register", "run"]
 
 
 def register(subparsers):
     """Add the ``fetch-sdss`` subcommand."""
-    from ..data.download import DEFAULT_SAS_URL
-    from ..data.query import DEFAULT_SQL_URL
-
     p = subparsers.add_parser("fetch-sdss", help="query and download SDSS spectra (needs internet)",
                               description="Legacy TARGET_GALAXY / QSO_CAP / QSO_SKIRT spectra with "
                                           "zmin < z <= zmax, ordered by specObjID, from SkyServer "
@@ -36,8 +36,6 @@ def register(subparsers):
 
 def run(args):
     """Query, save the catalogue, download; print a summary. Exit code 1 if any file failed."""
-    from ..data.download import fetch_sdss
-
     catalog, report, folder = fetch_sdss(
         args.n, zmin=args.zmin, zmax=args.zmax, where=args.where, data_home=args.data_home,
         sql_url=args.sql_url, sas_url=args.sas_url, n_workers=args.workers, retries=args.retries,

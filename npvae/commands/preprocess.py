@@ -8,6 +8,10 @@ import csv
 import sys
 from collections import Counter
 
+from ..data.dataset import write_dataset
+from ..data.files import find_spectrum_files, preprocess_files
+from ..utils import atomic_write
+
 __all__ = ["register", "run"]
 
 
@@ -32,8 +36,6 @@ def register(subparsers):
 
 
 def _write_skipped(path, skipped):
-    from ..utils import atomic_write
-
     with atomic_write(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["source", "reason"])
@@ -42,9 +44,6 @@ def _write_skipped(path, skipped):
 
 def run(args):
     """Preprocess, print the summary, write the dataset. Exit 1 when nothing could be kept."""
-    from ..data.dataset import write_dataset
-    from ..data.files import find_spectrum_files, preprocess_files
-
     paths = find_spectrum_files(args.inputs)
     if not paths:
         print(f"npvae preprocess: no spectrum files (*.fits, *.fit) found in {' '.join(args.inputs)}",

@@ -1,4 +1,7 @@
 """``npvae reproduce``: the paper's results in one command (see npvae/reproduce/pipeline.py)."""
+from ..reproduce import reproduce
+
+__all__ = ["register", "run"]
 
 
 def register(subparsers):
@@ -24,8 +27,6 @@ def register(subparsers):
 
 
 def run(args):
-    from ..reproduce import reproduce
-
     reproduce(out=args.out, data=args.data, preset=args.preset, force=args.force, verbose=not args.quiet,
               seed=args.seed, latents=args.latents, max_epochs=args.epochs, n_spectra=args.n,
               search_configs=args.search)

@@ -4,13 +4,15 @@ Writes OUT/results.csv (sorted by validation reconstruction loss), OUT/best_mode
 OUT/search.json; running the same command again resumes. DATA as for ``npvae train``.
 Docs: docs/training.md ("Random search").
 """
+from ..train import search
+from ..utils import NpvaeError
+from .train import add_data_arguments, read_training_data
+
 __all__ = ["register", "run"]
 
 
 def register(subparsers):
     """Add the ``search`` subcommand."""
-    from .train import add_data_arguments
-
     p = subparsers.add_parser("search", help="random hyper-parameter search for one latent size",
                               description="Random search (lambda log-uniform in [1, 1e5], h1 in "
                                           "[Z+1, 2000], h2 in [Z+1, h1]) in parallel worker processes.")
@@ -27,10 +29,6 @@ def register(subparsers):
 
 def run(args):
     """Read the data, run or resume the search, print the best rows. Returns the exit code."""
-    from ..search import search
-    from ..utils import NpvaeError
-    from .train import read_training_data
-
     if args.n_configs < 1 or args.latent < 1:
         raise NpvaeError(f"--n-configs and --latent must be >= 1, got {args.n_configs}, {args.latent}")
     X, W, Xv, Wv = read_training_data(args.data, seed=args.seed)

@@ -4,6 +4,10 @@ See docs/synthetic.md for what is simulated.
 """
 import time
 
+from ..paper import CLASSES
+from ..synthetic import make_dataset
+from ..utils import NpvaeError
+
 __all__ = ["register", "run"]
 
 
@@ -24,16 +28,12 @@ def register(subparsers):
 
 def run(args):
     """Generate, preprocess, write; print a one-line summary. Returns the exit code."""
-    from ..utils import NpvaeError
-    from ..synthetic import make_dataset
-
     if args.n < 1:
         raise NpvaeError(f"--n {args.n}: need at least one spectrum")
     t0 = time.time()
     ds = make_dataset(args.n, rng=args.seed, path=args.out, raw_dir=args.raw_dir,
                       verbose=not args.quiet, infill=not args.no_infill)
     labels = ds.labels
-    counts = ", ".join(f"{k} {int((labels == k).sum())}" for k in ("quiescent", "emission", "nlagn",
-                                                                   "blagn", "other"))
+    counts = ", ".join(f"{k} {int((labels == k).sum())}" for k in CLASSES + ("other",))
     print(f"wrote {args.out}: {len(ds)} spectra ({counts}) in {time.time() - t0:.1f} s")
     return 0

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from matplotlib.figure import Figure
+
+from ..data.dataset import load_dataset
+from ..train import TrainingInterrupted, best_record, make_model
 from ..utils import NpvaeError, atomic_write
 
 __all__ = ["register", "run", "read_training_data", "write_history_csv", "plot_loss_curve"]
@@ -27,8 +31,9 @@ def register(subparsers):
                                           "checkpoints, resume and early stopping.")
     add_data_arguments(p)
     p.add_argument("--latent", type=int, default=6, help="latent dimension Z (default 6)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[703, 94], help="encoder widths (default 703 94)")
-    p.add_argument("--lam", type=float, default=3.02, help="InfoVAE lambda (default 3.02)")
+    p.add_argument("--hidden", type=int, nargs="+", default=None,
+                   help="encoder widths (default: Table 1 for the latent size; 703 94 for 6)")
+    p.add_argument("--lam", type=float, default=None, help="InfoVAE lambda (default: Table 1; 3.02 for 6)")
     p.add_argument("--alpha", type=float, default=0.0, help="InfoVAE alpha (default 0)")
     p.add_argument("--model", choices=("vae", "ae"), default="vae", help="InfoVAE or plain autoencoder")
     p.add_argument("--out", required=True, help="output folder")
@@ -50,16 +55,11 @@ def add_data_arguments(p):
 
 def run(args):
     """Load data, train, write model, history and loss curve. Returns the exit code."""
-    import npvae
-    from ..training import TrainingInterrupted
-
     X, W, Xv, Wv = read_training_data(args.data, seed=args.seed)
     out = Path(args.out)
     ckpt = Path(args.checkpoint) if args.checkpoint else out / "checkpoint.npz"
-    if args.model == "vae":
-        model = npvae.InfoVAE(X.shape[1], args.hidden, args.latent, lam=args.lam, alpha=args.alpha, seed=args.seed)
-    else:
-        model = npvae.Autoencoder(X.shape[1], args.hidden, args.latent, seed=args.seed)
+    model = make_model(args.model, args.latent, n_features=X.shape[1], hidden=args.hidden, lam=args.lam,
+                       alpha=args.alpha, seed=args.seed)
     try:
         model.fit(X, W, Xv, Wv, batch_size=args.batch_size, max_epochs=args.epochs, lr=args.lr,
                   verbose=not args.quiet, checkpoint=ckpt, resume=args.resume)
@@ -107,8 +107,6 @@ def read_training_data(path, seed=0):
 
 
 def _read_fits(path):
-    from ..data.dataset import load_dataset
-
     ds = load_dataset(path, memmap=False)
     return np.asarray(ds.flux), np.asarray(ds.weight), ds.split
 
@@ -151,17 +149,15 @@ def write_history_csv(history, path):
 
 def plot_loss_curve(history, path):
     """Train and validation objective and reconstruction per epoch, best epoch marked (atomic PNG)."""
-    from matplotlib.figure import Figure
-
     epochs = [rec["epoch"] for rec in history]
-    objective = [rec.get("val_total", rec.get("train_total")) for rec in history]
+    best_epoch = best_record(history).get("epoch")
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     for ax, term in zip(fig.subplots(1, 2), ("total", "recon")):
         for split, style in (("train", "-"), ("val", "--")):
             values = [rec.get(f"{split}_{term}", np.nan) for rec in history]
             ax.plot(epochs, values, style, label=split)
-        if history:
-            ax.axvline(epochs[int(np.nanargmin(objective))], color="0.6", lw=0.8, label="best")
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="0.6", lw=0.8, label="best")
             if np.nanmin([rec.get(f"train_{term}", np.nan) for rec in history]) > 0:
                 ax.set_yscale("log")
         ax.set(xlabel="epoch", ylabel=term)

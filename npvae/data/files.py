@@ -9,6 +9,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS, SN_CAP
 from ..utils import NpvaeError, progress
 from .preprocess import MIN_COVERAGE, concat_parts, finish, prepare_chunk
 from .readers import read_spectrum
@@ -48,8 +49,8 @@ def read_and_prepare(paths, options):
     return flux, weight, mask, rows, skipped + more
 
 
-def preprocess_files(inputs, *, sn_cap=50.0, infill=True, verbose=True, rng=None,
-                     min_coverage=MIN_COVERAGE, dilate=2, n_jobs=2, chunk=256, n_ev=10, n_iter=20):
+def preprocess_files(inputs, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=None,
+                     min_coverage=MIN_COVERAGE, dilate=2, n_jobs=2, chunk=256, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS):
     """Preprocess spectrum files or folders; the same result as ``preprocess`` on their records.
 
     Parameters

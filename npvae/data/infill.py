@@ -20,6 +20,7 @@ Shapes: N spectra, D pixels, K eigenvectors, Q = K + oversampling.
 import numpy as np
 from scipy import sparse
 
+from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS
 from ..utils import as_generator, progress
 
 __all__ = ["iterative_pca_infill", "top_eigenvectors"]
@@ -110,7 +111,7 @@ class _MaskedFit:
             flat_x[self.flat[lo:hi]] = recon.reshape(-1)[local]
 
 
-def iterative_pca_infill(X, mask, *, n_ev=10, n_iter=20, method="randomized", rng=None,
+def iterative_pca_infill(X, mask, *, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS, method="randomized", rng=None,
                          verbose=False, dtype=np.float32):
     """Replace masked pixels of X by an iterative PCA reconstruction.
 

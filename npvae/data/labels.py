@@ -15,9 +15,11 @@ curve). The ratios are returned for the catalogue (NaN where undefined). Docs: d
 """
 import numpy as np
 
+from ..paper import CLASSES
+
 __all__ = ["LABELS", "LINE_NAMES", "kewley2001_nii", "line_columns", "classify"]
 
-LABELS = ("quiescent", "emission", "nlagn", "blagn", "other")
+LABELS = CLASSES + ("other",)
 LINE_NAMES = {"HA": "H_alpha", "HB": "H_beta", "NII": "[N_II] 6583", "OIII": "[O_III] 5007"}
 MIN_BALMER_SN = 3.0
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
+from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS, SN_CAP, rest_loglam
 from ..utils import as_generator, default_threads, progress
 from .infill import iterative_pca_infill
 from .labels import classify, line_columns
@@ -35,7 +36,7 @@ from .rebin import rebin_rows
 __all__ = ["REST_LOGLAM", "REST_WAVE", "REST_EDGES", "NORM_WINDOW", "PreprocessResult",
            "preprocess", "prepare_chunk", "finish", "check_record", "rows_to_table"]
 
-REST_LOGLAM = 3.53 + 3.9e-4 * np.arange(1000)                 # (M,) log10 Angstrom
+REST_LOGLAM = rest_loglam()                                 # (M,) log10 Angstrom
 REST_WAVE = 10.0 ** REST_LOGLAM                               # (M,) Angstrom
 REST_EDGES = 3.53 + 3.9e-4 * (np.arange(1001) - 0.5)          # (M+1,)
 NORM_WINDOW = (4200.0, 6400.0)                                # Angstrom, rest frame
@@ -117,7 +118,7 @@ def _pad(records):
     return flux, ivar, and_mask, valid, edges, n_pix
 
 
-def prepare_chunk(records, *, sn_cap=50.0, min_coverage=MIN_COVERAGE, dilate=2):
+def prepare_chunk(records, *, sn_cap=SN_CAP, min_coverage=MIN_COVERAGE, dilate=2):
     """Steps 1-6 and the line columns for one chunk of records (no infill, no split).
 
     Returns (flux (N, M) float32, weight (N, M) float32, mask (N, M) bool, rows, skipped),
@@ -195,7 +196,7 @@ def rows_to_table(rows):
 
 
 def finish(flux, weight, mask, rows, skipped, *, infill=True, rng=None, verbose=True,
-           n_ev=10, n_iter=20):
+           n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS):
     """Labels, infill and the seeded train/valid split of concatenated chunks."""
     rng = as_generator(0 if rng is None else rng)
     catalog = rows_to_table(rows)
@@ -218,8 +219,8 @@ def finish(flux, weight, mask, rows, skipped, *, infill=True, rng=None, verbose=
                             mask=mask.astype(np.uint8), catalog=catalog, skipped=list(skipped))
 
 
-def preprocess(records, *, sn_cap=50.0, infill=True, verbose=True, rng=None,
-               min_coverage=MIN_COVERAGE, dilate=2, chunk=512, n_ev=10, n_iter=20):
+def preprocess(records, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=None,
+               min_coverage=MIN_COVERAGE, dilate=2, chunk=512, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS):
     """Preprocess :class:`Spectrum` records into the rest-frame training arrays.
 
     Parameters

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
-from npvae.utils import NpvaeError
+from ..utils import NpvaeError
 
 __all__ = ["CLASS_COLORS", "MAIN_LINES", "plot_corner", "plot_track_projections",
            "plot_offset_spectra", "plot_traversals", "plot_outlier_spectra",

@@ -15,7 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from npvae.utils import NpvaeError  # noqa: E402
+from ..paper import CLASS_NAMES, CLASSES  # noqa: E402
+from ..utils import NpvaeError  # noqa: E402
 
 __all__ = ["ZOOM_WINDOWS", "EXAMPLE_WINDOWS", "CLASS_TITLES", "plot_error_vs_params",
            "plot_reconstruction_zooms", "choose_example_spectra", "halpha_ew_proxy"]
@@ -35,11 +36,10 @@ EXAMPLE_WINDOWS = {
     "extreme_emission": ("[O II]", "[N II] + Halpha", "[S II]"),
     "broad_line_agn": ("Hbeta + [O III]", "[N II] + Halpha", "[S II]"),
 }
-CLASS_TITLES = {"all": "all spectra", "quiescent": "quiescent", "emission": "emission-line",
-                "nlagn": "narrow-line AGN", "blagn": "broad-line AGN"}
+CLASS_TITLES = {"all": "all spectra", **CLASS_NAMES}
 
 
-def plot_error_vs_params(table, classes=("all", "quiescent", "emission", "nlagn", "blagn"),
+def plot_error_vs_params(table, classes=("all",) + CLASSES,
                          statistic="mean", ylabel="weighted MSE"):
     """Figure 3: the metric against the number of parameters, one line per method, log y.
 

@@ -2,40 +2,28 @@
 
 Each stage writes its outputs into the run folder and is skipped when they exist (unless
 ``force``), so an interrupted run resumes where it stopped; a model interrupted mid-training
-resumes from its checkpoint. Presets:
-
-- ``quick``: an 8,000-spectrum synthetic survey, VAE and AE at 2, 4, 6, 10 latents with the
-  paper's Table 1 architectures for at most 30 epochs, every baseline: about 6 minutes on
-  2 cores;
-- ``full``: the paper's scale, 64,000 spectra, up to 200 epochs with early stopping: about
-  1.5 hours on 2 cores, projected from a partial run (README, "Results"); ``search_configs=100``
-  adds the paper's random search (about 10 more hours on 2 cores: "about a day" in the paper).
+resumes from its checkpoint. The presets (``quick``, ``full``) are in
+:mod:`npvae.reproduce.config`; their measured times in benchmarks/README.md.
 
 Folder layout: ``dataset.fits`` (synthetic only), ``models/``, ``figures/``, ``results/``
 (JSON per stage), ``metrics.json``, ``report.html``, ``reproduce.log``.
 """
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
+from ..data.dataset import load_dataset
+from ..synthetic import make_dataset
 from ..utils import NpvaeError, atomic_write
+from . import stages_latent, stages_recon
+from .config import PRESETS
+from .report_build import build_report
 
-__all__ = ["reproduce", "PRESETS", "TABLE1", "RunContext"]
-
-# Table 1 of the paper: latent size -> ((h1, h2), lambda)
-TABLE1 = {2: ((1663, 42), 11.2), 4: ((1134, 64), 21.2), 6: ((703, 94), 3.02), 10: ((549, 110), 7.72)}
-
-PRESETS = {
-    "quick": {"n_spectra": 8000, "latents": (2, 4, 6, 10), "max_epochs": 30, "noise_draws": 1000,
-              "baseline_iter": 300, "search_configs": 0, "est_minutes": 6, "minutes_per_config": 0.1},
-    "full": {"n_spectra": 64000, "latents": (2, 4, 6, 10), "max_epochs": 200, "noise_draws": 10000,
-             "baseline_iter": 300, "search_configs": 0, "est_minutes": 90, "minutes_per_config": 3},
-}
-LATENT_FOR_ANALYSIS = 6      # the paper analyses the 6-latent model (Sections 3.2 to 3.4)
+__all__ = ["reproduce", "PRESETS", "RunContext"]
 
 log = logging.getLogger("npvae.reproduce")
 
@@ -67,8 +55,6 @@ class RunContext:
 
     def figure(self, fig, name):
         """Save a matplotlib figure as figures/NAME.png and close it; returns the path."""
-        import matplotlib.pyplot as plt
-
         path = self.path("figures", f"{name}.png")
         with atomic_write(path) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
@@ -98,8 +84,6 @@ def _setup_logging(ctx):
 
 def stage_dataset(ctx):
     """Load the dataset file given, or make the synthetic survey (dataset.fits)."""
-    from ..data.dataset import load_dataset
-
     cfg = ctx.config
     if cfg["data"] is not None:
         path = Path(cfg["data"])
@@ -112,8 +96,6 @@ def stage_dataset(ctx):
     if ctx.done("dataset.fits"):
         log.info("dataset: reusing %s", path)
     else:
-        from ..synthetic import make_dataset
-
         log.info("dataset: generating a synthetic survey of %d spectra (seed %d)", cfg["n_spectra"], cfg["seed"])
         make_dataset(cfg["n_spectra"], rng=cfg["seed"], path=path, verbose=ctx.verbose)
     ctx.data = load_dataset(path)
@@ -143,9 +125,6 @@ def reproduce(out="npvae_reproduce", data=None, preset="quick", force=False, ver
         N > 0, a random search of N configurations per latent size picks the architecture
         and lambda instead of Table 1, as the paper did with N = 100).
     """
-    from . import stages_latent, stages_recon
-    from .report_build import build_report
-
     if preset not in PRESETS:
         raise NpvaeError(f"preset must be one of {sorted(PRESETS)}, not {preset!r}")
     config = dict(PRESETS[preset], preset=preset, data=None if data is None else str(data), seed=int(seed))
@@ -174,15 +153,3 @@ def reproduce(out="npvae_reproduce", data=None, preset="quick", force=False, ver
         log.info("stage %s done in %.1f s", name, ctx.timings[name])
     return json.loads(ctx.path("metrics.json").read_text())
 
-
-def versions():
-    """Versions of Python and the packages the results depend on."""
-    import astropy
-    import numba
-    import scipy
-
-    from .._version import __version__
-
-    return {"npvae": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "numba": numba.__version__, "astropy": astropy.__version__,
-            "machine": platform.machine(), "platform": platform.platform()}

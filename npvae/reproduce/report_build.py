@@ -9,13 +9,15 @@ import logging
 
 import numpy as np
 
+from ..paper import CLASSES as PAPER_CLASSES, LOF_K
 from ..utils import atomic_write
+from .config import versions
 from .report import Section, table_html, write_report
 
 __all__ = ["build_report"]
 
 log = logging.getLogger("npvae.reproduce")
-CLASSES = ("all", "quiescent", "emission", "nlagn", "blagn")
+CLASSES = ("all",) + PAPER_CLASSES
 
 
 def _load(ctx, name):
@@ -25,8 +27,6 @@ def _load(ctx, name):
 
 def build_report(ctx):
     """Write metrics.json and report.html."""
-    from .pipeline import versions
-
     recon, latent, models = (_load(ctx, n) for n in ("reconstruction.json", "latent.json", "models.json"))
     metrics = {"config": ctx.config, "versions": versions(), "timings_s": ctx.timings,
                "models": models, "reconstruction": recon, "latent": latent}
@@ -121,7 +121,7 @@ def _latent_sections(ctx, lat):
     o = lat["outliers"]
     tables = [table_html([[r["rank"], f"{r['plate']}-{r['mjd']}-{r['fiber']}", r["label"], r["oddity"], r["lof"]]
                           for r in o["top10"]], ["rank", "plate-mjd-fiber", "label", "oddity (truth)", "LOF"])]
-    paras = ["Local outlier factor (k = 20) on the latent means of all spectra."]
+    paras = [f"Local outlier factor (k = {LOF_K}) on the latent means of all spectra."]
     if "precision_lof" in o:
         rows = [[name] + [o[key][k] for k in ("precision_at_10", "precision_at_50", "precision_at_100", "roc_auc")]
                 for name, key in (("LOF (latent)", "precision_lof"), ("reconstruction chi^2", "precision_chi2"))]

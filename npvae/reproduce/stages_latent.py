@@ -19,8 +19,11 @@ from ..analysis.tracks import TRACK_PRESETS, decode_track, preset_track
 from ..analysis.traversals import axis_traversals, decode_traversals
 from ..baselines import PCA
 from ..data.dataset import pipeline_stars
-from ..io import load
+from ..paper import LOF_K
+from ..plots import latent as P
+from ..train import load
 from ..utils import as_generator
+from .config import LATENT_FOR_ANALYSIS
 from .stages_recon import model_path, split
 
 __all__ = ["stage_latent", "star_rows"]
@@ -33,16 +36,12 @@ SN_LEVELS = (2, 4, 6, 8, 10, 15, 20, 30, 50, 80)
 
 
 def _pick_latent(ctx):
-    from .pipeline import LATENT_FOR_ANALYSIS
-
     latents = ctx.config["latents"]
     return LATENT_FOR_ANALYSIS if LATENT_FOR_ANALYSIS in latents else max(latents)
 
 
 def stage_latent(ctx):
     """results/latent.json and Figures 8 to 17."""
-    from ..plots import latent as P
-
     if ctx.done("results/latent.json"):
         log.info("latent: reusing results")
         return
@@ -102,9 +101,7 @@ def star_rows(catalog):
 
 
 def _outliers(ctx, vae, mu_all, flux, weight, data):
-    from ..plots import latent as P
-
-    lof = lof_scores(mu_all, k=20)                                # (N,)
+    lof = lof_scores(mu_all, k=LOF_K)                                # (N,)
     chi2 = chi2_scores(flux, vae.reconstruct(flux), weight)       # (N,)
     top = top_outliers(lof, n=10)
     cat = data.catalog
@@ -123,8 +120,6 @@ def _outliers(ctx, vae, mu_all, flux, weight, data):
 
 
 def _noise(ctx, vae, valid, rng):
-    from ..plots import latent as P
-
     best = int(np.argmax(np.asarray(valid.catalog["SN_MEDIAN"])))
     result = noise_sensitivity(vae.encode, valid.flux[best], valid.weight[best], SN_LEVELS,
                                n_draws=ctx.config["noise_draws"], rng=rng)
@@ -136,8 +131,6 @@ def _noise(ctx, vae, valid, rng):
 
 
 def _separation(ctx, train, valid, vae, n_latent, rng):
-    from ..plots import latent as P
-
     labels = valid.labels
     keep = np.isin(labels, ["quiescent", "emission", "nlagn", "blagn"])
     pca = PCA(n_latent).fit(train.flux)
@@ -149,8 +142,6 @@ def _separation(ctx, train, valid, vae, n_latent, rng):
 
 
 def _truth(ctx, data, coords, names):
-    from ..plots import latent as P
-
     cols = [c for c in TRUTH_COLUMNS if c in data.catalog.colnames]
     if not cols:
         return None

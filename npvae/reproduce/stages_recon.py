@@ -12,9 +12,11 @@ import time
 
 import numpy as np
 
-from .. import baselines, metrics
-from ..model import Autoencoder, InfoVAE
-from ..io import load
+from .. import baselines
+from ..baselines import metrics
+from ..paper import architecture
+from ..plots.reconstruction import choose_example_spectra, plot_error_vs_params, plot_reconstruction_zooms
+from ..train import best_record, load, make_model, search
 
 __all__ = ["stage_models", "stage_reconstruction", "split", "model_path", "METHODS"]
 
@@ -45,14 +47,11 @@ def model_path(ctx, kind, n_latent):
 def _architecture(ctx, n_latent):
     """(hidden, lam) for a latent size: Table 1, or the best of a random search when asked for.
 
-    With ``search_configs`` > 0 the random search of the paper (npvae.search: lambda, h1, h2
+    With ``search_configs`` > 0 the random search of the paper (npvae.train.search: lambda, h1, h2
     log-uniform) runs first into models/search_zZ/ (resumable) and its best configuration by
     validation reconstruction loss replaces Table 1's.
     """
-    from ..search import search
-    from .pipeline import TABLE1
-
-    hidden, lam = TABLE1.get(n_latent, ((703, 94), 3.02))
+    hidden, lam = architecture(n_latent)
     n_configs = int(ctx.config.get("search_configs", 0))
     if n_configs <= 0:
         return hidden, lam
@@ -67,13 +66,6 @@ def _architecture(ctx, n_latent):
     return (int(best["h1"]), int(best["h2"])), float(best["lam"])
 
 
-def _new_model(kind, n_latent, seed, architecture):
-    hidden, lam = architecture
-    if kind == "vae":
-        return InfoVAE(hidden=hidden, n_latent=n_latent, lam=lam, seed=seed)
-    return Autoencoder(hidden=hidden, n_latent=n_latent, seed=seed)
-
-
 def stage_models(ctx):
     """Train (or reuse) models/vae_zZ.npz and models/ae_zZ.npz for every latent size."""
     train, valid = split(ctx)
@@ -85,7 +77,8 @@ def stage_models(ctx):
                 log.info("model %s: reusing", path.name)
                 continue
             ckpt = path.with_suffix(".ckpt")
-            model = _new_model(kind, n_latent, ctx.config["seed"] + n_latent, _architecture(ctx, n_latent))
+            hidden, lam = _architecture(ctx, n_latent)
+            model = make_model(kind, n_latent, hidden=hidden, lam=lam, seed=ctx.config["seed"] + n_latent)
             log.info("model %s: training %s (%s)", path.name, type(model).__name__,
                      "-".join(map(str, [model.n_features, *model.hidden, n_latent])))
             t0 = time.perf_counter()
@@ -93,7 +86,7 @@ def stage_models(ctx):
                       checkpoint=ckpt, resume=ckpt.exists() and not ctx.force, verbose=ctx.verbose)
             model.save(path)
             ckpt.unlink(missing_ok=True)
-            best = min(model.history_, key=lambda r: r.get("val_total", r.get("train_total", np.inf)))
+            best = best_record(model.history_)
             info[path.stem] = {"seconds": time.perf_counter() - t0, "epochs": len(model.history_),
                                "best_epoch": best.get("epoch"), "val_recon": best.get("val_recon"),
                                "config": model.config()}
@@ -124,8 +117,6 @@ def _reconstructions(ctx, train, valid, k):
 
 def stage_reconstruction(ctx):
     """results/reconstruction.json, metrics.json (part) and Figures 3 to 7."""
-    from ..plots.reconstruction import choose_example_spectra, plot_error_vs_params, plot_reconstruction_zooms
-
     if ctx.done("results/reconstruction.json", "figures/fig03_reconstruction_error.png"):
         log.info("reconstruction: reusing results")
         return

@@ -8,10 +8,14 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from ..data.dataset import load_dataset, write_dataset
+from ..data.preprocess import MIN_COVERAGE, concat_parts, finish, prepare_chunk, preprocess
+from ..data.readers import write_spec_lite
+from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS, SN_CAP
 from ..utils import as_generator, progress
+from .survey import batch_plan, build_records, generate
 
 __all__ = ["make_dataset"]
-
 
 PROCESS_MIN = 16000   # from this many spectra, build + preprocess in worker processes
 
@@ -60,22 +64,16 @@ def make_dataset(n, rng=None, path=None, fractions=None, raw_dir=None, verbose=F
 
 def _in_this_process(n, rng, fractions, raw_dir, verbose, preprocess_options):
     """generate() then preprocess(), records in memory (threads inside both)."""
-    from ..data.preprocess import preprocess
-    from .survey import generate
-
     records = generate(n, rng=rng, fractions=fractions, verbose=verbose)
     if raw_dir is not None:
         write_raw(records, raw_dir, verbose=verbose)
     return preprocess(records, rng=rng, verbose=verbose, **preprocess_options)
 
 
-def _in_worker_processes(n, rng, fractions, verbose, n_jobs, sn_cap=50.0, infill=True,
-                         min_coverage=None, dilate=2, chunk=None, n_ev=10, n_iter=20):
+def _in_worker_processes(n, rng, fractions, verbose, n_jobs, sn_cap=SN_CAP, infill=True,
+                         min_coverage=None, dilate=2, chunk=None, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS):
     """The same survey and dataset as :func:`_in_this_process`, batches built and prepared in
     worker processes (``chunk`` is ignored: a batch is a chunk); labels, split and infill here."""
-    from ..data.preprocess import MIN_COVERAGE, concat_parts, finish
-    from .survey import batch_plan
-
     starts, batches, batch_rngs = batch_plan(n, rng, fractions)
     options = {"sn_cap": sn_cap, "dilate": dilate,
                "min_coverage": MIN_COVERAGE if min_coverage is None else min_coverage}
@@ -94,16 +92,11 @@ def _in_worker_processes(n, rng, fractions, verbose, n_jobs, sn_cap=50.0, infill
 
 def _build_and_prepare(batch, start, batch_rng, options):
     """Worker: one batch of spectra built and prepared (rest-frame arrays and catalogue rows)."""
-    from ..data.preprocess import prepare_chunk
-    from .survey import build_records
-
     return prepare_chunk(build_records(start, batch, batch_rng), **options)
 
 
 def _write_and_load(res, path, meta):
     """Write the dataset file (or a temporary one) and load it."""
-    from ..data.dataset import load_dataset, write_dataset
-
     if path is not None:
         write_dataset(path, res.flux, res.weight, res.mask, res.catalog, meta=meta)
         return load_dataset(path)
@@ -115,9 +108,6 @@ def _write_and_load(res, path, meta):
 
 def write_raw(records, folder, verbose=False):
     """Write each record as ``folder/spec-PLATE-MJD-FIBER.fits`` (spec-lite format)."""
-    from ..data.readers import write_spec_lite
-    from ..utils import progress
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for rec in progress(records, desc="spec-lite", verbose=verbose, unit="file"):

@@ -7,6 +7,7 @@ bursts, AGN live in intermediate hosts. Shapes: N objects.
 """
 import numpy as np
 
+from ..paper import CLASSES as PAPER_CLASSES
 from ..utils import NpvaeError
 from .oddities import ODDITY_KINDS
 from .observe import draw_redshift, draw_sn
@@ -15,7 +16,7 @@ __all__ = ["DEFAULT_FRACTIONS", "CLASSES", "draw_population"]
 
 DEFAULT_FRACTIONS = {"quiescent": 0.60, "emission": 0.32, "nlagn": 0.04, "blagn": 0.014,
                      "oddity": 0.005}
-CLASSES = ["quiescent", "emission", "nlagn", "blagn"]
+CLASSES = list(PAPER_CLASSES)
 
 
 def _check_fractions(fractions):

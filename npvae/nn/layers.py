@@ -1,0 +1,93 @@
+"""Fully connected layers and activations as forward/backward pairs.
+
+Each ``*_forward`` returns its output and an explicit cache; the matching ``*_backward``
+takes the upstream gradient and that cache and returns the gradients of the inputs. No layer
+holds state. Derivations: docs/derivations/linear.md and docs/derivations/relu.md.
+
+Shapes: B batch, I inputs, O outputs.
+
+The ``linear_act_*`` pair fuses bias + activation (and, backward, the activation gradient +
+bias gradient) into one Numba pass and writes into preallocated buffers; it is what the model
+uses. Its reference is the composition of the plain layers, compared in tests/test_layers.py.
+"""
+import numpy as np
+
+from ..paper import LEAKY_SLOPE
+from . import kernels
+
+__all__ = [
+    "LEAKY_SLOPE", "linear_forward", "linear_backward", "relu_forward", "relu_backward",
+    "leaky_relu_forward", "leaky_relu_backward", "linear_act_forward", "linear_act_backward",
+]
+
+
+def linear_forward(x, W, b):
+    """Affine map :math:`y = x W + b`.  x (B, I), W (I, O), b (O,) -> y (B, O)."""
+    y = x @ W + b                       # (B, O)
+    return y, (x, W)
+
+
+def linear_backward(dy, cache):
+    """Gradients of the affine map.  dy (B, O) -> dx (B, I), dW (I, O), db (O,).
+
+    .. math:: dx = dy W^T, \\quad dW = x^T dy, \\quad db = \\sum_b dy_b
+    """
+    x, W = cache
+    dx = dy @ W.T                       # (B, I)
+    dW = x.T @ dy                       # (I, O)
+    db = dy.sum(axis=0)                 # (O,)
+    return dx, dW, db
+
+
+def leaky_relu_forward(x, slope=LEAKY_SLOPE):
+    """:math:`y = x` for x > 0, :math:`y = a x` otherwise (a = 0 is the plain ReLU).  x (B, O)."""
+    y = np.where(x > 0, x, slope * x)   # (B, O)
+    return y, (x, slope)
+
+
+def leaky_relu_backward(dy, cache):
+    """:math:`dx = dy` where x > 0, :math:`a\\,dy` elsewhere (the subgradient at 0 is a).  dy (B, O)."""
+    x, slope = cache
+    return np.where(x > 0, dy, slope * dy)  # (B, O)
+
+
+def relu_forward(x):
+    """:math:`y = \\max(x, 0)`.  x (B, O) -> y (B, O)."""
+    return leaky_relu_forward(x, 0.0)
+
+
+def relu_backward(dy, cache):
+    """:math:`dx = dy \\cdot [x > 0]`.  dy (B, O) -> dx (B, O)."""
+    return leaky_relu_backward(dy, cache)
+
+
+def linear_act_forward(x, W, b, slope, out=None):
+    """Fused ``act(x W + b)`` with activation slope ``slope`` (0 ReLU, 0.01 leaky, None linear).
+
+    The product goes to BLAS (into ``out`` if given, shape (B, O)); bias and activation are
+    one Numba pass in place. Returns y (B, O) and the cache ``(x, W, y, slope)``: the output
+    alone tells where the unit was active, since y > 0 exactly where x W + b > 0.
+    """
+    y = np.matmul(x, W, out=out)        # (B, O)
+    if slope is None:
+        y += b
+    else:
+        kernels.bias_act_forward(y, b, slope)
+    return y, (x, W, y, slope)
+
+
+def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None):
+    """Backward of :func:`linear_act_forward`, writing dW (I, O) and db (O,) in place.
+
+    ``dy`` (B, O) is overwritten with the pre-activation gradient. Returns dx (B, I), or None
+    when ``need_dx`` is False (the first layer: the data need no gradient).
+    """
+    x, W, y, slope = cache
+    if slope is None:
+        np.sum(dy, axis=0, out=db)
+    else:
+        kernels.act_backward_bias(dy, y, slope, db)
+    np.matmul(x.T, dy, out=dW)          # (I, O)
+    if not need_dx:
+        return None
+    return np.matmul(dy, W.T, out=dx_out)   # (B, I)

@@ -1,0 +1,357 @@
+"""The InfoVAE of Portillo et al. (2020) and the plain autoencoder baseline.
+
+The engine's two models: the forward pass, the hand-written backward pass
+(:meth:`InfoVAE.loss_and_grads`, paper eqs. 1-13), encoding, decoding, and the model file
+(:meth:`save`, :func:`load`). They are built on the layers of :mod:`npvae.nn.layers` and the loss
+terms of :mod:`npvae.nn.losses`. Training (``fit``) is added one level up, in
+:mod:`npvae.train.estimators`: ``npvae.InfoVAE`` is this class plus ``fit``. The objective and how
+its gradients meet in the network: docs/derivations/infovae_objective.md.
+
+Shapes: N spectra, B batch, D pixels, H hidden, Z latent, M prior samples.
+
+Public contract (also how weights are exported to other tools):
+``model.params`` is a dict with keys ``enc1.W enc1.b enc2.W enc2.b mu.W mu.b logvar.W logvar.b
+dec1.W dec1.b dec2.W dec2.b out.W out.b`` (no ``logvar.*`` for the autoencoder); W is
+(n_in, n_out) and a layer computes ``y = x W + b``. The network sees ``x - mean_`` and its
+output is added back to ``mean_``.
+"""
+import numpy as np
+
+from .. import paper
+from .._version import __version__
+from ..utils import NpvaeError, as_generator
+from . import losses
+from .layers import linear_act_backward, linear_act_forward
+from .model_file import MODEL_FORMAT, read_npz_with_meta, write_npz_with_meta
+from .network import ACTIVATIONS, allocate_params, init_params, layer_layout, param_shapes
+
+__all__ = ["InfoVAE", "Autoencoder", "load", "MODEL_CLASSES"]
+
+ENCODE_CHUNK = 4096    # rows per forward pass when encoding a large set
+TABLE1_Z6_HIDDEN, TABLE1_Z6_LAM = paper.TABLE1[6]
+
+
+class _MLPModel:
+    """What the two models share: layout, parameters, workspace, encoder and decoder passes."""
+
+    heads = ("mu",)
+    variational = False    # True for a model with a latent distribution (mu and logvar heads)
+
+    def __init__(self, n_features, hidden, n_latent, activation, dtype, seed):
+        if activation not in ACTIVATIONS:
+            raise NpvaeError(f"activation must be one of {sorted(ACTIVATIONS)}, not {activation!r}")
+        self.n_features, self.n_latent = int(n_features), int(n_latent)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.activation, self.slope = activation, ACTIVATIONS[activation]
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise NpvaeError(f"dtype must be float32 or float64, not {self.dtype}")
+        self.seed = seed
+        self.rng = as_generator(seed)
+        self.layout = layer_layout(self.n_features, self.hidden, self.n_latent, self.heads)
+        self._shapes = param_shapes(self.layout)
+        self.flat_params, self.params = allocate_params(self._shapes, self.dtype)
+        init_params(self.params, self.layout, self.rng)
+        self.mean_ = np.zeros(self.n_features, self.dtype)     # (D,) training mean spectrum
+        self.history_ = []
+        self._work = {}
+
+    # --- sizes and buffers ------------------------------------------------------------------
+    @property
+    def n_components(self):
+        """Number of parameters per spectrum (the latent dimension)."""
+        return self.n_latent
+
+    def new_grads(self):
+        """A gradient dict with the layout of ``params`` (views into one flat buffer)."""
+        return allocate_params(self._shapes, self.dtype)[1]
+
+    def _buf(self, name, shape):
+        """A reusable workspace array (no allocation in the training loop)."""
+        key = (name, shape)
+        if key not in self._work:
+            self._work[key] = np.empty(shape, self.dtype)
+        return self._work[key]
+
+    def check_X(self, x, name="X"):
+        """``x`` as an array, checked to be (N, D) for this model's D."""
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise NpvaeError(f"{name} must be (N, {self.n_features}), got shape {x.shape}")
+        return x
+
+    def _check_batch(self, x, w, eps=None, prior=None):
+        """Check the shapes of one batch: x, w (B, D), eps (B, Z), prior (M, Z); cast to dtype.
+
+        The Numba kernels do no bounds checking, so a wrong shape must be stopped here.
+        """
+        x, w = self.check_X(x), self.check_X(w, "weights")
+        if w.shape != x.shape:
+            raise NpvaeError(f"weights must have the shape of x {x.shape}, got {w.shape}")
+        n_batch, z = len(x), self.n_latent
+        if eps is not None:
+            eps = np.asarray(eps, self.dtype)
+            if eps.shape != (n_batch, z):
+                raise NpvaeError(f"eps must be (B, Z) = ({n_batch}, {z}), got shape {eps.shape}")
+        if prior is not None:
+            prior = np.asarray(prior, self.dtype)
+            if prior.ndim != 2 or prior.shape[1] != z or len(prior) < 1:
+                raise NpvaeError(f"prior must be (M, {z}), got shape {prior.shape}")
+        return x, np.asarray(w, self.dtype), eps, prior
+
+    # --- forward / backward pieces ------------------------------------------------------------
+    def _layer(self, name, h, slope, out=None):
+        p = self.params
+        return linear_act_forward(h, p[f"{name}.W"], p[f"{name}.b"], slope, out=out)
+
+    def _encoder_forward(self, xc, work=True):
+        """Hidden layers of the encoder.  xc (B, D) -> h (B, H_L), caches."""
+        h, caches = xc, []
+        for i, _ in enumerate(self.hidden):
+            name = f"enc{i + 1}"
+            out = self._buf(name, (len(xc), self.hidden[i])) if work else None
+            h, cache = self._layer(name, h, self.slope, out)
+            caches.append(cache)
+        return h, caches
+
+    def _decoder_forward(self, z, work=True):
+        """Decoder.  z (B, Z) -> centred reconstruction (B, D), caches."""
+        d, caches = z, []
+        widths = list(reversed(self.hidden))
+        for i, width in enumerate(widths):
+            name = f"dec{i + 1}"
+            out = self._buf(name, (len(z), width)) if work else None
+            d, cache = self._layer(name, d, self.slope, out)
+            caches.append(cache)
+        out = self._buf("out", (len(z), self.n_features)) if work else None
+        xhat, cache = self._layer("out", d, None, out)
+        caches.append(cache)
+        return xhat, caches
+
+    def _decoder_backward(self, dxhat, caches, grads):
+        """Backward through the decoder.  dxhat (B, D) -> dz (B, Z); fills decoder grads."""
+        names = [f"dec{i + 1}" for i in range(len(self.hidden))] + ["out"]
+        dy = dxhat
+        for name, cache in zip(reversed(names), reversed(caches)):
+            dx_out = self._buf(f"d_{name}", (len(dy), cache[1].shape[0]))   # (B, n_in)
+            dy = linear_act_backward(dy, cache, grads[f"{name}.W"], grads[f"{name}.b"], dx_out=dx_out)
+        return dy
+
+    def _encoder_backward(self, dh, caches, grads):
+        """Backward through the encoder's hidden layers; fills their grads (no gradient for x)."""
+        dy = dh
+        for i in reversed(range(len(self.hidden))):
+            name = f"enc{i + 1}"
+            dx_out = self._buf(f"d_{name}", (len(dy), caches[i][1].shape[0])) if i > 0 else None
+            dy = linear_act_backward(dy, caches[i], grads[f"{name}.W"], grads[f"{name}.b"],
+                                     need_dx=i > 0, dx_out=dx_out)
+
+    def _centre(self, x):
+        """x - mean_ in the model's dtype, in a workspace buffer.  x (B, D)."""
+        xc = self._buf("xc", x.shape)
+        np.subtract(x, self.mean_, out=xc, casting="unsafe")
+        return xc
+
+    # --- estimator interface ----------------------------------------------------------------------
+    def decode(self, Z):
+        """Spectra for latent points.  Z (N, Z) -> (N, D), with the mean spectrum added back."""
+        Z = np.asarray(Z, self.dtype)
+        if Z.ndim != 2 or Z.shape[1] != self.n_latent:
+            raise NpvaeError(f"latent points must be (N, {self.n_latent}), got shape {Z.shape}")
+        out = np.empty((len(Z), self.n_features), self.dtype)   # (N, D)
+        for s in range(0, len(Z), ENCODE_CHUNK):
+            out[s:s + ENCODE_CHUNK] = self._decoder_forward(Z[s:s + ENCODE_CHUNK], work=False)[0]
+        out += self.mean_
+        return out
+
+    inverse_transform = decode
+
+    def transform(self, X):
+        """Latent means (the codes).  X (N, D) -> (N, Z)."""
+        return self.encode(X)[0]
+
+    def reconstruct(self, X):
+        """decode(transform(X)): the reconstruction from the latent MEAN, no sampling.  (N, D)."""
+        return self.decode(self.transform(X))
+
+    def save(self, path):
+        """Write weights and metadata to ``path`` (.npz) atomically; read back with :func:`load`."""
+        meta = {"format": MODEL_FORMAT, "class": type(self).__name__, "config": self.config(),
+                "npvae_version": __version__, "history": self.history_}
+        write_npz_with_meta(path, dict(self.params, mean=self.mean_), meta)
+
+
+class InfoVAE(_MLPModel):
+    """InfoVAE (Zhao et al. 2019) with the architecture of Portillo et al. (2020), Table 1.
+
+    The objective for a batch of B spectra is
+
+    .. math::
+        L = \\mathrm{recon} + (1 - \\alpha)\\,\\mathrm{KL} + (\\alpha + \\lambda - 1)\\,Z\\,\\mathrm{MMD}
+
+    (npvae.nn.losses; paper eqs. 1-13). Defaults are the paper's 6-latent model, 1000-703-94-6 with lambda = 3.02.
+
+    Parameters
+    ----------
+    n_features : int
+        Pixels per spectrum (D).
+    hidden : tuple of int
+        Encoder widths; the decoder mirrors them.
+    n_latent : int
+        Latent dimension (Z).
+    lam, alpha : float
+        InfoVAE weights (Table 1 lambda; alpha = 0 in the paper).
+    activation : {"relu", "leaky_relu"}
+    dtype : float32 or float64
+    seed : int, Generator or None
+        Seeds the initial weights and, through ``self.rng``, the training noise.
+    n_prior : int
+        Prior samples per step for the MMD (M).
+    """
+
+    heads = ("mu", "logvar")
+    variational = True
+
+    def __init__(self, n_features=paper.N_PIXELS, hidden=TABLE1_Z6_HIDDEN, n_latent=6, lam=TABLE1_Z6_LAM,
+                 alpha=paper.ALPHA, activation="relu", dtype=np.float32, seed=0, n_prior=paper.N_PRIOR):
+        super().__init__(n_features, hidden, n_latent, activation, dtype, seed)
+        self.lam, self.alpha, self.n_prior = float(lam), float(alpha), int(n_prior)
+
+    def loss_and_grads(self, x, w, eps, prior, grads=None):
+        """Objective terms and the gradient of ``total`` for one batch.
+
+        Parameters
+        ----------
+        x, w : ndarray (B, D)
+            Spectra (not centred: the model subtracts ``mean_``) and inverse-variance weights.
+        eps : ndarray (B, Z)
+            Standard normal noise of the reparameterization.
+        prior : ndarray (M, Z)
+            Samples of the prior N(0, I) for the MMD.
+        grads : dict, optional
+            Output buffers from :meth:`new_grads` (overwritten); new ones if None.
+
+        Returns
+        -------
+        terms : dict
+            ``recon``, ``kl``, ``mmd``, ``total`` as floats.
+        grads : dict
+            d total / d params, same keys and shapes as ``params``.
+        """
+        x, w, eps, prior = self._check_batch(x, w, eps, prior)
+        if grads is None:
+            grads = self.new_grads()
+        n_batch = len(x)
+        c_rec, c_kl, c_mmd = losses.term_weights(self.lam, self.alpha, self.n_latent)
+        # forward
+        xc = self._centre(x)                                              # (B, D)
+        h, enc_caches = self._encoder_forward(xc)                         # (B, H)
+        mu, mu_cache = self._layer("mu", h, None, self._buf("mu", (n_batch, self.n_latent)))
+        logvar, lv_cache = self._layer("logvar", h, None, self._buf("lv", (n_batch, self.n_latent)))
+        z, rep_cache = losses.reparameterize(mu, logvar, eps)            # (B, Z)
+        xhat, dec_caches = self._decoder_forward(z)                       # (B, D)
+        # loss terms and their gradients
+        recon, dxhat = losses.gaussian_nll(xc, xhat, w, c_rec, self._buf("dxhat", xhat.shape))
+        kl, dmu_kl, dlogvar_kl = losses.kl_to_standard_normal(mu, logvar, c_kl)
+        # backward: z feeds the decoder AND the MMD, so the two gradients add up
+        dz = self._decoder_backward(dxhat, dec_caches, grads)             # (B, Z)
+        mmd, dz = losses.mmd_rbf(z, prior, c_mmd, dz)
+        dmu, dlogvar = losses.reparameterize_backward(dz, rep_cache)
+        dmu = dmu + dmu_kl                                                # (B, Z)
+        dlogvar = dlogvar + dlogvar_kl                                    # (B, Z)
+        h_shape = (n_batch, h.shape[1])
+        dh = linear_act_backward(dmu, mu_cache, grads["mu.W"], grads["mu.b"], dx_out=self._buf("d_mu", h_shape))
+        dh += linear_act_backward(dlogvar, lv_cache, grads["logvar.W"], grads["logvar.b"],
+                                  dx_out=self._buf("d_lv", h_shape))
+        self._encoder_backward(dh, enc_caches, grads)
+        total = c_rec * recon + c_kl * kl + c_mmd * mmd
+        return {"recon": recon, "kl": kl, "mmd": mmd, "total": total}, grads
+
+    def encode(self, X):
+        """Latent mean and log-variance.  X (N, D) -> mu (N, Z), logvar (N, Z)."""
+        X = self.check_X(X)
+        mu = np.empty((len(X), self.n_latent), self.dtype)              # (N, Z)
+        logvar = np.empty_like(mu)                                       # (N, Z)
+        for s in range(0, len(X), ENCODE_CHUNK):
+            xc = np.asarray(X[s:s + ENCODE_CHUNK], self.dtype) - self.mean_
+            h = self._encoder_forward(xc, work=False)[0]
+            mu[s:s + ENCODE_CHUNK] = self._layer("mu", h, None)[0]
+            logvar[s:s + ENCODE_CHUNK] = self._layer("logvar", h, None)[0]
+        return mu, logvar
+
+    def config(self):
+        """The constructor arguments (JSON-serialisable)."""
+        return {"n_features": self.n_features, "hidden": list(self.hidden), "n_latent": self.n_latent,
+                "lam": self.lam, "alpha": self.alpha, "activation": self.activation,
+                "dtype": self.dtype.name, "n_prior": self.n_prior}
+
+
+class Autoencoder(_MLPModel):
+    """The plain autoencoder baseline: the InfoVAE's layout without the logvar head.
+
+    Its code layer is ``mu.*`` and its objective is the reconstruction term alone.
+    """
+
+    heads = ("mu",)
+
+    def __init__(self, n_features=paper.N_PIXELS, hidden=TABLE1_Z6_HIDDEN, n_latent=6, activation="relu",
+                 dtype=np.float32, seed=0):
+        super().__init__(n_features, hidden, n_latent, activation, dtype, seed)
+
+    def loss_and_grads(self, x, w, eps=None, prior=None, grads=None):
+        """``recon`` (= ``total``) and its gradient for one batch; eps and prior are ignored."""
+        x, w, _, _ = self._check_batch(x, w)
+        if grads is None:
+            grads = self.new_grads()
+        xc = self._centre(x)                                              # (B, D)
+        h, enc_caches = self._encoder_forward(xc)                         # (B, H)
+        code, code_cache = self._layer("mu", h, None, self._buf("mu", (len(x), self.n_latent)))
+        xhat, dec_caches = self._decoder_forward(code)                    # (B, D)
+        recon, dxhat = losses.gaussian_nll(xc, xhat, w, 1.0, self._buf("dxhat", xhat.shape))
+        dcode = self._decoder_backward(dxhat, dec_caches, grads)          # (B, Z)
+        dh = linear_act_backward(dcode, code_cache, grads["mu.W"], grads["mu.b"],
+                                 dx_out=self._buf("d_mu", (len(x), h.shape[1])))
+        self._encoder_backward(dh, enc_caches, grads)
+        return {"recon": recon, "total": recon}, grads
+
+    def encode(self, X):
+        """The code and, for a common interface, a logvar of zeros.  X (N, D) -> (N, Z), (N, Z)."""
+        X = self.check_X(X)
+        code = np.empty((len(X), self.n_latent), self.dtype)            # (N, Z)
+        for s in range(0, len(X), ENCODE_CHUNK):
+            xc = np.asarray(X[s:s + ENCODE_CHUNK], self.dtype) - self.mean_
+            code[s:s + ENCODE_CHUNK] = self._layer("mu", self._encoder_forward(xc, work=False)[0], None)[0]
+        return code, np.zeros_like(code)
+
+    def config(self):
+        """The constructor arguments (JSON-serialisable)."""
+        return {"n_features": self.n_features, "hidden": list(self.hidden), "n_latent": self.n_latent,
+                "activation": self.activation, "dtype": self.dtype.name}
+
+
+MODEL_CLASSES = {"InfoVAE": InfoVAE, "Autoencoder": Autoencoder}
+
+
+def load(path, classes=None):
+    """Load a model written by ``model.save(path)``: an InfoVAE or an Autoencoder.
+
+    ``classes`` maps the class name stored in the file to the class to build (default
+    :data:`MODEL_CLASSES`; :func:`npvae.load` passes the trainable estimators).
+    """
+    classes = MODEL_CLASSES if classes is None else classes
+    arrays, meta = read_npz_with_meta(path, "npvae model file", MODEL_FORMAT)
+    if meta.get("class") not in classes:
+        raise NpvaeError(f"{path}: unknown model class {meta.get('class')!r} in '__meta__'")
+    try:
+        model = classes[meta["class"]](**meta["config"])
+    except (TypeError, KeyError, ValueError) as err:
+        raise NpvaeError(f"{path}: bad model configuration in '__meta__' ({err})") from err
+    targets = dict(model.params, mean=model.mean_)
+    for key, value in targets.items():
+        if key not in arrays:
+            raise NpvaeError(f"{path}: {'parameter ' if key != 'mean' else ''}{key!r} is missing")
+        if arrays[key].shape != value.shape:
+            raise NpvaeError(f"{path}: {key!r} has shape {arrays[key].shape}, expected {value.shape}")
+        value[...] = arrays[key]
+    model.history_ = meta.get("history", [])
+    return model

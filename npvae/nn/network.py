@@ -1,0 +1,60 @@
+"""The multilayer perceptron behind both models: layout, initialisation, flat parameter buffer.
+
+An encoder D-h1-...-hL, linear heads to Z, and a mirrored decoder Z-hL-...-h1-D with a linear
+output. All parameters live in ONE flat buffer and ``params`` is a dict of views into it, so
+the optimiser can update everything in one pass and a checkpoint is one array. Gradients get
+a flat buffer of the same layout.
+
+Shapes: D pixels, H hidden units, Z latent, P parameters.
+"""
+import numpy as np
+
+from ..paper import LEAKY_SLOPE
+
+__all__ = ["layer_layout", "param_shapes", "allocate_params", "init_params", "ACTIVATIONS"]
+
+ACTIVATIONS = {"relu": 0.0, "leaky_relu": LEAKY_SLOPE}   # name -> slope for x < 0
+
+
+def layer_layout(n_features, hidden, n_latent, heads=("mu", "logvar")):
+    """Ordered (name, n_in, n_out) of every linear layer.
+
+    For hidden = (703, 94): enc1 (D, 703), enc2 (703, 94), mu (94, Z), logvar (94, Z),
+    dec1 (Z, 94), dec2 (94, 703), out (703, D).
+    """
+    widths = [int(n_features)] + [int(h) for h in hidden]
+    layers = [(f"enc{i + 1}", widths[i], widths[i + 1]) for i in range(len(hidden))]
+    layers += [(head, widths[-1], int(n_latent)) for head in heads]
+    back = [int(n_latent)] + [int(h) for h in reversed(hidden)]
+    layers += [(f"dec{i + 1}", back[i], back[i + 1]) for i in range(len(hidden))]
+    layers.append(("out", back[-1], int(n_features)))
+    return layers
+
+
+def param_shapes(layout):
+    """Ordered dict name.W -> (n_in, n_out), name.b -> (n_out,)."""
+    shapes = {}
+    for name, n_in, n_out in layout:
+        shapes[f"{name}.W"] = (n_in, n_out)
+        shapes[f"{name}.b"] = (n_out,)
+    return shapes
+
+
+def allocate_params(shapes, dtype):
+    """One zeroed flat buffer (P,) and a dict of views into it with the given shapes."""
+    sizes = [int(np.prod(s)) for s in shapes.values()]
+    flat = np.zeros(sum(sizes), dtype=dtype)                    # (P,)
+    views, start = {}, 0
+    for (key, shape), size in zip(shapes.items(), sizes):
+        views[key] = flat[start:start + size].reshape(shape)
+        start += size
+    return flat, views
+
+
+def init_params(params, layout, rng):
+    """Fill W and b with U(-1/sqrt(n_in), 1/sqrt(n_in)) in place (PyTorch's Linear default)."""
+    for name, n_in, _ in layout:
+        bound = 1.0 / np.sqrt(n_in)
+        for key in (f"{name}.W", f"{name}.b"):
+            arr = params[key]
+            arr[...] = rng.uniform(-bound, bound, size=arr.shape)

@@ -1,0 +1,310 @@
+"""The training loop behind ``model.fit``: minibatch Adam, schedule, early stopping, checkpoints.
+
+The paper's recipe (npvae.paper, Sec. 2), explained in docs/training.md: shuffled
+minibatches of 64 with fresh noise per step from the model's generator, the validation objective
+of :mod:`npvae.validation` after each epoch, learning rate x0.1 after 5 epochs without improvement,
+early stopping after 10, at most 200 epochs; the model keeps the weights of its best epoch.
+With ``checkpoint=PATH`` a checkpoint is written after every epoch (and on Ctrl-C), and
+``resume=True`` continues from it bit for bit. Shapes: N training spectra, B batch, D pixels,
+Z latent, M prior samples, P parameters.
+"""
+import contextlib
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from ..nn.adam import Adam
+from ..utils import NpvaeError, as_generator, progress
+from . import checkpoint as ckpt
+from .history import epoch_objective
+from .schedule import EarlyStopping, ReduceLROnPlateau
+from .validation import ValidationNoise, draw_validation_noise, evaluate
+
+__all__ = ["fit", "TrainingInterrupted"]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`fit`; ``.checkpoint`` is the file to resume from (or None)."""
+
+    def __init__(self, message, checkpoint=None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+class _StopRequested(Exception):
+    """Raised at a safe point (between steps) after a deferred Ctrl-C."""
+
+
+class _Run:
+    """Everything that changes during training; what a checkpoint saves."""
+
+    def __init__(self, model, X, W, rng, batch_size):
+        self.model, self.X, self.W, self.rng = model, X, W, rng
+        self.batch_size = batch_size
+        n, dim, n_latent = X.shape[0], X.shape[1], model.n_latent
+        self.order = np.arange(n)                                       # (N,)
+        self.order_ready, self.pos, self.epoch = False, 0, 0
+        self.sums, self.epoch_seconds = {}, 0.0
+        self.best_flat = model.flat_params.copy()                             # (P,)
+        self.best_value, self.best_epoch = math.inf, 0
+        self.interrupted = False
+        self.xb = np.empty((batch_size, dim), model.dtype)              # (B, D)
+        self.wb = np.ones((batch_size, dim), model.dtype)               # (B, D)
+        self.n_prior = getattr(model, "n_prior", None)
+        self.eps = np.empty((batch_size, n_latent), model.dtype)        # (B, Z)
+        self.prior = np.empty((self.n_prior or 1, n_latent), model.dtype)   # (M, Z)
+        self.grads = model.new_grads()
+
+
+def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, max_epochs=200,
+        lr=1e-3, rng=None, verbose=True, checkpoint=None, resume=False, lr_factor=0.1,
+        lr_patience=5, lr_threshold=1e-4, es_patience=10, es_threshold=1e-3, val_seed=0,
+        callback=None):
+    """Train ``model`` (InfoVAE or Autoencoder) in place and return it.
+
+    Parameters
+    ----------
+    model : InfoVAE or Autoencoder
+    X, weights : ndarray (N, D)
+        Training spectra and inverse-variance weights (None = all ones). ``model.mean_`` is set
+        from X.
+    X_val, weights_val : ndarray (V, D), optional
+        Validation set; its objective drives the schedule and early stopping and picks the best
+        epoch. Without it the training epoch's mean objective does.
+    batch_size, max_epochs, lr : int, int, float
+        64, 200, 1e-3 in the paper. On resume the checkpoint's learning rate is used and
+        ``max_epochs`` may be larger than before.
+    rng : Generator, int or None
+        Source of the shuffling and of the per-step noise; None = ``model.rng``.
+    verbose : bool
+        Progress bar and a one-line summary on stderr.
+    checkpoint : path, optional
+        Written after every epoch and on Ctrl-C.
+    resume : bool
+        Continue from ``checkpoint`` (which must exist and match the model and data).
+    lr_factor, lr_patience, lr_threshold, es_patience, es_threshold : float, int, float, int, float
+        :class:`npvae.schedule.ReduceLROnPlateau` and :class:`npvae.schedule.EarlyStopping`.
+    val_seed : int
+        Seed of the fixed validation noise.
+    callback : callable, optional
+        ``callback(model, record)`` after each epoch (record = that epoch's history dict).
+
+    Returns
+    -------
+    model
+        With the weights of its best epoch and ``history_`` filled in.
+
+    Raises
+    ------
+    TrainingInterrupted
+        On Ctrl-C, after writing the checkpoint (if a path was given).
+    """
+    X, W = _as_training_arrays(model, X, weights, "X", "weights")
+    has_val = X_val is not None
+    if has_val:
+        X_val, W_val = _as_training_arrays(model, X_val, weights_val, "X_val", "weights_val", ones=True)
+    if batch_size < 1 or max_epochs < 0:
+        raise NpvaeError(f"batch_size must be >= 1 and max_epochs >= 0, got {batch_size}, {max_epochs}")
+    run = _Run(model, X, W, model.rng if rng is None else as_generator(rng), int(batch_size))
+    opt = Adam(model.params, lr=lr)
+    sched = ReduceLROnPlateau(opt, lr_factor, lr_patience, lr_threshold)
+    stopper = EarlyStopping(es_patience, es_threshold)
+    fingerprints = {"train": ckpt.data_fingerprint(X), "val": ckpt.data_fingerprint(X_val) if has_val else None}
+    if resume:
+        if checkpoint is None:
+            raise NpvaeError("resume=True needs checkpoint=PATH")
+        noise = _restore(run, opt, sched, stopper, checkpoint, fingerprints)
+    else:
+        model.mean_[...] = X.mean(axis=0, dtype=np.float64)
+        model.history_ = []
+        noise = draw_validation_noise(model, len(X_val), val_seed) if has_val else ValidationNoise()
+        run.best_flat[...] = model.flat_params
+    evaluate_val = (lambda: evaluate(model, X_val, W_val, noise, block=run.batch_size)) if has_val else None
+    saver = (lambda: _save(run, opt, sched, stopper, checkpoint, fingerprints, noise)) if checkpoint else None
+    t_start, epoch_start = time.perf_counter(), run.epoch
+    try:
+        with _deferred_sigint(run):
+            _loop(run, opt, sched, stopper, max_epochs, evaluate_val, saver, callback, verbose)
+    except _StopRequested:
+        _interrupted(run, saver, checkpoint)
+    model.flat_params[...] = run.best_flat
+    if verbose:
+        _print_summary(run, stopper, time.perf_counter() - t_start, run.epoch - epoch_start)
+    return model
+
+
+def _as_training_arrays(model, X, W, name_x, name_w, ones=False):
+    """X and W as C-contiguous arrays of the model's dtype (W None -> ones if ``ones``)."""
+    X = np.ascontiguousarray(model.check_X(X, name_x), dtype=model.dtype)            # (N, D)
+    if W is None:
+        return X, (np.ones_like(X) if ones else None)
+    W = np.ascontiguousarray(model.check_X(W, name_w), dtype=model.dtype)            # (N, D)
+    if W.shape != X.shape:
+        raise NpvaeError(f"{name_w} has shape {W.shape}, {name_x} {X.shape}")
+    return X, W
+
+
+def _loop(run, opt, sched, stopper, max_epochs, evaluate_val, saver, callback, verbose):
+    """Epochs until early stopping or ``max_epochs``; each ends with a checkpoint."""
+    bar = progress(total=max_epochs, desc="training", unit="epoch", verbose=verbose)
+    bar.update(min(run.epoch, max_epochs))
+    try:
+        while run.epoch < max_epochs and not stopper.stopped:
+            t0 = time.perf_counter()
+            _train_epoch(run, opt)
+            run.epoch_seconds += time.perf_counter() - t0
+            record = _end_epoch(run, opt, sched, stopper, evaluate_val)
+            if saver is not None:
+                saver()
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['train_total']:.4g}", val=f"{record.get('val_total', math.nan):.4g}",
+                            lr=f"{record['lr']:.1e}", refresh=False)
+            if callback is not None:
+                try:
+                    callback(run.model, record)
+                except KeyboardInterrupt as err:
+                    raise _StopRequested from err
+    finally:
+        bar.close()
+
+
+def _train_epoch(run, opt):
+    """The minibatch steps of one epoch, from ``run.pos`` on (the hot loop)."""
+    model, X, W, rng, bs = run.model, run.X, run.W, run.rng, run.batch_size
+    n = len(X)
+    if not run.order_ready:
+        run.order[...] = rng.permutation(n)
+        run.order_ready, run.pos = True, 0
+        run.sums = {}
+    sums = run.sums
+    for s in range(run.pos, n, bs):
+        if run.interrupted:
+            run.pos = s
+            raise _StopRequested
+        idx = run.order[s:s + bs]                                        # (B,)
+        b = len(idx)
+        xb, wb, eps = run.xb[:b], run.wb[:b], run.eps[:b]
+        np.take(X, idx, axis=0, out=xb, mode="clip")                     # (B, D)
+        if W is not None:
+            np.take(W, idx, axis=0, out=wb, mode="clip")                 # (B, D)
+        if run.n_prior is not None:
+            rng.standard_normal(out=eps, dtype=model.dtype)              # (B, Z)
+            rng.standard_normal(out=run.prior, dtype=model.dtype)        # (M, Z)
+        terms, _ = model.loss_and_grads(xb, wb, eps, run.prior, run.grads)
+        opt.step(run.grads)
+        for key, value in terms.items():
+            sums[key] = sums.get(key, 0.0) + value * b
+    run.pos = n
+    if run.interrupted:
+        raise _StopRequested
+
+
+def _end_epoch(run, opt, sched, stopper, evaluate_val):
+    """Validation, history record, best weights, schedule and early stopping for one epoch."""
+    n = len(run.X)
+    record = {"epoch": run.epoch + 1}
+    record.update({f"train_{k}": v / n for k, v in run.sums.items()})
+    if evaluate_val is not None:
+        record.update({f"val_{k}": v for k, v in evaluate_val().items()})
+    objective = epoch_objective(record)
+    record["lr"] = opt.lr
+    record["seconds"] = run.epoch_seconds
+    run.model.history_.append(record)
+    if objective < run.best_value:
+        run.best_value, run.best_epoch = objective, run.epoch + 1
+        run.best_flat[...] = run.model.flat_params
+    sched.step(objective)
+    stopper.step(objective)
+    run.epoch += 1
+    run.order_ready, run.pos, run.sums, run.epoch_seconds = False, 0, {}, 0.0
+    return record
+
+
+@contextlib.contextmanager
+def _deferred_sigint(run):
+    """The first Ctrl-C sets ``run.interrupted`` (acted on between steps); a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if run.interrupted:
+            raise KeyboardInterrupt
+        run.interrupted = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(run, saver, path):
+    """Save a checkpoint at the safe point reached, tell how to resume, raise TrainingInterrupted."""
+    if saver is not None:
+        saver()
+        message = (f"training interrupted in epoch {run.epoch + 1}; checkpoint saved to {path}; "
+                   f"resume with fit(..., checkpoint={str(path)!r}, resume=True) or `npvae train ... --resume`")
+    else:
+        message = (f"training interrupted in epoch {run.epoch + 1}; no checkpoint path was given, "
+                   "so it cannot be resumed (pass checkpoint=PATH)")
+    print(message, file=sys.stderr)
+    raise TrainingInterrupted(message, path)
+
+
+def _save(run, opt, sched, stopper, path, fingerprints, noise):
+    """Write the run's full state to ``path`` (atomically)."""
+    arrays = {"flat": run.model.flat_params, "best_flat": run.best_flat, "mean": run.model.mean_,
+              "adam_m": opt.m, "adam_v": opt.v, "order": run.order,
+              "val_eps": noise.eps, "val_prior": noise.prior}
+    meta = {"class": type(run.model).__name__, "config": run.model.config(),
+            "adam": {k: v for k, v in opt.state_dict().items() if k not in ("m", "v")},
+            "scheduler": sched.state_dict(), "early_stopping": stopper.state_dict(),
+            "rng_state": ckpt.rng_state_to_json(run.rng.bit_generator.state),
+            "history": run.model.history_, "epoch": run.epoch, "pos": run.pos,
+            "order_ready": run.order_ready, "sums": run.sums, "epoch_seconds": run.epoch_seconds,
+            "best_value": None if math.isinf(run.best_value) else run.best_value,
+            "best_epoch": run.best_epoch, "batch_size": run.batch_size, "data": fingerprints}
+    ckpt.save_checkpoint(path, arrays, meta)
+
+
+def _restore(run, opt, sched, stopper, path, fingerprints):
+    """Load ``path`` into the run, optimiser, schedule and model; return the validation noise."""
+    arrays, meta = ckpt.load_checkpoint(path, run.model)
+    if meta.get("batch_size") != run.batch_size:
+        raise NpvaeError(f"{path}: checkpoint used batch_size {meta.get('batch_size')}, not {run.batch_size}")
+    if meta.get("data") != fingerprints:
+        raise NpvaeError(f"{path}: checkpoint was written for other data ({meta.get('data')} != {fingerprints})")
+    if arrays["order"].shape != run.order.shape:
+        raise NpvaeError(f"{path}: shuffling order has {arrays['order'].size} entries, not {run.order.size}")
+    model = run.model
+    model.flat_params[...] = arrays["flat"]
+    model.mean_[...] = arrays["mean"]
+    model.history_ = list(meta["history"])
+    run.best_flat[...] = arrays["best_flat"]
+    run.order[...] = arrays["order"]
+    opt.load_state_dict(dict(meta["adam"], m=arrays["adam_m"], v=arrays["adam_v"]))
+    sched.load_state_dict(meta["scheduler"])
+    stopper.load_state_dict(meta["early_stopping"])
+    run.rng.bit_generator.state = ckpt.rng_state_from_json(meta["rng_state"])
+    run.epoch, run.pos, run.order_ready = int(meta["epoch"]), int(meta["pos"]), bool(meta["order_ready"])
+    run.sums, run.epoch_seconds = dict(meta["sums"]), float(meta["epoch_seconds"])
+    run.best_value = math.inf if meta["best_value"] is None else float(meta["best_value"])
+    run.best_epoch = int(meta["best_epoch"])
+    return ValidationNoise(arrays.get("val_eps"), arrays.get("val_prior"))
+
+
+def _print_summary(run, stopper, seconds, n_epochs):
+    """One line: epochs, time, throughput, why it stopped, the best epoch's objective."""
+    why = "early stopping" if stopper.stopped else "max_epochs"
+    speed = n_epochs * len(run.X) / seconds if seconds > 0 else math.nan
+    best = run.model.history_[run.best_epoch - 1] if run.best_epoch else {}
+    val = best.get("val_total", best.get("train_total", math.nan))
+    recon = best.get("val_recon", best.get("train_recon", math.nan))
+    print(f"trained {run.epoch} epochs ({n_epochs} now, {seconds:.1f} s, {speed:.0f} spectra/s), "
+          f"stopped by {why}; best epoch {run.best_epoch}: objective {val:.5g}, recon {recon:.5g}",
+          file=sys.stderr)

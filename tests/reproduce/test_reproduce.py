@@ -1,0 +1,106 @@
+"""End to end: ``npvae reproduce`` on a tiny synthetic survey writes every output, and resumes."""
+import json
+import time
+
+import pytest
+
+from npvae.cli import main as cli_main
+from npvae.reproduce import reproduce
+from npvae.reproduce.report import Section, table_html, write_report
+from npvae.utils import NpvaeError
+
+TINY = dict(preset="quick", n_spectra=400, latents=(2,), max_epochs=1, noise_draws=20, baseline_iter=5,
+            verbose=False, seed=3)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    t0 = time.perf_counter()
+    metrics = reproduce(out=out, **TINY)
+    return out, metrics, time.perf_counter() - t0
+
+
+def test_reproduce_writes_report_metrics_models_and_figures(run):
+    out, metrics, _ = run
+    for name in ("report.html", "metrics.json", "dataset.fits", "reproduce.log",
+                 "models/vae_z2.npz", "models/ae_z2.npz", "figures/fig03_reconstruction_error.png",
+                 "figures/fig08_corner.png", "figures/fig15_outliers.png", "figures/fig17_noise.png"):
+        assert (out / name).exists(), name
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 8      # figures are embedded, not linked
+    assert "Figure 3" in html and "Table 2" in html
+    table = metrics["reconstruction"]["weighted_mse"]
+    assert set(table) == {"PCA", "WeightedPCA", "NMF", "WeightedNMF", "AE", "VAE"}
+    assert set(table["VAE"]) == {"2"}
+    assert metrics["reconstruction"]["weighted_mse"]["PCA"]["2"]["all"]["mean"] > 0
+    assert "precision_lof" in metrics["latent"]["outliers"]
+    assert json.loads((out / "metrics.json").read_text())["config"]["n_spectra"] == 400
+
+
+def test_second_run_skips_finished_stages(run):
+    out, metrics, first = run
+    model_mtime = (out / "models/vae_z2.npz").stat().st_mtime
+    again = reproduce(out=out, **TINY)
+    assert (out / "models/vae_z2.npz").stat().st_mtime == model_mtime
+    assert again["reconstruction"] == metrics["reconstruction"]
+    log = (out / "reproduce.log").read_text()
+    for line in ("model vae_z2.npz: reusing", "reconstruction: reusing results", "latent: reusing results"):
+        assert line in log
+
+
+def test_unknown_option_and_missing_data_file_are_clear_errors(tmp_path):
+    with pytest.raises(NpvaeError, match="unknown reproduce option"):
+        reproduce(out=tmp_path, bogus=1)
+    assert cli_main(["reproduce", "--data", str(tmp_path / "nope.fits"), "--out", str(tmp_path), "--quiet"]) == 1
+
+
+def test_report_is_written_atomically_and_escapes_text(tmp_path, monkeypatch):
+    path = tmp_path / "r.html"
+    write_report(path, "A <title>", [Section("S", ["p"], [table_html([["a<b", 1.5]], ["x", "y"])])])
+    text = path.read_text()
+    assert "A &lt;title&gt;" in text and "a&lt;b" in text and "1.5" in text
+    import npvae.reproduce.report as rep
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(rep, "_figure_html", boom)
+    with pytest.raises(RuntimeError):
+        write_report(path, "B", [Section("S", figures=[(path, "caption")])])
+    assert path.read_text() == text                        # the old report is untouched
+    assert len(list(tmp_path.iterdir())) == 1              # no temporary file left behind
+
+
+def test_search_option_replaces_table1_architecture(tmp_path):
+    """With search_configs > 0 the VAE gets the best searched architecture, not Table 1's."""
+    from npvae import load
+    from npvae.paper import TABLE1
+
+    opts = dict(TINY, search_configs=2)
+    reproduce(out=tmp_path, **opts)
+    vae = load(tmp_path / "models" / "vae_z2.npz")
+    rows = (tmp_path / "models" / "search_z2" / "results.csv").read_text().splitlines()
+    header, best = rows[0].split(","), rows[1].split(",")
+    row = dict(zip(header, best))
+    assert vae.hidden == (int(row["h1"]), int(row["h2"]))
+    assert vae.hidden != TABLE1[2][0]
+    assert abs(vae.lam - float(row["lam"])) < 1e-9 * vae.lam
+
+
+def test_reproduce_runs_on_a_dataset_file_without_synthetic_truth(run, tmp_path):
+    """A real SDSS dataset has no ODDITY / TRUE_* columns: the pipeline must not need them."""
+    from npvae.data import load_dataset, write_dataset
+
+    out, _, _ = run
+    ds = load_dataset(out / "dataset.fits", memmap=False)
+    cat = ds.catalog.copy()
+    cat.remove_columns([c for c in cat.colnames if c == "ODDITY" or c.startswith("TRUE_")])
+    write_dataset(tmp_path / "real_like.fits", ds.flux, ds.weight, ds.mask, cat)
+    opts = {k: v for k, v in TINY.items() if k != "n_spectra"}
+    metrics = reproduce(out=tmp_path / "run", data=tmp_path / "real_like.fits", **opts)
+    assert "precision_lof" not in metrics["latent"]["outliers"]     # no truth, no precision
+    assert len(metrics["latent"]["outliers"]["top10"]) == 10
+    assert metrics["latent"]["truth_correlations"] is None
+    assert (tmp_path / "run" / "report.html").exists()
+    assert not (tmp_path / "run" / "dataset.fits").exists()        # the given file is used as is
