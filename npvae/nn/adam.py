@@ -1,10 +1,12 @@
 """Adam (Kingma & Ba 2015), written by hand, updating a dict of parameter arrays in place.
 
+The optimiser the paper trains with (its Secs. 2 and 3; Adam has no numbered equation there).
+
 Derivation and the fused form with the bias correction folded into two scalars:
 docs/derivations/adam.md. Shapes: P parameters in all.
 
 When the parameter arrays (and the gradient arrays) are consecutive views of one flat buffer,
-as :class:`npvae.model.InfoVAE` lays them out, the whole step is one Numba pass over
+as :class:`npvae.nn.model.InfoVAE` lays them out, the whole step is one Numba pass over
 that buffer; otherwise it runs tensor by tensor. Both give the same numbers.
 """
 import math
@@ -37,7 +39,7 @@ def flat_base(arrays):
 
 
 class Adam:
-    """Adam optimiser over a dict of arrays.
+    """Adam optimiser over a dict of arrays (paper Secs. 2-3, no equation number; adam.md).
 
     .. math::
         m \\leftarrow \\beta_1 m + (1-\\beta_1) g, \\quad v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2,

@@ -3,13 +3,13 @@
 Matrix products stay in BLAS; what is left of a training step is a handful of passes over
 arrays that NumPy would do with several temporaries each. Every kernel below is a plain
 Python function (readable, and importable with ``NUMBA_DISABLE_JIT=1``), jitted explicitly,
-and has a ``*_reference`` twin in NumPy that tests/test_kernels.py compares it with in
+and has a ``*_reference`` twin in NumPy that tests/nn/test_kernels.py compares it with in
 float32 and float64. No ``fastmath``: everything here is gradient-checked.
 
 Shapes: B batch, O units of a layer, D pixels, Z latent, M prior samples, P parameters.
 
-Derivations: docs/derivations/relu.md (activation), gaussian_nll.md (weighted residual),
-mmd.md (kernel sums), adam.md (fused update).
+Derivations: docs/derivations/relu.md (activation, paper eqs. 1-2), gaussian_nll.md (weighted
+residual, the L of paper eq. 10), mmd.md (kernel sums, paper eq. 13), adam.md (fused update).
 """
 import math
 
@@ -25,14 +25,17 @@ __all__ = [
 
 # error_model="numpy": a division by zero gives inf/nan as in the NumPy twins instead of raising.
 # The Python error model puts a zero test before every division, which stops LLVM from
-# vectorising a loop; the Adam pass ran 7x slower with it (4.5 vs 0.64 ms, one thread).
+# vectorising a loop; the Adam pass ran several times slower with it (benchmarks/README.md).
 JIT_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 _jit = numba.njit(**JIT_OPTIONS)
 
 
 # --- bias + activation -------------------------------------------------------------------
 def _bias_act_forward(y, b, slope):
-    """In place: y = act(y + b), act(u) = u if u > 0 else slope * u.  y (B, O), b (O,)."""
+    """In place: y = act(y + b), act(u) = u if u > 0 else slope * u.  y (B, O), b (O,).
+
+    Bias and ReLU of paper eqs. 1, 2, 4; docs/derivations/relu.md.
+    """
     n_rows, n_cols = y.shape
     for i in range(n_rows):
         for j in range(n_cols):
@@ -72,6 +75,8 @@ def act_backward_bias_reference(dy, y, slope, db):
 def _weighted_residual(x, xhat, w, grad_scale, dxhat):
     """Return sum 0.5 w (xhat - x)^2 (float64) and write dxhat = grad_scale * w (xhat - x).
 
+    The L(x, x') of paper eq. 10; docs/derivations/gaussian_nll.md.
+
     x, xhat, w, dxhat (B, D). The caller divides the sum by B and passes grad_scale = s / B.
     """
     total = 0.0
@@ -95,8 +100,8 @@ def weighted_residual_reference(x, xhat, w, grad_scale, dxhat):
 # --- MMD kernel sums and gradient ------------------------------------------------------------
 def _mmd_rbf_terms(z, p, grad_scale, dz):
     """The z-dependent parts of the biased MMD^2 between samples z (B, Z) and p (M, Z), with
-    k(a,b) = exp(-|a-b|^2 / Z): returns (mean k(z,z'), mean k(z,p)) as float64 and ADDS
-    grad_scale * d(MMD^2)/dz to dz (B, Z):
+    k(a,b) = exp(-|a-b|^2 / Z) (paper eq. 13; docs/derivations/mmd.md): returns
+    (mean k(z,z'), mean k(z,p)) as float64 and ADDS grad_scale * d(MMD^2)/dz to dz (B, Z):
     d/dz_a = -4/(Z B^2) sum_j k(z_a,z_j)(z_a - z_j) + 4/(Z B M) sum_j k(z_a,p_j)(z_a - p_j).
     With grad_scale == 0 the gradient loops are skipped (a value-only call). The third part,
     mean k(p,p'), does not depend on z: :func:`prior_kernel_mean`.
@@ -154,7 +159,10 @@ def _mmd_rbf_terms(z, p, grad_scale, dz):
 
 
 def _prior_kernel_mean(p):
-    """mean_{i,j} k(p_i, p_j) (float64) of the prior samples p (M, Z); pairs visited once."""
+    """mean_{i,j} k(p_i, p_j) (float64) of the prior samples p (M, Z); pairs visited once.
+
+    The last term of paper eq. 13; docs/derivations/mmd.md.
+    """
     pt = p.T.astype(np.float64).copy()              # (Z, M)
     dim, n_p = pt.shape
     inv_dim = 1.0 / dim
@@ -201,7 +209,7 @@ def prior_kernel_mean_reference(p):
 
 # --- Adam --------------------------------------------------------------------------------------
 def _adam_update(p, g, m, v, lr_t, beta1, c1, beta2, c2, eps_t, tiny):
-    """Fused Adam step over flat arrays p, g, m, v (P,), in place.
+    """Fused Adam step over flat arrays p, g, m, v (P,), in place (paper Secs. 2-3, no eq. number).
 
     m = b1 m + c1 g;  v = b2 v + c2 g^2;  p -= lr_t m / (sqrt(v) + eps_t), with c1 = 1 - b1,
     c2 = 1 - b2, lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) and eps_t = eps sqrt(1 - b2^t) (the bias
@@ -212,7 +220,7 @@ def _adam_update(p, g, m, v, lr_t, beta1, c1, beta2, c2, eps_t, tiny):
 
     Every scalar comes in with the arrays' dtype and no literal appears in the loop: in Numba,
     float32 combined with a Python ``1`` is float64, which once ran this whole loop in float64,
-    3x slower than in float32 (2.1 vs 0.64 ms for the paper's 1.5 million parameters).
+    several times slower than in float32 (benchmarks/README.md).
     """
     zero = tiny - tiny
     for i in range(p.shape[0]):

@@ -2,13 +2,15 @@
 
 Each ``*_forward`` returns its output and an explicit cache; the matching ``*_backward``
 takes the upstream gradient and that cache and returns the gradients of the inputs. No layer
-holds state. Derivations: docs/derivations/linear.md and docs/derivations/relu.md.
+holds state. Every layer of the paper's network is one of these: ``f(x W + b)`` (paper eqs. 1, 4
+and 9) or its linear form ``x W + b`` (paper eqs. 3, 5, 6 and 7), with f the ReLU (paper eq. 2).
+Derivations: docs/derivations/linear.md and docs/derivations/relu.md.
 
 Shapes: B batch, I inputs, O outputs.
 
 The ``linear_act_*`` pair fuses bias + activation (and, backward, the activation gradient +
 bias gradient) into one Numba pass and writes into preallocated buffers; it is what the model
-uses. Its reference is the composition of the plain layers, compared in tests/test_layers.py.
+uses. Its reference is the composition of the plain layers, compared in tests/nn/test_layers.py.
 """
 import numpy as np
 
@@ -22,7 +24,10 @@ __all__ = [
 
 
 def linear_forward(x, W, b):
-    """Affine map :math:`y = x W + b`.  x (B, I), W (I, O), b (O,) -> y (B, O)."""
+    """Affine map :math:`y = x W + b`.  x (B, I), W (I, O), b (O,) -> y (B, O).
+
+    Paper eqs. 3, 5, 6, 7 (and the inside of eqs. 1, 4, 9); docs/derivations/linear.md.
+    """
     y = x @ W + b                       # (B, O)
     return y, (x, W)
 
@@ -40,7 +45,10 @@ def linear_backward(dy, cache):
 
 
 def leaky_relu_forward(x, slope=LEAKY_SLOPE):
-    """:math:`y = x` for x > 0, :math:`y = a x` otherwise (a = 0 is the plain ReLU).  x (B, O)."""
+    """:math:`y = x` for x > 0, :math:`y = a x` otherwise (a = 0 is the plain ReLU).  x (B, O).
+
+    Paper eq. 2 with a slope a below 0; docs/derivations/relu.md.
+    """
     y = np.where(x > 0, x, slope * x)   # (B, O)
     return y, (x, slope)
 
@@ -52,7 +60,10 @@ def leaky_relu_backward(dy, cache):
 
 
 def relu_forward(x):
-    """:math:`y = \\max(x, 0)`.  x (B, O) -> y (B, O)."""
+    """:math:`y = \\max(x, 0)`.  x (B, O) -> y (B, O).
+
+    The ReLU of paper eq. 2; docs/derivations/relu.md.
+    """
     return leaky_relu_forward(x, 0.0)
 
 
@@ -63,6 +74,9 @@ def relu_backward(dy, cache):
 
 def linear_act_forward(x, W, b, slope, out=None):
     """Fused ``act(x W + b)`` with activation slope ``slope`` (0 ReLU, 0.01 leaky, None linear).
+
+    Paper eqs. 1 and 4 (and 9) with an activation, eqs. 3, 5, 6, 7 without;
+    docs/derivations/linear.md and relu.md.
 
     The product goes to BLAS (into ``out`` if given, shape (B, O)); bias and activation are
     one Numba pass in place. Returns y (B, O) and the cache ``(x, W, y, slope)``: the output

@@ -2,11 +2,12 @@
 
 For a batch of B spectra with D pixels and Z latent dimensions, with M prior samples:
 
-    total = recon + (1 - alpha) kl + (alpha + lam - 1) Z mmd
+    total = recon + (1 - alpha) kl + (alpha + lam - 1) Z mmd          (paper eq. 12)
 
-``recon`` is the Gaussian negative log-likelihood (docs/derivations/gaussian_nll.md), ``kl``
-the closed-form KL divergence to N(0, I) (kl.md), ``mmd`` the biased maximum mean
-discrepancy with an RBF kernel (mmd.md), and ``reparameterize`` draws z (reparameterization.md).
+``recon`` is the Gaussian negative log-likelihood, the L(x, x') of paper eq. 10
+(docs/derivations/gaussian_nll.md), ``kl`` the closed-form KL divergence to N(0, I) of paper
+eq. 11 (kl.md), ``mmd`` the biased maximum mean discrepancy of paper eq. 13 with an RBF kernel
+(mmd.md), and ``reparameterize`` draws z as paper eq. 8 says (reparameterization.md).
 The whole objective and how the gradients meet: docs/derivations/infovae_objective.md.
 
 Every function returns the value and the gradients with respect to its inputs, for an
@@ -22,6 +23,9 @@ __all__ = ["gaussian_nll", "kl_to_standard_normal", "mmd_rbf", "reparameterize",
 
 def gaussian_nll(x, xhat, w, scale=1.0, dxhat=None):
     """Weighted squared error, the Gaussian negative log-likelihood without constants.
+
+    The reconstruction loss L(x, x') of paper eqs. 10 and 12, half a chi^2;
+    docs/derivations/gaussian_nll.md.
 
     .. math::
         \\mathrm{recon} = \\frac{1}{B} \\sum_b \\sum_j \\tfrac12 w_{bj} (x_{bj} - \\hat x_{bj})^2,
@@ -52,6 +56,8 @@ def gaussian_nll(x, xhat, w, scale=1.0, dxhat=None):
 def kl_to_standard_normal(mu, logvar, scale=1.0):
     """KL(N(mu, exp(logvar)) || N(0, I)), summed over Z, averaged over B.
 
+    Paper eq. 11 in closed form for q of paper eq. 8; docs/derivations/kl.md.
+
     .. math::
         \\mathrm{KL} = -\\frac{1}{2B} \\sum_b \\sum_k (1 + \\log\\sigma^2_{bk} - \\mu_{bk}^2 - \\sigma^2_{bk}),
         \\quad \\partial_\\mu = \\mu / B, \\quad \\partial_{\\log\\sigma^2} = (\\sigma^2 - 1) / (2B)
@@ -68,6 +74,8 @@ def kl_to_standard_normal(mu, logvar, scale=1.0):
 
 def mmd_rbf(z, prior, scale=1.0, dz=None, prior_term=None):
     """Biased MMD^2 between latent samples and prior samples, with its gradient in z.
+
+    Paper eq. 13 with u = z, v = prior and kappa an RBF kernel; docs/derivations/mmd.md.
 
     .. math::
         \\mathrm{MMD}^2 = \\overline{k(z_i, z_j)} + \\overline{k(p_i, p_j)} - 2\\,\\overline{k(z_i, p_j)},
@@ -101,18 +109,28 @@ def mmd_rbf(z, prior, scale=1.0, dz=None, prior_term=None):
 
 
 def reparameterize(mu, logvar, eps):
-    """z = mu + exp(logvar / 2) * eps, with the noise eps (B, Z) given. Returns z and a cache."""
+    """z = mu + exp(logvar / 2) * eps, with the noise eps (B, Z) given. Returns z and a cache.
+
+    A draw of paper eq. 8, z ~ N(mu, diag(exp(logvar))); docs/derivations/reparameterization.md.
+    """
     std = np.exp(0.5 * logvar)                                  # (B, Z)
     z = mu + std * eps                                          # (B, Z)
     return z, (std, eps)
 
 
 def reparameterize_backward(dz, cache):
-    """dmu = dz, dlogvar = dz * eps * exp(logvar / 2) / 2.  dz (B, Z) -> (dmu, dlogvar)."""
+    """dmu = dz, dlogvar = dz * eps * exp(logvar / 2) / 2.  dz (B, Z) -> (dmu, dlogvar).
+
+    Backward of paper eq. 8; docs/derivations/reparameterization.md.
+    """
     std, eps = cache
     return dz, 0.5 * dz * std * eps
 
 
 def term_weights(lam, alpha, n_latent):
-    """Coefficients of the terms in the total: (1, 1 - alpha, (alpha + lam - 1) Z)."""
+    """Coefficients of the terms in the total: (1, 1 - alpha, (alpha + lam - 1) Z).
+
+    Paper eq. 12 (the factor Z on the MMD: docs/derivations/mmd.md); at alpha = 0, lam = 1 the
+    total is the ELBO of paper eq. 10. docs/derivations/infovae_objective.md.
+    """
     return 1.0, 1.0 - alpha, (alpha + lam - 1.0) * n_latent

@@ -154,7 +154,7 @@ class _MLPModel:
 
     # --- estimator interface ----------------------------------------------------------------------
     def decode(self, Z):
-        """Spectra for latent points.  Z (N, Z) -> (N, D), with the mean spectrum added back."""
+        """Spectra for latent points (paper eqs. 4, 5).  Z (N, Z) -> (N, D), plus the mean spectrum."""
         Z = np.asarray(Z, self.dtype)
         if Z.ndim != 2 or Z.shape[1] != self.n_latent:
             raise NpvaeError(f"latent points must be (N, {self.n_latent}), got shape {Z.shape}")
@@ -220,6 +220,9 @@ class InfoVAE(_MLPModel):
     def loss_and_grads(self, x, w, eps, prior, grads=None):
         """Objective terms and the gradient of ``total`` for one batch.
 
+        Forward through paper eqs. 1, 6-9 and 5, the objective of paper eq. 12 (eqs. 10, 11, 13),
+        then backward; docs/derivations/infovae_objective.md.
+
         Parameters
         ----------
         x, w : ndarray (B, D)
@@ -268,7 +271,7 @@ class InfoVAE(_MLPModel):
         return {"recon": recon, "kl": kl, "mmd": mmd, "total": total}, grads
 
     def encode(self, X):
-        """Latent mean and log-variance.  X (N, D) -> mu (N, Z), logvar (N, Z)."""
+        """Latent mean and log-variance (paper eqs. 1, 6, 7).  X (N, D) -> mu (N, Z), logvar (N, Z)."""
         X = self.check_X(X)
         mu = np.empty((len(X), self.n_latent), self.dtype)              # (N, Z)
         logvar = np.empty_like(mu)                                       # (N, Z)
@@ -289,7 +292,8 @@ class InfoVAE(_MLPModel):
 class Autoencoder(_MLPModel):
     """The plain autoencoder baseline: the InfoVAE's layout without the logvar head.
 
-    Its code layer is ``mu.*`` and its objective is the reconstruction term alone.
+    Its code layer is ``mu.*`` and its objective is the reconstruction term alone: paper eqs. 1-5
+    with the L of eq. 10; docs/derivations/linear.md, relu.md, gaussian_nll.md.
     """
 
     heads = ("mu",)

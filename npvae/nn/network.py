@@ -1,7 +1,8 @@
 """The multilayer perceptron behind both models: layout, initialisation, flat parameter buffer.
 
 An encoder D-h1-...-hL, linear heads to Z, and a mirrored decoder Z-hL-...-h1-D with a linear
-output. All parameters live in ONE flat buffer and ``params`` is a dict of views into it, so
+output: the weights W and biases b of paper eqs. 1 and 3-7, with two hidden layers on each side
+as in the paper's Table 1 (docs/derivations/linear.md). All parameters live in ONE flat buffer and ``params`` is a dict of views into it, so
 the optimiser can update everything in one pass and a checkpoint is one array. Gradients get
 a flat buffer of the same layout.
 
