@@ -8,9 +8,10 @@ model 1000-703-94-6, lambda 3.02, float32. Prints the epoch time, its training a
 parts and spectra/s (47,000 / epoch time), plus the mean number of cores other processes used
 and the hypervisor stole (a timing is only trustworthy when both are near 0 on a 2-core machine).
 
-With ``--torch-python PATH`` (a Python with torch), runs ../shared/bench/torch_infovae_bench.py
---quick after npvae and prints the ratio. That reference's epoch has no validation pass, so the
-ratio is conservative for npvae. Issue #3 target: npvae's epoch <= half the reference's.
+With ``--torch-python PATH`` (a Python with torch), runs benchmarks/torch_reference.py (the same
+model in PyTorch) --quick after npvae and prints the ratio. That reference's epoch has no
+validation pass, so the ratio is conservative for npvae. Target: npvae's epoch <= half the
+reference's.
 
     python benchmarks/epoch_time.py                       # 1 warm-up + 3 timed epochs, 2 threads
     python benchmarks/epoch_time.py --threads 1 --epochs 2
@@ -32,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 import npvae
 
-TORCH_BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "torch_infovae_bench.py"
+TORCH_BENCH = Path(__file__).resolve().parent / "torch_reference.py"      # the same model in PyTorch
 
 
 def cpu_snapshot():

@@ -4,7 +4,7 @@ Writes ``--files`` SDSS-like spec-lite files (``--distinct`` distinct ones, the 
 under other names) to a temporary folder, then times reading + masking + rebinning +
 normalising (no infill, no download) with 1 and ``--jobs`` worker processes, and the
 iterative-PCA infill of an ``--infill-rows`` x 1000 array (10 eigenvectors, 20 iterations,
-10% of pixels masked). Targets (issue 4): >= 1,000 spectra/s on 2 cores; infill of
+10% of pixels masked). Targets: >= 1,000 spectra/s on 2 cores; infill of
 64,000 x 1000 in under 2 minutes.
 
     python benchmarks/preprocess_speed.py                      # full: 4000 files, 64,000 rows

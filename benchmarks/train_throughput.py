@@ -1,7 +1,8 @@
 """Training throughput of npvae's InfoVAE: spectra per second and a per-phase profile.
 
 The paper's 6-latent model (1000-703-94-6), batch 64, Adam, lambda 3.02, M = 200 prior
-samples, on synthetic 47,000 x 1000 data made like ../shared/bench/torch_infovae_bench.py.
+samples, on synthetic 47,000 x 1000 data made like benchmarks/torch_reference.py (the same model
+in PyTorch).
 A step is what the training loop does: gather the batch, draw eps and prior, loss_and_grads,
 Adam. The profile times each phase in isolation with the same shapes:
 GEMM (the 20 matrix products of a step), Adam (one fused pass over all parameters), loss
@@ -10,7 +11,7 @@ Python overhead) as the difference.
 
     python benchmarks/train_throughput.py                 # float32 and float64, batch 64
     python benchmarks/train_throughput.py --torch-python /tmp/torchref-venv/bin/python
-        # also runs ../shared/bench/torch_infovae_bench.py --quick in between, side by side
+        # also runs benchmarks/torch_reference.py --quick in between, side by side
 
 The last line starts with SUMMARY.
 """
@@ -28,7 +29,7 @@ import npvae
 from npvae.nn import losses
 
 N_SPECTRA = 47_000
-TORCH_BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "torch_infovae_bench.py"
+TORCH_BENCH = Path(__file__).resolve().parent / "torch_reference.py"      # the same model in PyTorch
 
 
 def make_data(n, d, dtype, rng):

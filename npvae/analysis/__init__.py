@@ -1,4 +1,4 @@
-"""Latent-space analyses of a trained VAE (paper Sections 3.2 to 3.4, issue 7); see docs/analysis.md.
+"""Latent-space analyses of a trained VAE (paper Sections 3.2 to 3.4); see docs/analysis.md.
 
 Everything works on arrays and callables (``encode(X) -> (mu, logvar)``, ``decode(Z) -> X``),
 so any encoder and decoder plug in.

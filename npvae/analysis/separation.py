@@ -1,6 +1,6 @@
 """How well the latent space separates the classes, and what its axes mean physically.
 
-Two scores the paper could not compute on real data (issue 7, item 6):
+Two scores the paper could not compute on real data, which the synthetic survey allows:
 
 * :func:`knn_separation`: cross-validated balanced accuracy of a k-nearest-neighbour classifier
   on a code space (VAE latent means, or PCA coefficients of the same dimension for comparison);

@@ -1,6 +1,6 @@
 """The paper's SDSS selection as SkyServer SQL, run over HTTPS, saved next to the data.
 
-Selection (Portillo et al. 2020, Sec. 3; REFERENCE.md "Data"): legacy targets with the
+Selection (Portillo et al. 2020, Sec. 3; docs/data.md): legacy targets with the
 TARGET_GALAXY, TARGET_QSO_CAP or TARGET_QSO_SKIRT bits (``legacy_target1 & 70``, 70 = 0x40 +
 0x2 + 0x4), 0 < z <= 0.36, ordered by specObjID so the same query always returns the same
 sample (the paper's query had no ORDER BY). The SkyServer ``SqlSearch`` web service answers

@@ -44,7 +44,7 @@ def plot_error_vs_params(table, classes=("all",) + CLASSES,
     """Figure 3: the metric against the number of parameters, one line per method, log y.
 
     table: {method: {str(n_params): {class: {"mean", "median", "n"}}}} as made by
-    npvae.metrics.reconstruction_table. One panel per entry of ``classes``.
+    npvae.baselines.metrics.reconstruction_table. One panel per entry of ``classes``.
     """
     if not table:
         raise NpvaeError("plot_error_vs_params: the table is empty")

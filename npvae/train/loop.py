@@ -87,7 +87,7 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
     resume : bool
         Continue from ``checkpoint`` (which must exist and match the model and data).
     lr_factor, lr_patience, lr_threshold, es_patience, es_threshold : float, int, float, int, float
-        :class:`npvae.schedule.ReduceLROnPlateau` and :class:`npvae.schedule.EarlyStopping`.
+        :class:`npvae.train.schedule.ReduceLROnPlateau` and :class:`npvae.train.schedule.EarlyStopping`.
     val_seed : int
         Seed of the fixed validation noise.
     callback : callable, optional

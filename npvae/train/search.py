@@ -75,7 +75,7 @@ def search(X, weights, X_val, weights_val, *, n_latent, out_dir, n_configs=100, 
     model : {"vae", "ae"}
         With "ae" lambda is drawn but unused.
     batch_size, max_epochs, lr
-        Passed to :func:`npvae.training.fit`.
+        Passed to :func:`npvae.train.loop.fit`.
     keep_models : bool
         Keep every configuration's model file (default: only the best).
 
