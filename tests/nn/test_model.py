@@ -3,10 +3,10 @@ the mean spectrum, float32, the estimator interface, bad input, and the golden t
 
 The golden test trains a tiny InfoVAE for 10 Adam steps (float64, fixed seed) and compares the
 loss trajectory with (a) an independent NumPy implementation written below from plain matrix
-expressions (no npvae.nn.layers or npvae.nn.kernels) and (b) tests/golden/trajectory.json. Regenerate
+expressions (no npvae.nn.layers or npvae.nn.kernels) and (b) tests/nn/golden/trajectory.json. Regenerate
 (b) only after a deliberate change of the numbers, with
 
-    NPVAE_REGENERATE_GOLDEN=1 python -m pytest -q tests/test_model.py -k golden
+    NPVAE_REGENERATE_GOLDEN=1 python -m pytest -q tests/nn/test_model.py -k golden
 
 Shapes: B batch, D pixels, H hidden, Z latent, M prior samples.
 """
