@@ -35,6 +35,8 @@ def linear_forward(x, W, b):
 def linear_backward(dy, cache):
     """Gradients of the affine map.  dy (B, O) -> dx (B, I), dW (I, O), db (O,).
 
+    Backward of paper eqs. 3, 5, 6, 7 (inside eqs. 1, 4, 9 too); docs/derivations/linear.md.
+
     .. math:: dx = dy W^T, \\quad dW = x^T dy, \\quad db = \\sum_b dy_b
     """
     x, W = cache
@@ -54,7 +56,10 @@ def leaky_relu_forward(x, slope=LEAKY_SLOPE):
 
 
 def leaky_relu_backward(dy, cache):
-    """:math:`dx = dy` where x > 0, :math:`a\\,dy` elsewhere (the subgradient at 0 is a).  dy (B, O)."""
+    """:math:`dx = dy` where x > 0, :math:`a\\,dy` elsewhere (the subgradient at 0 is a).  dy (B, O).
+
+    Backward of paper eq. 2 with a slope a below 0; docs/derivations/relu.md.
+    """
     x, slope = cache
     return np.where(x > 0, dy, slope * dy)  # (B, O)
 
@@ -68,7 +73,10 @@ def relu_forward(x):
 
 
 def relu_backward(dy, cache):
-    """:math:`dx = dy \\cdot [x > 0]`.  dy (B, O) -> dx (B, O)."""
+    """:math:`dx = dy \\cdot [x > 0]`.  dy (B, O) -> dx (B, O).
+
+    Backward of the ReLU of paper eq. 2; docs/derivations/relu.md.
+    """
     return leaky_relu_backward(dy, cache)
 
 
@@ -92,6 +100,9 @@ def linear_act_forward(x, W, b, slope, out=None):
 
 def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None):
     """Backward of :func:`linear_act_forward`, writing dW (I, O) and db (O,) in place.
+
+    Paper eqs. 1 and 4 (and 9) with an activation, eqs. 3, 5, 6, 7 without;
+    docs/derivations/linear.md and relu.md.
 
     ``dy`` (B, O) is overwritten with the pre-activation gradient. Returns dx (B, I), or None
     when ``need_dx`` is False (the first layer: the data need no gradient).

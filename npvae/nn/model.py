@@ -154,7 +154,10 @@ class _MLPModel:
 
     # --- estimator interface ----------------------------------------------------------------------
     def decode(self, Z):
-        """Spectra for latent points (paper eqs. 4, 5).  Z (N, Z) -> (N, D), plus the mean spectrum."""
+        """Spectra for latent points.  Z (N, Z) -> (N, D), with the mean spectrum added back.
+
+        The decoder, paper eqs. 4 and 5; docs/derivations/linear.md.
+        """
         Z = np.asarray(Z, self.dtype)
         if Z.ndim != 2 or Z.shape[1] != self.n_latent:
             raise NpvaeError(f"latent points must be (N, {self.n_latent}), got shape {Z.shape}")
@@ -271,7 +274,10 @@ class InfoVAE(_MLPModel):
         return {"recon": recon, "kl": kl, "mmd": mmd, "total": total}, grads
 
     def encode(self, X):
-        """Latent mean and log-variance (paper eqs. 1, 6, 7).  X (N, D) -> mu (N, Z), logvar (N, Z)."""
+        """Latent mean and log-variance.  X (N, D) -> mu (N, Z), logvar (N, Z).
+
+        The encoder, paper eqs. 1, 6 and 7; docs/derivations/linear.md.
+        """
         X = self.check_X(X)
         mu = np.empty((len(X), self.n_latent), self.dtype)              # (N, Z)
         logvar = np.empty_like(mu)                                       # (N, Z)

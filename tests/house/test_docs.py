@@ -6,6 +6,7 @@ equation index covers the paper's equations 1-13; and no module, page or README 
 ``../shared``, at REFERENCE.md or at an issue number, which a reader of the package cannot see.
 """
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -115,3 +116,84 @@ def test_each_kind_of_forbidden_line_is_found_and_colours_are_not(tmp_path):
     assert [f.split(":")[:2] for f in forbidden_lines([md, py])] == [
         ["page.md", "1"], ["page.md", "2"], ["page.md", "3"], ["page.md", "4"],
         ["mod.py", "1"], ["mod.py", "2"], ["mod.py", "3"]]
+
+
+# --- the equation index and the docstrings agree --------------------------------------------------
+EQ_CITED = re.compile(r"\beqs?\.\s*([\s\d,\-()and]*)", re.IGNORECASE)      # "eqs. 1 and 4 (and 9)", "eqs. 6-9"
+DERIVATION_PAGE = re.compile(r"\b(linear|relu|reparameterization|gaussian_nll|kl|mmd|adam|infovae_objective)\.md\b")
+
+
+def cited_equations(doc):
+    """The paper equation numbers a docstring cites after 'eq.' / 'eqs.', ranges expanded."""
+    numbers = set()
+    for run in EQ_CITED.findall(doc):
+        for a, b in re.findall(r"(\d+)(?:\s*-\s*(\d+))?", run):
+            numbers.update(range(int(a), int(b or a) + 1))
+    return numbers
+
+
+def _resolve(dotted):
+    """The object a dotted name like npvae.nn.model.InfoVAE.encode names."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[i:]:
+            obj = getattr(obj, name)
+        return obj, parts[:i]
+    raise ImportError(dotted)
+
+
+def _docstrings(dotted):
+    """The docstring of a function, plus that of its plain-Python body ``_name`` if it has one."""
+    obj, module_parts = _resolve(dotted)
+    docs = [obj.__doc__ or ""]
+    body = getattr(importlib.import_module(".".join(module_parts)), "_" + dotted.rsplit(".", 1)[1], None)
+    if body is not None:
+        docs.append(body.__doc__ or "")
+    return "\n".join(docs)
+
+
+def index_rows():
+    """(equation numbers or None for an unnumbered row, implementing names) of the equation index."""
+    text = (ROOT / "docs" / "derivations" / "README.md").read_text(encoding="utf-8")
+    rows = []
+    for row in text.splitlines():
+        cells = re.split(r"(?<!\\)\|", row)                   # not the \| of LaTeX
+        if len(cells) > 5 and "`npvae.nn." in cells[3]:
+            label = cells[1].strip()
+            numbers = {int(n) for n in label.split(",")} if re.fullmatch(r"[\d,\s]+", label) else None
+            rows.append((numbers, re.findall(r"`(npvae\.nn\.[\w.]+)`", cells[3])))
+    return rows
+
+
+def docstring_problems(rows):
+    """'name: why' for each implementing function whose docstring misses its equation or page."""
+    problems = []
+    for numbers, names in rows:
+        for name in names:
+            doc = _docstrings(name)
+            if numbers is None and not re.search(r"paper Secs?\.", doc):
+                problems.append(f"{name}: does not cite the paper's section")
+            if numbers is not None and not numbers & cited_equations(doc):
+                problems.append(f"{name}: cites eqs. {sorted(cited_equations(doc))}, not {sorted(numbers)}")
+            if not DERIVATION_PAGE.search(doc):
+                problems.append(f"{name}: names no derivation page")
+    return problems
+
+
+def test_every_function_in_the_equation_index_cites_its_equation():
+    rows = index_rows()
+    assert sum(len(names) for _, names in rows) >= 25
+    assert docstring_problems(rows) == []
+
+
+def test_cited_equations_reads_lists_and_ranges_and_a_wrong_citation_is_reported():
+    assert cited_equations("Paper eqs. 1 and 4 (and 9) with f, eqs. 3, 5 without") == {1, 3, 4, 5, 9}
+    assert cited_equations("paper eqs. 1, 6-9 and 5; paper eq. 12") == {1, 5, 6, 7, 8, 9, 12}
+    assert docstring_problems([({13}, ["npvae.nn.losses.kl_to_standard_normal"])]) == [
+        "npvae.nn.losses.kl_to_standard_normal: cites eqs. [8, 11], not [13]"]
+    assert docstring_problems([(None, ["npvae.nn.model.InfoVAE.encode"])]) == [
+        "npvae.nn.model.InfoVAE.encode: does not cite the paper's section"]
