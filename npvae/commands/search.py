@@ -31,7 +31,7 @@ def run(args):
     """Read the data, run or resume the search, print the best rows. Returns the exit code."""
     if args.n_configs < 1 or args.latent < 1:
         raise NpvaeError(f"--n-configs and --latent must be >= 1, got {args.n_configs}, {args.latent}")
-    X, W, Xv, Wv = read_training_data(args.data, seed=args.seed)
+    X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes)
     rows = search(X, W, Xv, Wv, n_latent=args.latent, out_dir=args.out, n_configs=args.n_configs,
                   seed=args.seed, n_workers=args.workers, model=args.model, batch_size=args.batch_size,
                   max_epochs=args.epochs, lr=args.lr, keep_models=args.keep_models, verbose=not args.quiet)

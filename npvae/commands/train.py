@@ -15,7 +15,7 @@ import numpy as np
 
 from matplotlib.figure import Figure
 
-from ..data.dataset import load_dataset
+from ..data.dataset import load_training_rows
 from ..train import TrainingInterrupted, best_record, make_model
 from ..utils import NpvaeError, atomic_write
 
@@ -50,12 +50,14 @@ def add_data_arguments(p):
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size (default 64)")
     p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (default 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, noise and split (default 0)")
+    p.add_argument("--all-classes", action="store_true",
+                   help="use every row of a dataset file (default: CLASS GALAXY and QSO only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args):
     """Load data, train, write model, history and loss curve. Returns the exit code."""
-    X, W, Xv, Wv = read_training_data(args.data, seed=args.seed)
+    X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes)
     out = Path(args.out)
     ckpt = Path(args.checkpoint) if args.checkpoint else out / "checkpoint.npz"
     model = make_model(args.model, args.latent, n_features=X.shape[1], hidden=args.hidden, lam=args.lam,
@@ -73,8 +75,11 @@ def run(args):
     return 0
 
 
-def read_training_data(path, seed=0):
+def read_training_data(path, seed=0, all_classes=False):
     """Training and validation arrays from a dataset FITS file or an .npz.
+
+    Of a dataset file only the GALAXY and QSO rows are used unless ``all_classes``; an .npz
+    has no classes and is taken as it is.
 
     Returns
     -------
@@ -85,7 +90,7 @@ def read_training_data(path, seed=0):
     if not path.exists():
         raise NpvaeError(f"{path}: no such data file")
     if path.suffix.lower() in (".fits", ".fit", ".fits.gz") or path.name.lower().endswith(".fits.gz"):
-        flux, weight, split = _read_fits(path)
+        flux, weight, split = _read_fits(path, all_classes)
     else:
         flux, weight, split = _read_npz(path)
     _check_arrays(path, flux, weight)
@@ -106,8 +111,8 @@ def read_training_data(path, seed=0):
     return as32(flux[~is_val]), as32(weight[~is_val]), as32(flux[is_val]), as32(weight[is_val])
 
 
-def _read_fits(path):
-    ds = load_dataset(path, memmap=False)
+def _read_fits(path, all_classes):
+    ds = load_training_rows(path, all_classes)
     return np.asarray(ds.flux), np.asarray(ds.weight), ds.split
 
 

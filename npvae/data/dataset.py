@@ -17,16 +17,32 @@ from astropy.table import Table
 from ..utils import NpvaeError, atomic_write
 from .preprocess import REST_WAVE
 
-__all__ = ["Dataset", "write_dataset", "load_dataset", "pipeline_stars", "REQUIRED_COLUMNS", "FORMAT_NAME"]
+__all__ = ["Dataset", "write_dataset", "load_dataset", "load_training_rows", "pipeline_stars",
+           "pipeline_galaxies_and_quasars", "TRAINING_CLASSES", "REQUIRED_COLUMNS", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-dataset-1"
 REQUIRED_COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN", "SPLIT")
 IMAGE_HDUS = ("FLUX", "WEIGHT", "MASK", "WAVE")
 
+# Sec. 3: "We then only keep spectra that are classified by SDSS's spectroscopic pipeline
+# spectro1d as galaxies (SPEC_CLN=2) or quasars (SPEC_CLN=3)" -- CLASS GALAXY and QSO here;
+# stars, UNKNOWN and SKY spectra are left out of training.
+TRAINING_CLASSES = ("GALAXY", "QSO")
+
+
+def _pipeline_class(catalog):
+    """(N,) str: the catalogue's CLASS column, stripped and upper case."""
+    return np.char.upper(np.char.strip(np.asarray(catalog["CLASS"], dtype=str)))
+
 
 def pipeline_stars(catalog):
     """(N,) bool: the rows of a dataset catalogue whose pipeline CLASS is STAR."""
-    return np.char.strip(np.asarray(catalog["CLASS"], dtype=str)) == "STAR"
+    return _pipeline_class(catalog) == "STAR"
+
+
+def pipeline_galaxies_and_quasars(catalog):
+    """(N,) bool: the rows whose pipeline CLASS is GALAXY or QSO (the paper's training classes)."""
+    return np.isin(_pipeline_class(catalog), TRAINING_CLASSES)
 
 
 @dataclass
@@ -76,9 +92,16 @@ class Dataset:
         """(N,) bool: the pipeline CLASS is STAR."""
         return pipeline_stars(self.catalog)
 
-    def without_stars(self):
-        """The galaxies and quasars: the rows whose pipeline CLASS is not STAR (as the paper trains)."""
-        return self.rows(~self.is_star)
+    @property
+    def is_galaxy_or_quasar(self):
+        """(N,) bool: the pipeline CLASS is GALAXY or QSO."""
+        return pipeline_galaxies_and_quasars(self.catalog)
+
+    def galaxies_and_quasars(self):
+        """The rows whose pipeline CLASS is GALAXY or QSO, as the paper trains: no STAR, UNKNOWN, SKY."""
+        return self.rows(self.is_galaxy_or_quasar)
+
+    without_stars = galaxies_and_quasars          # the former name
 
     def close(self):
         """Close the underlying file (memory-mapped arrays become invalid)."""
@@ -141,6 +164,22 @@ def _table_from_hdu(hdu):
         if table[name].dtype.kind == "S":
             table[name] = np.char.strip(np.char.decode(np.asarray(table[name]), "ascii"))
     return table
+
+
+def load_training_rows(path, all_classes=False):
+    """Load a dataset file into memory, keeping only GALAXY and QSO rows unless ``all_classes``.
+
+    Raises NpvaeError if no row is left.
+    """
+    ds = load_dataset(path, memmap=False)
+    if all_classes:
+        return ds
+    kept = ds.galaxies_and_quasars()
+    if len(kept) == 0:
+        found = sorted(set(_pipeline_class(ds.catalog)))
+        raise NpvaeError(f"{path}: HDU CATALOG column CLASS has no GALAXY or QSO rows "
+                         f"(found {found}); use --all-classes to train on every row")
+    return kept
 
 
 def load_dataset(path, memmap=True):

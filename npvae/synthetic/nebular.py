@@ -7,7 +7,9 @@ space with scatter; docs/synthetic.md lists the sources. Shapes: N galaxies, L l
 """
 import numpy as np
 
-__all__ = ["LINES", "LINE_NAMES", "MEASURED", "kewley_nii", "kauffmann_nii", "sf_ratios",
+from ..data.labels import kewley2001_nii
+
+__all__ = ["LINES", "LINE_NAMES", "MEASURED", "kauffmann_nii", "sf_ratios",
            "agn_ratios", "liner_ratios", "line_fluxes", "bpt_of_fluxes", "mix_ratios"]
 
 # name (SDSS SPZLINE spelling where SDSS measures the line), vacuum wavelength A, measured?
@@ -29,11 +31,6 @@ _I = {name: i for i, name in enumerate(LINE_NAMES)}
 
 BALMER_CASE_B = {"H_alpha": 2.86, "H_beta": 1.0, "H_gamma": 0.468, "H_delta": 0.259,
                  "H_epsilon": 0.159, "H8": 0.105}          # relative to Hbeta, 10^4 K, case B
-
-
-def kewley_nii(x):
-    """Kewley et al. (2001) maximum starburst: y = 0.61 / (x - 0.47) + 1.19 (x = log [N II]/Ha < 0.47)."""
-    return 0.61 / (np.asarray(x) - 0.47) + 1.19
 
 
 def kauffmann_nii(x):
@@ -61,7 +58,7 @@ def sf_ratios(rng, mh):
 
 def _above_kewley(x, y, rng, margin):
     """Push points at least ``margin`` (+ 0 to 0.1) dex above the Kewley line where it applies."""
-    floor = np.where(x < 0.42, kewley_nii(np.minimum(x, 0.42)), -np.inf)
+    floor = np.where(x < 0.42, kewley2001_nii(np.minimum(x, 0.42)), -np.inf)
     return np.maximum(y, floor + margin + rng.uniform(0, 0.1, len(x)))
 
 

@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..data.labels import kewley2001_nii
 from ..data.record import Spectrum
 from ..utils import as_generator, default_threads, progress
 from . import nebular, oddities, quasars
-from .dust import STAR_TO_GAS, calzetti_k
+from .dust import STAR_TO_GAS, line_transmission
 from .galaxies import recent_sfr, sfh_weights, stellar_continuum
 from .measure import fit_lines, line_tables
 from .observe import N_OBS, OBS_LOGLAM0, obs_loglam, observe
@@ -55,7 +56,7 @@ def _narrow_lines(rng, b, cont_ha, line_trans):
     l_sf = np.where(is_agn, np.minimum(l_sf, l_agn * (1 - f_min) / f_min), l_sf)
     mix = sf * l_sf[:, None] + agn * l_agn[:, None]                           # (N, L)
     x, y = nebular.bpt_of_fluxes(mix)
-    unsafe = is_agn & (x < 0.47) & (y < nebular.kewley_nii(np.minimum(x, 0.46)) + 0.05)
+    unsafe = is_agn & (x < 0.47) & (y < kewley2001_nii(np.minimum(x, 0.46)) + 0.05)
     mix[unsafe] = agn[unsafe] * l_agn[unsafe, None]
     l_sf[unsafe] = 0.0
     f_agn = l_agn / np.maximum(l_agn + l_sf, 1e-300)
@@ -90,7 +91,7 @@ def build_batch(rng, b):
     n = b["kind"].size
     age_w = sfh_weights(t.ages, b["t_start"], b["tau"], b["t_quench"], b["burst_frac"], b["burst_age"])
     cont, weights = stellar_continuum(age_w, b["mh"], b["sigma_star"], STAR_TO_GAS * b["ebv_gas"])
-    line_trans = 10 ** (-0.4 * calzetti_k(nebular.LINES["wave"])[None, :] * b["ebv_gas"][:, None])  # (N, L)
+    line_trans = line_transmission(nebular.LINES["wave"], b["ebv_gas"])       # (N, L) CCM89
     lum, f_agn = _narrow_lines(rng, b, _value_at(cont, wave, 6564.6), line_trans)
     lum_obs = lum * line_trans                                                # (N, L) after dust
     qso = {"fwhm": np.zeros(n), "host_frac": np.ones(n), "hb_broad": np.zeros(n)}

@@ -1,7 +1,7 @@
 """The E-MILES stellar-population templates shipped with npvae, on the synthetic rest-frame grid.
 
 The file ``npvae/synthetic/data/emiles_ssp.fits`` holds 150 single stellar population (SSP)
-spectra of Vazdekis et al. (2016) (25 ages x 6 metallicities, Kroupa-like unimodal IMF 1.30,
+spectra of Vazdekis et al. (2016) (25 ages x 6 metallicities, unimodal IMF of slope 1.30 = Salpeter,
 Padova+00 isochrones), rebuilt by :mod:`npvae.synthetic.build_templates` from the ppxf 8.2.6
 source distribution. See docs/synthetic.md for the provenance and the citation.
 

@@ -5,10 +5,18 @@ multiplied by 0.1 when the validation objective has not improved for 5 epochs (r
 threshold 1e-4), and training stops after 10 epochs without improvement (relative 1e-3).
 Both objects see one number per epoch (lower is better) and keep their own best value.
 
-"Improved" means ``value < best - threshold * |best|``. "Has not improved for P epochs" means
-P consecutive epochs that were not improvements: the action happens at the P-th of them
-(Keras' convention; PyTorch's ReduceLROnPlateau acts one epoch later, at the (P+1)-th).
-After a reduction the count starts again from zero.
+"Improved" means ``value < best - threshold * |best|`` against the best value so far; a NaN
+is never an improvement. ``num_bad_epochs`` counts the consecutive epochs that were not.
+
+* :class:`ReduceLROnPlateau` follows PyTorch's class of that name, which the paper used
+  (mode "min", threshold_mode "rel", cooldown 0): it acts when ``num_bad_epochs > patience``,
+  i.e. at the (P+1)-th consecutive epoch without improvement (the 6th for P = 5), sets
+  ``lr = max(lr * factor, min_lr)`` only if that lowers it by more than ``eps`` (1e-8), and
+  starts the count again from zero whether or not the rate changed. PyTorch writes the
+  improvement test as ``value < best * (1 - threshold)``: the same for ``best >= 0``, and the
+  validation objective is a sum of non-negative terms.
+* :class:`EarlyStopping` stops when ``num_bad_epochs >= patience``, i.e. at the P-th
+  consecutive epoch without improvement (the 10th for P = 10).
 """
 import math
 
@@ -54,11 +62,14 @@ class _Plateau:
 
 
 class ReduceLROnPlateau(_Plateau):
-    """Multiply an optimiser's ``lr`` by ``factor`` after ``patience`` epochs without improvement.
+    """Multiply an optimiser's ``lr`` by ``factor`` when more than ``patience`` epochs did not improve.
+
+    PyTorch's rule (``torch.optim.lr_scheduler.ReduceLROnPlateau``, cooldown 0):
 
     .. math::
-        \\eta \\leftarrow \\max(\\eta \\cdot \\mathrm{factor}, \\eta_{min})
-        \\quad\\text{when } n_{bad} = \\mathrm{patience}
+        \\eta' = \\max(\\eta \\cdot \\mathrm{factor}, \\eta_{min}), \\quad
+        \\eta \\leftarrow \\eta' \\text{ if } \\eta - \\eta' > \\epsilon,
+        \\quad\\text{when } n_{bad} > \\mathrm{patience}
 
     Parameters
     ----------
@@ -66,28 +77,32 @@ class ReduceLROnPlateau(_Plateau):
     factor : float
         Multiplier of the learning rate (0.1 in the paper).
     patience : int
-        Epochs without improvement before a reduction (5).
+        Epochs without improvement that are tolerated (5): the cut comes at the next one.
     threshold : float
         Relative improvement that counts (1e-4).
     min_lr : float
         Floor of the learning rate.
+    eps : float
+        Smallest change of the learning rate that is applied (PyTorch's default 1e-8).
     """
 
-    def __init__(self, optimizer, factor=0.1, patience=5, threshold=1e-4, min_lr=0.0):
+    def __init__(self, optimizer, factor=0.1, patience=5, threshold=1e-4, min_lr=0.0, eps=1e-8):
         super().__init__(patience, threshold)
         if not 0.0 < factor < 1.0:
             raise ValueError(f"factor must be in (0, 1), not {factor}")
         self.optimizer, self.factor, self.min_lr = optimizer, float(factor), float(min_lr)
+        self.eps = float(eps)
         self.n_reductions = 0
 
     def step(self, value):
         """Observe one epoch's objective; return True if the learning rate was reduced."""
         self._observe(value)
-        if self.num_bad_epochs < self.patience:
+        if self.num_bad_epochs <= self.patience:
             return False
         self.num_bad_epochs = 0
-        new_lr = max(self.optimizer.lr * self.factor, self.min_lr)
-        if new_lr >= self.optimizer.lr:
+        old_lr = self.optimizer.lr
+        new_lr = max(old_lr * self.factor, self.min_lr)
+        if old_lr - new_lr <= self.eps:
             return False
         self.optimizer.lr = new_lr
         self.n_reductions += 1
@@ -96,18 +111,20 @@ class ReduceLROnPlateau(_Plateau):
     def state_dict(self):
         """Counters, best value and settings (the learning rate itself lives in the optimiser)."""
         state = super().state_dict()
-        state.update(factor=self.factor, min_lr=self.min_lr, n_reductions=self.n_reductions)
+        state.update(factor=self.factor, min_lr=self.min_lr, eps=self.eps,
+                     n_reductions=self.n_reductions)
         return state
 
     def load_state_dict(self, state):
         """Restore what :meth:`state_dict` returned."""
         super().load_state_dict(state)
         self.factor, self.min_lr = float(state["factor"]), float(state["min_lr"])
+        self.eps = float(state["eps"])
         self.n_reductions = int(state["n_reductions"])
 
 
 class EarlyStopping(_Plateau):
-    """Stop after ``patience`` consecutive epochs without a relative improvement of ``threshold``.
+    """Stop at the ``patience``-th consecutive epoch without a relative improvement of ``threshold``.
 
     Parameters
     ----------

@@ -45,21 +45,54 @@ def test_npz_split_seeded_and_explicit(tmp_path, tiny_data):
     assert np.array_equal(Xt, X) and np.array_equal(Xval, Xv)
 
 
-def test_dataset_fits_file_uses_its_split(tmp_path, tiny_data):
+def _write_fits(path, flux, weight, split, classes):
     from astropy.table import Table
 
     from npvae.data.dataset import write_dataset
 
-    X, W, Xv, Wv = tiny_data
-    n = 220
+    n = len(flux)
     catalog = Table({"PLATE": np.ones(n, int), "MJD": np.ones(n, int), "FIBERID": np.arange(n),
-                     "Z": np.full(n, 0.1), "CLASS": ["GALAXY"] * n, "LABEL": ["other"] * n,
-                     "SN_MEDIAN": np.ones(n), "SPLIT": ["valid"] * 70 + ["train"] * 150})
-    path = tmp_path / "d.fits"
-    write_dataset(path, np.vstack([Xv, X]), np.vstack([Wv, W]), np.zeros((n, 40), np.uint8), catalog,
-                  wave=np.linspace(3000, 9000, 40))
+                     "Z": np.full(n, 0.1), "CLASS": classes, "LABEL": ["other"] * n,
+                     "SN_MEDIAN": np.ones(n), "SPLIT": split})
+    write_dataset(path, flux, weight, np.zeros(flux.shape, np.uint8), catalog,
+                  wave=np.linspace(3000, 9000, flux.shape[1]))
+    return path
+
+
+def test_dataset_fits_file_uses_its_split(tmp_path, tiny_data):
+    X, W, Xv, Wv = tiny_data
+    path = _write_fits(tmp_path / "d.fits", np.vstack([Xv, X]), np.vstack([Wv, W]),
+                       ["valid"] * 70 + ["train"] * 150, ["GALAXY"] * 220)
     Xt, Wt, Xval, Wval = read_training_data(path)
     assert np.array_equal(Xt, X) and np.array_equal(Wval, Wv)
+
+
+def test_train_and_search_use_only_galaxies_and_quasars_unless_all_classes(tmp_path, tiny_data,
+                                                                             monkeypatch):
+    """As the paper: rows whose pipeline CLASS is STAR, UNKNOWN or SKY are not trained on."""
+    X, W, Xv, Wv = tiny_data
+    flux, weight = np.vstack([X, Xv]), np.vstack([W, Wv])                # 150 train, 70 valid
+    classes = np.array(["GALAXY", "QSO", "STAR", "UNKNOWN", "SKY"] * 44)
+    split = ["train"] * 150 + ["valid"] * 70
+    path = _write_fits(tmp_path / "d.fits", flux, weight, split, classes)
+    keep = np.isin(classes, ["GALAXY", "QSO"])
+    is_val = np.array(split) == "valid"
+    Xt, Wt, Xval, Wval = read_training_data(path)
+    assert np.array_equal(Xt, flux[keep & ~is_val]) and np.array_equal(Wval, weight[keep & is_val])
+    Xt, _, Xval, _ = read_training_data(path, all_classes=True)
+    assert np.array_equal(Xt, X) and np.array_equal(Xval, Xv)
+    seen = []
+    fake = lambda X, *a, **k: seen.append(len(X)) or []                  # record the training size
+    monkeypatch.setattr("npvae.commands.search.search", fake)
+    base = ["search", "--data", str(path), "--out", str(tmp_path / "s"), "--latent", "2", "--quiet"]
+    main(base)
+    main(base + ["--all-classes"])
+    assert seen == [int((keep & ~is_val).sum()), 150]
+    for extra, rows in (([], keep & ~is_val), (["--all-classes"], ~is_val)):
+        out = tmp_path / f"t{len(extra)}"
+        assert main(["train", "--data", str(path), "--out", str(out)] + TINY + extra) == 0
+        mean = npvae.load(out / "model.npz").mean_                       # mean training spectrum
+        np.testing.assert_allclose(mean, flux[rows].mean(axis=0, dtype=np.float64), rtol=1e-5)
 
 
 @pytest.mark.parametrize("arrays, message", [

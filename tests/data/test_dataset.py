@@ -7,6 +7,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from npvae.data import load_dataset, write_dataset
+from npvae.data.dataset import load_training_rows
 from npvae.data.preprocess import REST_WAVE
 from npvae.utils import NpvaeError
 
@@ -91,16 +92,31 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["ds.fits"]      # no temporary left behind
 
 
-def test_without_stars_keeps_galaxies_and_quasars_in_order(tmp_path):
+def test_galaxies_and_quasars_drop_stars_unknown_and_sky_in_order(tmp_path):
+    """The paper keeps spectra the pipeline classed as galaxies or quasars, nothing else."""
     rng = np.random.default_rng(4)
-    flux, weight, mask = _arrays(6, rng)
-    cat = _catalog(6)
-    cat["CLASS"] = ["GALAXY", "STAR", "QSO", "STAR  ", "GALAXY", "GALAXY"]
+    flux, weight, mask = _arrays(8, rng)
+    cat = _catalog(8)
+    cat["CLASS"] = ["GALAXY", "STAR", "QSO", "STAR  ", "UNKNOWN", "GALAXY", "SKY", "galaxy"]
     write_dataset(tmp_path / "d.fits", flux, weight, mask, cat)
     ds = load_dataset(tmp_path / "d.fits")
-    assert ds.is_star.tolist() == [False, True, False, True, False, False]
-    kept = ds.without_stars()
-    assert len(kept) == 4
-    np.testing.assert_array_equal(kept.flux, flux[[0, 2, 4, 5]])
-    assert kept.flux.dtype == np.float32 and kept.flux.dtype.isnative
-    assert list(kept.catalog["CLASS"]) == ["GALAXY", "QSO", "GALAXY", "GALAXY"]
+    assert ds.is_star.tolist() == [False, True, False, True, False, False, False, False]
+    for kept in (ds.galaxies_and_quasars(), ds.without_stars()):         # the former name too
+        assert len(kept) == 4
+        np.testing.assert_array_equal(kept.flux, flux[[0, 2, 5, 7]])
+        assert kept.flux.dtype == np.float32 and kept.flux.dtype.isnative
+        assert list(kept.catalog["CLASS"]) == ["GALAXY", "QSO", "GALAXY", "galaxy"]
+
+
+def test_load_training_rows_keeps_galaxies_and_quasars_unless_all_classes(tmp_path):
+    rng = np.random.default_rng(5)
+    flux, weight, mask = _arrays(4, rng)
+    cat = _catalog(4)
+    cat["CLASS"] = ["GALAXY", "SKY", "QSO", "UNKNOWN"]
+    write_dataset(tmp_path / "d.fits", flux, weight, mask, cat)
+    np.testing.assert_array_equal(load_training_rows(tmp_path / "d.fits").flux, flux[[0, 2]])
+    np.testing.assert_array_equal(load_training_rows(tmp_path / "d.fits", all_classes=True).flux, flux)
+    cat["CLASS"] = ["STAR", "SKY", "STAR", "UNKNOWN"]
+    write_dataset(tmp_path / "s.fits", flux, weight, mask, cat)
+    with pytest.raises(NpvaeError, match=r"s.fits: .*CLASS has no GALAXY or QSO.*--all-classes"):
+        load_training_rows(tmp_path / "s.fits")

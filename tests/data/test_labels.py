@@ -1,13 +1,21 @@
 """Class labels: Balmer S/N cut, Kewley et al. 2001 line, pipeline classes."""
 import numpy as np
+import pytest
 
 from npvae.data.labels import classify, kewley2001_nii, line_columns
 from tests.data.conftest import make_lines
 
 
-def test_kewley_line_values():
-    assert kewley2001_nii(0.0) == np.float64(0.61 / -0.47 + 1.19)
-    assert abs(kewley2001_nii(-1.0) - (0.61 / -1.47 + 1.19)) < 1e-12
+def test_kewley_line_at_published_landmarks():
+    """Kewley et al. (2001, ApJ 556, 121) eq. 5, log([O III]/Hb) = 0.61 / (log([N II]/Ha) - 0.47)
+    + 1.19: values read off it by hand (to 3 decimals), its asymptotes (flat at 1.19 far left,
+    vertical at 0.47) and its zero at 0.47 - 0.61/1.19 = -0.043."""
+    by_hand = {-1.5: 0.880, -1.0: 0.775, -0.5: 0.561, 0.0: -0.108, 0.3: -2.398}
+    for x, y in by_hand.items():
+        assert kewley2001_nii(x) == pytest.approx(y, abs=1e-3), x
+    assert kewley2001_nii(-1e6) == pytest.approx(1.19, abs=1e-5)
+    assert kewley2001_nii(0.47 - 1e-9) < -1e8
+    assert kewley2001_nii(-0.043) == pytest.approx(0.0, abs=2e-3)
 
 
 def test_classify_each_branch():

@@ -1,8 +1,10 @@
 """The preprocessing pipeline: grid, normalisation, weights, skips with reasons, split, labels."""
 import numpy as np
 
+from npvae import paper
 from npvae.data.preprocess import NORM_WINDOW, REST_LOGLAM, REST_WAVE, preprocess
 from npvae.data.readers import read_spectrum
+from npvae.data.record import Spectrum
 from tests.data.conftest import make_lines
 
 
@@ -99,3 +101,43 @@ def test_real_sdss_files_preprocess(real_files):
     assert res.mask[:, REST_WAVE < 3770].all()
     assert (res.mask[:, REST_WAVE > 3820] == 0).mean() > 0.97
     assert 5 < res.catalog["SN_MEDIAN"][1] < 100
+
+
+def _flat_record(sn, *, level=10.0, fiber=0):
+    """A noiseless constant spectrum at z = 0 on exactly the rest grid, with pixel S/N ``sn``.
+
+    Observed pixels = rest pixels, so the rebinning is the identity and the normalised flux is
+    exactly 1: a rest pixel's S/N is the S/N the record was given (sn = inf: ivar = 1e30).
+    """
+    loglam = paper.rest_loglam()                                      # (M,)
+    flux = np.full(loglam.size, level, np.float32)                    # (M,)
+    ivar = np.full(loglam.size, 1e30 if np.isinf(sn) else (sn / level) ** 2, np.float32)
+    return Spectrum(plate=1000, mjd=52000, fiber=fiber, z=0.0, cls="GALAXY", loglam=loglam,
+                    flux=flux, ivar=ivar, and_mask=np.zeros(loglam.size, np.int32),
+                    lines=make_lines(), source=f"flat-{fiber}", meta={})
+
+
+def test_sn_cap_gives_noiseless_pixels_sn_50_and_noisy_pixels_their_own():
+    """Paper Sec. 3: "an uncertainty floor is added to each good pixel that caps the maximum
+    pixel S/N to 50". A floor adds its variance to the pixel's: 1/S/N^2 = 1/S/N_in^2 + 1/50^2."""
+    sns = [np.inf, 1000.0, 50.0, 20.0, 5.0]
+    res = preprocess([_flat_record(s, fiber=i) for i, s in enumerate(sns)],
+                     infill=False, verbose=False)
+    inner = slice(5, -5)                                              # away from the grid's ends
+    assert not res.mask[:, inner].any()
+    assert np.allclose(res.flux[:, inner], 1.0, rtol=1e-6)
+    sn_out = res.flux[:, inner] * np.sqrt(res.weight[:, inner])       # (5, M')
+    assert np.allclose(sn_out[0], paper.SN_CAP, rtol=1e-5)            # noiseless: exactly the cap
+    for s, row in zip(sns[1:], sn_out[1:]):
+        assert np.allclose(row, 1.0 / np.sqrt(1.0 / s ** 2 + 1.0 / paper.SN_CAP ** 2), rtol=1e-5), s
+    assert np.allclose(sn_out[4], 5.0, rtol=0.01)                     # S/N 5 keeps its own S/N
+    assert np.allclose(res.catalog["SN_MEDIAN"][1:], sns[1:], rtol=1e-5)   # before the cap
+    uncapped = preprocess([_flat_record(20.0)], infill=False, verbose=False, sn_cap=None)
+    assert np.allclose(uncapped.weight[0, inner], 20.0 ** 2, rtol=1e-5)
+
+
+def test_weights_do_not_depend_on_the_flux_unit():
+    """Flux x c and ivar / c^2 is the same spectrum in other units: the same normalised weights."""
+    a = preprocess([_flat_record(20.0, level=10.0)], infill=False, verbose=False)
+    b = preprocess([_flat_record(20.0, level=0.37)], infill=False, verbose=False)
+    assert np.allclose(a.weight, b.weight, rtol=1e-5) and np.array_equal(a.mask, b.mask)

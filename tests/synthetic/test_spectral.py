@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from npvae.synthetic.dust import calzetti_k, transmission
 from npvae.synthetic.spectral import (KMS_PER_PIXEL, add_gaussian_lines, gaussian_broaden,
                                       gaussian_broaden_reference, redshift_rebin)
 
@@ -76,14 +75,6 @@ def test_redshifting_conserves_total_flux_of_random_spectra():
         obs_total = (obs[i] * dlam_obs).sum()
         edge_rest = (rest[i] * dlam_rest)[inside.argmax() - 1] + (rest[i] * dlam_rest)[idx[inside][-1] + 1]
         assert abs(obs_total - rest_total) <= edge_rest            # differs only by partial edge pixels
-
-
-def test_calzetti_curve_values_and_transmission():
-    assert calzetti_k(5500.0) == pytest.approx(4.05 + 2.659 * (-2.156 + 1.509 / 0.55 - 0.198 / 0.55 ** 2
-                                                                  + 0.011 / 0.55 ** 3))
-    assert calzetti_k(6300.0 - 1e-9) == pytest.approx(calzetti_k(6300.0), abs=0.05)   # near-continuous at 0.63 um
-    t = transmission(np.array([4000.0, 7000.0]), np.array([0.0, 0.5]))
-    assert np.all(t[0] == 1) and t[1, 0] < t[1, 1] < 1
 
 
 def test_line_set_equals_lines_added_one_by_one():

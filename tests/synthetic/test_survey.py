@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from npvae.data.labels import classify, line_columns
+from npvae.data.labels import classify, kewley2001_nii, line_columns
 from npvae.synthetic import generate
 from npvae.synthetic import nebular
 from npvae.synthetic.observe import MASK_BITS, draw_redshift, draw_sn, observe
@@ -61,10 +61,10 @@ def test_line_ratios_land_on_the_intended_side_of_kewley():
     rng = np.random.default_rng(5)
     sf = nebular.line_fluxes(nebular.sf_ratios(rng, rng.normal(-0.3, 0.4, 3000)), rng)
     x, y = nebular.bpt_of_fluxes(sf)
-    assert np.all(y < nebular.kewley_nii(x)) and np.all(x < 0.47)
+    assert np.all(y < kewley2001_nii(x)) and np.all(x < 0.47)
     for make in (nebular.agn_ratios, nebular.liner_ratios):
         x, y = nebular.bpt_of_fluxes(nebular.line_fluxes(make(rng, 3000), rng))
-        assert np.all((x >= 0.47) | (y > nebular.kewley_nii(np.minimum(x, 0.469))))
+        assert np.all((x >= 0.47) | (y > kewley2001_nii(np.minimum(x, 0.469))))
 
 
 def test_true_fluxes_of_survey_agn_and_starforming_galaxies_are_on_their_side():
@@ -72,7 +72,7 @@ def test_true_fluxes_of_survey_agn_and_starforming_galaxies_are_on_their_side():
     kind = _col(recs, "TRUE_CLASS")
     x = np.log10(_col(recs, "TRUE_FLUX_NII_6583") / _col(recs, "TRUE_FLUX_HA"))
     y = np.log10(_col(recs, "TRUE_FLUX_OIII_5007") / _col(recs, "TRUE_FLUX_HB"))
-    above = (x >= 0.47) | (y > nebular.kewley_nii(np.minimum(x, 0.469)))
+    above = (x >= 0.47) | (y > kewley2001_nii(np.minimum(x, 0.469)))
     assert np.all(above[kind == "nlagn"]) and not np.any(above[kind == "emission"])
     assert (kind == "nlagn").sum() > 100 and (kind == "emission").sum() > 100
 
@@ -163,3 +163,24 @@ def test_make_dataset_in_worker_processes_equals_the_single_process_one():
             np.testing.assert_array_equal(a, b)          # NaN == NaN here
         else:
             assert (a == b).all(), name
+
+
+def test_doublet_ratios_and_case_b_balmer_lines_follow_atomic_physics():
+    """Intrinsic line fluxes of every kind of narrow-line spectrum.
+
+    [O III] 5007/4959 = 2.98 (Storey & Zeippen 2000, MNRAS 312, 813; measured 2.993 +- 0.014 in
+    SDSS AGN by Dimitrijevic et al. 2007); [N II] 6583/6548 = 3.05 (measured 3.049 +- 0.021 in
+    250 SDSS type-2 AGN by Dojcinovic et al. 2023; Storey & Zeippen's transition probabilities give
+    about 3.07); case B at 10^4 K, n_e = 100 cm^-3 (Osterbrock & Ferland 2006, Table 4.4):
+    H-alpha/H-beta = 2.86, H-gamma/H-beta = 0.468, H-delta/H-beta = 0.259.
+    """
+    rng = np.random.default_rng(6)
+    i = {name: k for k, name in enumerate(nebular.LINE_NAMES)}
+    for ratios in (nebular.sf_ratios(rng, rng.normal(-0.3, 0.4, 500)), nebular.agn_ratios(rng, 500),
+                   nebular.liner_ratios(rng, 500)):
+        f = nebular.line_fluxes(ratios, rng)
+        np.testing.assert_allclose(f[:, i["[O_III] 5007"]] / f[:, i["[O_III] 4959"]], 2.98, atol=0.015)
+        np.testing.assert_allclose(f[:, i["[N_II] 6583"]] / f[:, i["[N_II] 6548"]], 3.05, atol=0.03)
+        hb = f[:, i["H_beta"]]
+        for line, ratio in (("H_alpha", 2.86), ("H_gamma", 0.468), ("H_delta", 0.259)):
+            np.testing.assert_allclose(f[:, i[line]] / hb, ratio, atol=0.005)
