@@ -1,4 +1,5 @@
-"""Tests of npvae.plots.reconstruction: figures build on small fake data and save to PNG."""
+"""Tests of npvae.plots.reconstruction: figures build on small fake data and save to PNG
+(``_smoke``), their drawn lines are the data they were given, and the example choice."""
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ def fake_spectra(rng, halpha_amp):
     return x, np.full(x.shape, 1e4)
 
 
-def test_error_vs_params_has_one_log_panel_per_class_and_saves(tmp_path):
+def test_error_vs_params_smoke(tmp_path):
     rng = np.random.default_rng(0)
     results = {m: {p: rng.uniform(1, 2, LABELS.size) / p for p in (2, 4, 6, 10)}
                for m in ("PCA", "NMF", "VAE")}
@@ -32,7 +33,7 @@ def test_error_vs_params_has_one_log_panel_per_class_and_saves(tmp_path):
     assert (tmp_path / "fig03.png").stat().st_size > 1000
 
 
-def test_reconstruction_zooms_rows_by_params_and_bad_pixels_skipped(tmp_path):
+def test_reconstruction_zooms_smoke(tmp_path):
     rng = np.random.default_rng(1)
     x, w = fake_spectra(rng, [2.0])
     w[0, 500:510] = 0.0
@@ -48,6 +49,40 @@ def test_reconstruction_zooms_rows_by_params_and_bad_pixels_skipped(tmp_path):
     assert (tmp_path / "zoom.png").stat().st_size > 1000
     with pytest.raises(NpvaeError, match="unknown zoom"):
         plot_reconstruction_zooms(WAVE, x[0], w[0], recons, windows=("H gamma",))
+
+
+def test_error_vs_params_lines_are_the_table_values():
+    rng = np.random.default_rng(4)
+    results = {m: {p: rng.uniform(1, 2, LABELS.size) / p for p in (2, 4, 6, 10)}
+               for m in ("PCA", "VAE")}
+    table = reconstruction_table(results, LABELS)
+    fig = plot_error_vs_params(table)
+    for ax, cls in zip(fig.axes, ("all", "quiescent", "emission", "nlagn", "blagn")):
+        for line, method in zip(ax.get_lines(), ("PCA", "VAE")):
+            np.testing.assert_array_equal(line.get_xdata(), [2, 4, 6, 10])
+            want = [np.mean(results[method][p][LABELS == cls] if cls != "all" else results[method][p])
+                    for p in (2, 4, 6, 10)]
+            np.testing.assert_allclose(line.get_ydata(), want, rtol=1e-12, err_msg=f"{cls} {method}")
+
+
+def test_reconstruction_zooms_show_the_data_without_bad_pixels_and_each_row_its_models():
+    rng = np.random.default_rng(5)
+    x, w = fake_spectra(rng, [2.0])
+    (lo, hi), _ = ZOOM_WINDOWS["[N II] + Halpha"]
+    sel = (WAVE >= lo) & (WAVE <= hi)                                  # (D,)
+    bad = np.flatnonzero(sel)[3:6]
+    w[0, bad] = 0.0
+    recons = {f"{m} {p}": x[0] + 0.05 * rng.normal(size=1000) for m in ("PCA", "VAE") for p in (2, 6)}
+    fig = plot_reconstruction_zooms(WAVE, x[0], w[0], recons, windows=("[N II] + Halpha",))
+    for ax, p in zip(fig.axes, (2, 6)):
+        data, *models = ax.get_lines()[:3]
+        np.testing.assert_allclose(data.get_xdata(), WAVE[sel])
+        want = np.where(w[0] > 0, x[0], np.nan)[sel]
+        np.testing.assert_array_equal(np.isnan(data.get_ydata()), np.isnan(want))
+        np.testing.assert_allclose(data.get_ydata()[~np.isnan(want)], want[~np.isnan(want)])
+        assert [m.get_label() for m in models] == [f"PCA {p}", f"VAE {p}"]
+        for m in models:
+            np.testing.assert_allclose(m.get_ydata(), recons[m.get_label()][sel])
 
 
 def test_halpha_ew_proxy_matches_the_line_flux():
