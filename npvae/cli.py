@@ -2,10 +2,14 @@
 
 Each command module defines ``register(subparsers)``, which adds its parser and sets
 ``func`` (called with the parsed arguments, returns an exit code). A user-facing
-:class:`npvae.utils.NpvaeError` is printed as one line, without a traceback.
+:class:`npvae.utils.NpvaeError` is printed as one line, without a traceback (exit code 1); a
+usage error too (exit code 2); Ctrl-C exits with 130; a reader that closes stdout early
+(``npvae preprocess ... | head -1``) is not an error (exit code 0): commands print their
+summaries only after their files are written.
 """
 import argparse
 import importlib
+import os
 import sys
 
 from ._version import __version__
@@ -15,9 +19,16 @@ from .utils import NpvaeError
 COMMANDS = ["reproduce", "train", "search", "synth", "fetch_sdss", "preprocess"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit code 2); the subparsers inherit it."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
     """The argument parser with every command's subparser."""
-    parser = argparse.ArgumentParser(prog="npvae", description="InfoVAE for SDSS spectra in NumPy.")
+    parser = _Parser(prog="npvae", description="InfoVAE for SDSS spectra in NumPy.")
     parser.add_argument("--version", action="version", version=f"npvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -45,6 +56,23 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"npvae {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        return 0                 # the reader (`| head`) had enough; every output file is written
+
+
+def _stdout_closed():
+    """True if stdout's reader went away; then stdout is pointed at /dev/null so that Python's
+    final flush does not fail a second time."""
+    try:
+        sys.stdout.flush()
+        return False
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return True
 
 
 if __name__ == "__main__":
