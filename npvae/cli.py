@@ -10,6 +10,7 @@ summaries only after their files are written.
 import argparse
 import importlib
 import os
+import select
 import sys
 
 from ._version import __version__
@@ -49,7 +50,9 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()       # here, not at exit, so that a closed stdout is seen below
+        return code
     except NpvaeError as err:
         print(f"npvae {args.command}: error: {err}", file=sys.stderr)
         return 1
@@ -63,16 +66,20 @@ def main(argv=None):
 
 
 def _stdout_closed():
-    """True if stdout's reader went away; then stdout is pointed at /dev/null so that Python's
-    final flush does not fail a second time."""
+    """True if stdout is a pipe whose reader went away; then stdout is pointed at /dev/null so
+    that Python's final flush does not fail a second time."""
     try:
-        sys.stdout.flush()
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):
         return False
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return True
+    if not any(event & select.POLLERR for _, event in events):
+        return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return True
 
 
 if __name__ == "__main__":

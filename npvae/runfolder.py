@@ -59,14 +59,16 @@ def locked_folder(folder, command, what="--out"):
 
 
 @contextlib.contextmanager
-def locked_file(path, command, what="--out"):
-    """Hold a lock for writing the single file ``path`` (lock ``.NAME.lock`` beside it)."""
+def locked_file(path, command, what="--out", also=()):
+    """Hold a lock for writing the single file ``path`` (lock ``.NAME.lock`` beside it); the
+    temporaries of ``path`` and of the files ``also`` beside it are cleaned up."""
     path = Path(path)
     if path.is_dir():
         raise NpvaeError(f"{what} {path}: is a folder, not a file name")
     check_writable_folder(path.parent, f"{what} {path}: the folder")
     with _lock(path.parent / f".{path.name}.lock", command, f"{what} {path}"):
-        remove_stale_temporaries(path.parent, target=path.name)
+        for target in (path.name, *(Path(p).name for p in also)):
+            remove_stale_temporaries(path.parent, target=target)
         yield path
 
 
@@ -86,8 +88,8 @@ def remove_stale_temporaries(folder, target=None, recursive=False):
 def existing_run_policy(policy, outputs, checkpoint, folder):
     """What a new run into ``folder`` does: "fresh" or "resume"; NpvaeError when refused.
 
-    ``outputs`` are the files a finished run leaves, ``checkpoint`` the file an interrupted one
-    leaves. ``policy`` is "error" (refuse a folder holding a run), "resume" (continue from the
+    ``outputs`` are the files a run leaves (the first one only when it finished), ``checkpoint``
+    the file an interrupted one leaves. ``policy`` is "error" (refuse a folder holding a run), "resume" (continue from the
     checkpoint; with none yet, start fresh with a notice) or "overwrite" (start fresh; the
     caller removes the old outputs once its inputs are checked).
     """
@@ -106,7 +108,7 @@ def existing_run_policy(policy, outputs, checkpoint, folder):
         print(f"npvae: no checkpoint {checkpoint} yet; starting a fresh run", file=sys.stderr)
         return "fresh"
     if found or checkpoint.exists():
-        kind = "a finished run" if found else "an interrupted run"
+        kind = "a finished run" if Path(outputs[0]).exists() else "an interrupted run"
         files = ", ".join(found + ([checkpoint.name] if checkpoint.exists() else []))
         raise NpvaeError(f"{folder} already holds {kind} ({files}); continue it with --resume "
                          f"or start over with --on-exists overwrite")

@@ -5,16 +5,22 @@ draws random numbers takes a generator through :func:`as_generator`, and every l
 progress through :func:`progress`. Look here before writing a helper of your own.
 """
 import contextlib
+import ctypes
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["atomic_write", "as_generator", "progress", "get_data_home", "default_threads", "NpvaeError",
-           "NotFittedError", "as_count", "is_atomic_temp", "available_memory"]
+           "NotFittedError", "as_count", "is_atomic_temp", "available_memory",
+           "worker_pool", "die_with_parent"]
 
 
 class NpvaeError(ValueError):
@@ -92,6 +98,38 @@ def available_memory():
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def worker_pool(n_jobs, mp_context=None):
+    """A ProcessPoolExecutor whose workers die with this process (see :func:`die_with_parent`)."""
+    return ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp_context, initializer=die_with_parent,
+                               initargs=(os.getpid(),))
+
+
+def die_with_parent(parent_pid=None):
+    """Worker initializer: end this worker process when its parent dies, even by SIGKILL.
+
+    On Linux the kernel does it (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); elsewhere a daemon
+    thread checks once a second whether the parent is still there. Without this, killing
+    ``npvae preprocess`` would leave its idle workers running.
+    """
+    parent_pid = os.getppid() if parent_pid is None else parent_pid
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:          # the parent died before we got here
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1      # from <linux/prctl.h>
+
+
+def _watch_parent(parent_pid):
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def default_threads():

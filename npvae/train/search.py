@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..paper import SEARCH_H1_MAX, SEARCH_LAMBDA_RANGE
-from ..utils import NpvaeError, atomic_write, progress
+from ..utils import NpvaeError, atomic_write, die_with_parent, progress
 from .checkpoint import data_fingerprint
 from .estimators import make_model
 from .history import best_record
@@ -146,9 +146,10 @@ def _interrupt_workers(pool):
 
 
 def _init_worker(X, W, X_val, W_val):
-    """Worker start: keep the data and use one BLAS thread (the Numba kernels are serial)."""
+    """Worker start: die with the parent, keep the data, use one BLAS thread (the kernels are serial)."""
     from threadpoolctl import threadpool_limits
 
+    die_with_parent()
     _DATA["limits"] = threadpool_limits(limits=1)
     _DATA["arrays"] = (X, W, X_val, W_val)
 
