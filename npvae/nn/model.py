@@ -68,6 +68,15 @@ class _MLPModel:
             raise NotFittedError(f"this {type(self).__name__} is not fitted: call fit(X) or npvae.load(path) "
                                  f"before {action} (its weights are still the random initial ones)")
 
+    def check_input(self, X, action):
+        """Fitted model, X (N, D) real and finite; returns X as an array."""
+        self.check_fitted(action)
+        X = self.check_X(X)
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1)) if not np.isfinite(X.sum(dtype=np.float64)) else []
+        if len(bad):
+            raise NpvaeError(f"X row {bad[0]} has non-finite values (NaN or inf)")
+        return X
+
     # --- sizes and buffers ------------------------------------------------------------------
     @property
     def n_components(self):
@@ -86,8 +95,11 @@ class _MLPModel:
         return self._work[key]
 
     def check_X(self, x, name="X"):
-        """``x`` as an array, checked to be (N, D) for this model's D."""
+        """``x`` as a real array, checked to be (N, D) for this model's D."""
         x = np.asarray(x)
+        if x.dtype.kind in "cUSVMm":
+            what = "Complex data not supported" if x.dtype.kind == "c" else f"{x.dtype} values are not numbers"
+            raise NpvaeError(f"{name}: {what} (spectra are real)")
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise NpvaeError(f"{name} must be (N, {self.n_features}), got shape {x.shape}")
         return x
@@ -287,8 +299,7 @@ class InfoVAE(_MLPModel):
 
     def encode(self, X):
         """Latent mean and log-variance.  X (N, D) -> mu (N, Z), logvar (N, Z)."""
-        self.check_fitted("encode")
-        X = self.check_X(X)
+        X = self.check_input(X, "encode")
         mu = np.empty((len(X), self.n_latent), self.dtype)              # (N, Z)
         logvar = np.empty_like(mu)                                       # (N, Z)
         for s in range(0, len(X), ENCODE_CHUNK):
@@ -335,8 +346,7 @@ class Autoencoder(_MLPModel):
 
     def encode(self, X):
         """The code and, for a common interface, a logvar of zeros.  X (N, D) -> (N, Z), (N, Z)."""
-        self.check_fitted("encode")
-        X = self.check_X(X)
+        X = self.check_input(X, "encode")
         code = np.empty((len(X), self.n_latent), self.dtype)            # (N, Z)
         for s in range(0, len(X), ENCODE_CHUNK):
             xc = np.asarray(X[s:s + ENCODE_CHUNK], self.dtype) - self.mean_

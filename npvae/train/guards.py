@@ -57,7 +57,7 @@ def check_finite(A, name):
     if not np.isfinite(A.sum(dtype=np.float64)):                      # cheap test first
         bad = np.flatnonzero(~np.isfinite(A).all(axis=1))
         if bad.size:
-            raise NpvaeError(f"{name} row {bad[0]} has non-finite values ({bad.size} rows in all)")
+            raise NpvaeError(f"{name} row {bad[0]} has non-finite values (NaN or inf; {bad.size} rows in all)")
 
 
 def training_memory_bytes(n_features, hidden, n_latent, batch_size, n_train, n_val=0, itemsize=4):
