@@ -102,9 +102,10 @@ def test_a_folder_holding_a_run_is_never_silently_overwritten(tmp_path, npz_file
 def test_on_exists_overwrite_starts_over_and_resume_continues(tmp_path, npz_file):
     out = tmp_path / "run"
     assert cli(["train", "--data", npz_file, "--out", out] + TINY) == 0
+    (out / "best_finite_model.npz").write_bytes((out / "model.npz").read_bytes())   # of an older run
     assert cli(["train", "--data", npz_file, "--out", out, "--on-exists", "overwrite"] + TINY[:-4]
                 + ["1", "--batch-size", "32", "--quiet"]) == 0
-    assert len(npvae.load(out / "model.npz").history_) == 1
+    assert len(npvae.load(out / "model.npz").history_) == 1 and not (out / "best_finite_model.npz").exists()
     assert cli(["train", "--data", npz_file, "--out", out, "--on-exists", "resume"] + TINY) == 0
     assert len(npvae.load(out / "model.npz").history_) == 2
 
@@ -200,3 +201,13 @@ def test_lock_of_a_reused_pid_is_stale(tmp_path):
     assert _alive(dict(me, start=_process_start(os.getpid())))
     assert not _alive(dict(me, start=_process_start(os.getpid()) - 1))     # same pid, older process
     assert _alive(dict(me, host="elsewhere", pid=1))                       # cannot tell: assume alive
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        owner = dict(me, pid=child.pid, start=_process_start(child.pid))
+        assert _alive(owner)
+        child.kill()
+        time.sleep(0.5)                                                    # dead, not reaped: a zombie
+        assert not _alive(owner)
+    finally:
+        child.kill()
+        child.wait()
