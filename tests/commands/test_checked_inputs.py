@@ -20,14 +20,6 @@ from npvae.cli import main
 from test_run_folder import ROOT, TINY, _one_line_error, cli
 
 
-@pytest.fixture
-def npz_file(tmp_path, tiny_data):
-    X, W, Xv, Wv = tiny_data
-    path = tmp_path / "data.npz"
-    np.savez(path, flux=np.vstack([X, Xv]), weight=np.vstack([W, Wv]))
-    return path
-
-
 @pytest.mark.parametrize("args, message", [
     (["train", "--latent", "0"], "--latent: must be an integer >= 1, got 0"),
     (["train", "--latent", "-3"], "--latent: must be an integer >= 1"),
@@ -109,23 +101,8 @@ def test_training_that_cannot_fit_in_memory_is_refused_before_it_starts(tmp_path
     assert 6 * params < need(1000, (703, 94), 6, 64, 40000) < 7 * params
 
 
-def _tiny_dataset_fits(path, tiny_data):
-    from astropy.table import Table
-
-    from npvae.data.dataset import write_dataset
-
-    X, W, Xv, Wv = tiny_data
-    n = 220
-    catalog = Table({"PLATE": np.ones(n, int), "MJD": np.ones(n, int), "FIBERID": np.arange(n),
-                     "Z": np.full(n, 0.1), "CLASS": ["GALAXY"] * n, "LABEL": ["other"] * n,
-                     "SN_MEDIAN": np.ones(n), "SPLIT": ["valid"] * 70 + ["train"] * 150})
-    write_dataset(path, np.vstack([Xv, X]), np.vstack([Wv, W]), np.zeros((n, 40), np.uint8), catalog,
-                  wave=np.linspace(3000, 9000, 40))
-
-
-def test_truncated_dataset_file_is_a_one_line_error(tmp_path, tiny_data, capsys):
-    path = tmp_path / "d.fits"
-    _tiny_dataset_fits(path, tiny_data)
+def test_truncated_dataset_file_is_a_one_line_error(tmp_path, dataset_fits, capsys):
+    path = dataset_fits
     data = path.read_bytes()
     path.write_bytes(data[:int(0.99 * len(data))])
     assert cli(["train", "--data", path, "--out", tmp_path / "o"] + TINY) == 1

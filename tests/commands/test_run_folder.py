@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import npvae
 from npvae.cli import main
@@ -19,14 +18,6 @@ from npvae.runfolder import LOCK_NAME
 
 TINY = ["--latent", "2", "--hidden", "16", "8", "--lam", "3", "--epochs", "2", "--batch-size", "32", "--quiet"]
 ROOT = Path(npvae.__file__).parent.parent
-
-
-@pytest.fixture
-def npz_file(tmp_path, tiny_data):
-    X, W, Xv, Wv = tiny_data
-    path = tmp_path / "data.npz"
-    np.savez(path, flux=np.vstack([X, Xv]), weight=np.vstack([W, Wv]))
-    return path
 
 
 def cli(args):

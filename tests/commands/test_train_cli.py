@@ -11,14 +11,6 @@ from npvae.commands.train import read_training_data
 TINY = ["--latent", "2", "--hidden", "16", "8", "--lam", "3", "--epochs", "2", "--batch-size", "32", "--quiet"]
 
 
-@pytest.fixture
-def npz_file(tmp_path, tiny_data):
-    X, W, Xv, Wv = tiny_data
-    path = tmp_path / "data.npz"
-    np.savez(path, flux=np.vstack([X, Xv]), weight=np.vstack([W, Wv]))
-    return path
-
-
 def test_train_writes_model_history_and_curve_then_resumes(tmp_path, npz_file):
     out = tmp_path / "run"
     assert main(["train", "--data", str(npz_file), "--out", str(out)] + TINY) == 0
@@ -45,19 +37,9 @@ def test_npz_split_seeded_and_explicit(tmp_path, tiny_data):
     assert np.array_equal(Xt, X) and np.array_equal(Xval, Xv)
 
 
-def test_dataset_fits_file_uses_its_split(tmp_path, tiny_data):
-    from astropy.table import Table
-
-    from npvae.data.dataset import write_dataset
-
+def test_dataset_fits_file_uses_its_split(dataset_fits, tiny_data):
     X, W, Xv, Wv = tiny_data
-    n = 220
-    catalog = Table({"PLATE": np.ones(n, int), "MJD": np.ones(n, int), "FIBERID": np.arange(n),
-                     "Z": np.full(n, 0.1), "CLASS": ["GALAXY"] * n, "LABEL": ["other"] * n,
-                     "SN_MEDIAN": np.ones(n), "SPLIT": ["valid"] * 70 + ["train"] * 150})
-    path = tmp_path / "d.fits"
-    write_dataset(path, np.vstack([Xv, X]), np.vstack([Wv, W]), np.zeros((n, 40), np.uint8), catalog,
-                  wave=np.linspace(3000, 9000, 40))
+    path = dataset_fits
     Xt, Wt, Xval, Wval = read_training_data(path)
     assert np.array_equal(Xt, X) and np.array_equal(Wval, Wv)
 
