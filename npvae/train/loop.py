@@ -137,7 +137,8 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         model.history_ = []
         noise = draw_validation_noise(model, len(X_val), val_seed) if has_val else ValidationNoise()
         run.best_flat[...] = model.flat_params
-    evaluate_val = (lambda: evaluate(model, X_val, W_val, noise, block=run.batch_size)) if has_val else None
+    block = min(run.batch_size, len(X_val)) if has_val else 0     # the same MMD blocks, no oversized buffer
+    evaluate_val = (lambda: evaluate(model, X_val, W_val, noise, block=block)) if has_val else None
     saver = (lambda: _save(run, opt, sched, stopper, checkpoint, fingerprints, noise)) if checkpoint else None
     t_start, epoch_start = time.perf_counter(), run.epoch
     model.is_fitted = True            # the validation pass encodes with the weights being trained

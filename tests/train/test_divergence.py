@@ -105,3 +105,12 @@ def test_fit_refuses_a_non_integer_batch_size_and_a_bad_learning_rate(tiny_data)
     for bad in (dict(batch_size=2.5), dict(lr=0.0), dict(lr=np.nan)):
         with pytest.raises(NpvaeError, match="batch_size|lr"):
             _vae().fit(X, W, Xv, Wv, **dict(OPTIONS, **bad))
+
+
+def test_search_records_a_diverged_configuration_and_carries_on(tmp_path, tiny_data):
+    X, W, Xv, Wv = tiny_data
+    with np.errstate(all="ignore"):
+        rows = npvae.search(X, W, Xv, Wv, n_latent=2, out_dir=tmp_path, n_configs=2, n_workers=0,
+                            max_epochs=2, batch_size=32, lr=10.0, verbose=False)
+    assert len(rows) == 2 and all(np.isnan(r["val_recon"]) and r["model"] == "" for r in rows)
+    assert not (tmp_path / "best_model.npz").exists()
