@@ -114,3 +114,10 @@ def test_search_records_a_diverged_configuration_and_carries_on(tmp_path, tiny_d
                             max_epochs=2, batch_size=32, lr=10.0, verbose=False)
     assert len(rows) == 2 and all(np.isnan(r["val_recon"]) and r["model"] == "" for r in rows)
     assert not (tmp_path / "best_model.npz").exists()
+
+
+def test_a_batch_larger_than_the_data_set_allocates_one_data_set_worth(tiny_data):
+    X, W, Xv, Wv = tiny_data
+    huge = _vae().fit(X, W, Xv, Wv, **dict(OPTIONS, batch_size=10**8))      # 10^8 x 40 would be 16 GB
+    whole = _vae().fit(X, W, Xv, Wv, **dict(OPTIONS, batch_size=len(X)))
+    np.testing.assert_array_equal(huge.flat_params, whole.flat_params)
