@@ -9,7 +9,7 @@ Shapes: N spectra, D pixels, K components.
 """
 import numpy as np
 
-from ..utils import NpvaeError, as_generator, progress
+from ..utils import NotFittedError, NpvaeError, as_generator, progress
 
 __all__ = ["PCA", "WeightedPCA", "NMF", "WeightedNMF"]
 
@@ -52,7 +52,7 @@ def _check_weights(weights, shape, name="weights"):
 
 def _check_fitted(est):
     if not hasattr(est, "components_"):
-        raise NpvaeError(f"{type(est).__name__} is not fitted: call fit(X) before transform")
+        raise NotFittedError(f"{type(est).__name__} is not fitted: call fit(X) before transform")
 
 
 def _check_codes(C, n_components):
