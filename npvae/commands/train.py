@@ -4,7 +4,8 @@ Writes OUT/model.npz, OUT/history.csv, OUT/loss_curve.png and keeps OUT/checkpoi
 ``--resume``. OUT is locked while the run lasts; a folder that already holds a run is refused
 unless ``--resume`` or ``--on-exists overwrite`` says what to do (docs/files.md). A run that
 diverges stops at once with a one-line message; it keeps the checkpoint of its last good epoch
-and writes its best finite epoch to OUT/best_finite_model.npz, never OUT/model.npz. DATA is a dataset FITS file (docs/design.md, "Dataset file": its SPLIT column picks
+and writes its best finite epoch to OUT/best_finite_model.npz, never OUT/model.npz.
+DATA is a dataset FITS file (docs/design.md, "Dataset file": its SPLIT column picks
 the validation rows) or an .npz with ``flux`` and ``weight`` (N, D) arrays and optionally
 ``split`` (N,) of "train" / "valid"; without it a seeded random 25% is held out.
 Docs: docs/training.md. Shapes: N spectra, D pixels.
@@ -102,7 +103,8 @@ def _keep_diverged(model, out, ckpt, err):
         model.save(out / "best_finite_model.npz")
         write_history_csv(model.history_, out / "history.csv")
         kept.append(f"best finite epoch {err.best_epoch} saved to {out / 'best_finite_model.npz'}")
-    return ("; ".join(kept) or "nothing was saved") + "; no model.npz was written"
+    return (("; ".join(kept) or "nothing was saved") + "; no model.npz was written; to retry with "
+            "other settings add --on-exists overwrite")
 
 
 def check_memory(n_features, hidden, n_latent, batch_size, n_train, n_val, itemsize=4):

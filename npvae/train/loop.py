@@ -5,9 +5,10 @@ minibatches of 64 with fresh noise per step from the model's generator, the vali
 of :mod:`npvae.validation` after each epoch, learning rate x0.1 after 5 epochs without improvement,
 early stopping after 10, at most 200 epochs; the model keeps the weights of its best epoch.
 With ``checkpoint=PATH`` a checkpoint is written after every epoch (and on Ctrl-C), and
-``resume=True`` continues from it bit for bit. A non-finite loss or gradient stops the run at once
-with :class:`TrainingDiverged` (the last checkpoint on disk is the last good state). Shapes: N training spectra, B batch, D pixels,
-Z latent, M prior samples, P parameters.
+``resume=True`` continues from it bit for bit. A non-finite loss or gradient stops the run at
+once with :class:`TrainingDiverged` (the checkpoint on disk stays the last good state; what
+is kept: docs/files.md). Shapes: N training spectra, B batch, D pixels, Z latent, M prior
+samples, P parameters.
 """
 import contextlib
 import math
