@@ -50,12 +50,19 @@ def locked_folder(folder, command, what="--out"):
     """Hold the lock of run folder ``folder`` (created if needed) for the ``with`` block.
 
     Checks the folder up front, refuses a folder locked by a live run, takes over a stale lock,
-    and removes the temporary files of killed runs (in the folder and its subfolders).
+    and removes the temporary files of killed runs (in the folder and its subfolders). A folder
+    it created is removed again if the run leaves it empty (a run refused or failed at once).
     """
+    created = not Path(folder).exists()
     folder = check_writable_folder(folder, what)
-    with _lock(folder / LOCK_NAME, command, f"{what} {folder}"):
-        remove_stale_temporaries(folder, recursive=True)
-        yield folder
+    try:
+        with _lock(folder / LOCK_NAME, command, f"{what} {folder}"):
+            remove_stale_temporaries(folder, recursive=True)
+            yield folder
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()                 # only succeeds when empty
 
 
 @contextlib.contextmanager

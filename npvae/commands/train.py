@@ -103,8 +103,9 @@ def _keep_diverged(model, out, ckpt, err):
         model.save(out / "best_finite_model.npz")
         write_history_csv(model.history_, out / "history.csv")
         kept.append(f"best finite epoch {err.best_epoch} saved to {out / 'best_finite_model.npz'}")
-    return (("; ".join(kept) or "nothing was saved") + "; no model.npz was written; to retry with "
-            "other settings add --on-exists overwrite")
+    if not kept:
+        return "nothing was saved"
+    return "; ".join(kept) + "; no model.npz was written; to retry with other settings add --on-exists overwrite"
 
 
 def check_memory(n_features, hidden, n_latent, batch_size, n_train, n_val, itemsize=4):

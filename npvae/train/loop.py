@@ -144,7 +144,8 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
     t_start, epoch_start = time.perf_counter(), run.epoch
     model.is_fitted = True            # the validation pass encodes with the weights being trained
     try:
-        with _deferred_sigint(run):
+        # the divergence checks replace NumPy's overflow warnings, which would only add noise
+        with _deferred_sigint(run), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             _loop(run, opt, sched, stopper, max_epochs, evaluate_val, saver, callback, verbose)
     except _StopRequested:
         _interrupted(run, saver, checkpoint)          # saves the current state, then raises
