@@ -50,7 +50,8 @@ def locked_folder(folder, command, what="--out"):
     """Hold the lock of run folder ``folder`` (created if needed) for the ``with`` block.
 
     Checks the folder up front, refuses a folder locked by a live run, takes over a stale lock,
-    and removes the temporary files of killed runs (in the folder and its subfolders). A folder
+    and removes the temporary files of killed runs (in the folder and its subfolders, one level
+    down: ``models/``, ``results/``, ``figures/`` of a reproduce run). A folder
     it created is removed again if the run leaves it empty (a run refused or failed at once).
     """
     created = not Path(folder).exists()
@@ -83,8 +84,8 @@ def remove_stale_temporaries(folder, target=None, recursive=False):
     """Delete :func:`npvae.utils.atomic_write` temporaries in ``folder`` (of ``target`` only if
     given); returns the paths removed. Call it only while holding the folder's lock."""
     removed = []
-    pattern = "**/.*" if recursive else ".*"
-    for path in Path(folder).glob(pattern):
+    patterns = (".*", "*/.*") if recursive else (".*",)     # the folder and its subfolders, no deeper
+    for path in (p for pattern in patterns for p in Path(folder).glob(pattern)):
         if path.is_file() and is_atomic_temp(path.name, target):
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -202,3 +202,18 @@ def test_lock_of_a_reused_pid_is_stale(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_stale_temporaries_are_removed_one_level_down_and_nothing_else(tmp_path):
+    from npvae.runfolder import locked_folder
+
+    (tmp_path / "models" / "deep").mkdir(parents=True)
+    stale = [tmp_path / ".report.html.a1b2c3d4.tmp.html", tmp_path / "models" / ".vae_6.npz.zzzzzzzz.tmp.npz"]
+    kept = [tmp_path / "models" / "deep" / ".x.npz.abcdefgh.tmp.npz", tmp_path / ".hidden.tmp.npz",
+            tmp_path / "models" / "vae_6.npz", tmp_path / ".notes.txt"]
+    for path in stale + kept:
+        path.write_bytes(b"")
+    with locked_folder(tmp_path, "test"):
+        assert (tmp_path / LOCK_NAME).exists()
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    assert not (tmp_path / LOCK_NAME).exists()
