@@ -4,7 +4,9 @@ from ..reproduce import reproduce
 from ..runfolder import locked_folder
 from .arguments import integer
 
-MIN_SPECTRA = 4 * (LOF_K + 1)   # the outlier stage needs LOF_K neighbours among the spectra kept
+# the outlier search needs LOF_K + 1 spectra; 4x that leaves room for the preprocessing cuts and
+# the train/validation split (tried: --n 84 --latents 2 --epochs 1 runs through)
+MIN_SPECTRA = 4 * (LOF_K + 1)
 
 __all__ = ["register", "run"]
 
