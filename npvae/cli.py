@@ -2,10 +2,15 @@
 
 Each command module defines ``register(subparsers)``, which adds its parser and sets
 ``func`` (called with the parsed arguments, returns an exit code). A user-facing
-:class:`npvae.utils.NpvaeError` is printed as one line, without a traceback.
+:class:`npvae.utils.NpvaeError` is printed as one line, without a traceback (exit code 1); a
+usage error too (exit code 2); Ctrl-C exits with 130; a reader that closes stdout early
+(``npvae preprocess ... | head -1``) is not an error (exit code 0): commands print their
+summaries only after their files are written.
 """
 import argparse
 import importlib
+import os
+import select
 import sys
 
 from ._version import __version__
@@ -15,9 +20,16 @@ from .utils import NpvaeError
 COMMANDS = ["reproduce", "train", "search", "synth", "fetch_sdss", "preprocess"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit code 2); the subparsers inherit it."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
     """The argument parser with every command's subparser."""
-    parser = argparse.ArgumentParser(prog="npvae", description="InfoVAE for SDSS spectra in NumPy.")
+    parser = _Parser(prog="npvae", description="InfoVAE for SDSS spectra in NumPy.")
     parser.add_argument("--version", action="version", version=f"npvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -38,13 +50,36 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()       # here, not at exit, so that a closed stdout is seen below
+        return code
     except NpvaeError as err:
         print(f"npvae {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"npvae {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        return 0                 # the reader (`| head`) had enough; every output file is written
+
+
+def _stdout_closed():
+    """True if stdout is a pipe whose reader went away; then stdout is pointed at /dev/null so
+    that Python's final flush does not fail a second time."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not any(event & select.POLLERR for _, event in events):
+        return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return True
 
 
 if __name__ == "__main__":

@@ -5,18 +5,39 @@ draws random numbers takes a generator through :func:`as_generator`, and every l
 progress through :func:`progress`. Look here before writing a helper of your own.
 """
 import contextlib
+import ctypes
 import os
+import re
+import signal
 import sys
 import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write", "as_generator", "progress", "get_data_home", "default_threads", "NpvaeError"]
+__all__ = ["atomic_write", "as_generator", "progress", "get_data_home", "default_threads", "NpvaeError",
+           "NotFittedError", "as_count", "is_atomic_temp", "available_memory",
+           "worker_pool", "die_with_parent"]
 
 
 class NpvaeError(ValueError):
     """A user-facing error: bad input, bad file, bad option. The message says what and where."""
+
+
+class NotFittedError(NpvaeError, AttributeError):
+    """A model or estimator used before ``fit`` or ``load`` (scikit-learn's NotFittedError bases)."""
+
+
+def as_count(value, name, minimum=1):
+    """``value`` as a Python int >= ``minimum``; NpvaeError for 2.5, True, "3" or a too small value."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise NpvaeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise NpvaeError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
 
 
 @contextlib.contextmanager
@@ -34,7 +55,7 @@ def atomic_write(path, suffix=None):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{TEMP_MARK}{suffix}", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -46,11 +67,69 @@ def atomic_write(path, suffix=None):
         raise
 
 
+TEMP_MARK = ".tmp"      # atomic_write's temporary files: .NAME.XXXXXXXX.tmpSUFFIX
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)*$")
+
+
+def is_atomic_temp(name, target=None):
+    """True if the file name ``name`` is one of :func:`atomic_write`'s temporary files
+    (of the file named ``target`` when given). A killed process leaves them behind."""
+    match = _TEMP_NAME.match(name)
+    return bool(match) and (target is None or match["target"] == target)
+
+
 def _default_file_mode():
     """0666 minus the process umask: the mode ``open(path, "w")`` would give a new file."""
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def worker_pool(n_jobs, mp_context=None):
+    """A ProcessPoolExecutor whose workers die with this process (see :func:`die_with_parent`)."""
+    return ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp_context, initializer=die_with_parent,
+                               initargs=(os.getpid(),))
+
+
+def die_with_parent(parent_pid=None):
+    """Worker initializer: end this worker process when its parent dies, even by SIGKILL.
+
+    On Linux the kernel does it (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); elsewhere a daemon
+    thread checks once a second whether the parent is still there. Without this, killing
+    ``npvae preprocess`` would leave its idle workers running.
+    """
+    parent_pid = os.getppid() if parent_pid is None else parent_pid
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:          # the parent died before we got here
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1      # from <linux/prctl.h>
+
+
+def _watch_parent(parent_pid):
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def default_threads():

@@ -39,7 +39,8 @@ def lof_scores(mu, k=LOF_K):
 
     mu = check_latent(mu)
     if not 1 <= int(k) < mu.shape[0]:
-        raise NpvaeError(f"k must be in 1..N-1 = {mu.shape[0] - 1}, got {k}")
+        raise NpvaeError(f"the local outlier factor with k = {k} neighbours needs at least {int(k) + 1} "
+                         f"spectra, got {mu.shape[0]}")
     lof = LocalOutlierFactor(n_neighbors=int(k)).fit(mu)
     return -lof.negative_outlier_factor_                           # (N,)
 

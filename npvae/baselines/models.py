@@ -9,7 +9,7 @@ Shapes: N spectra, D pixels, K components.
 """
 import numpy as np
 
-from ..utils import NpvaeError, as_generator, progress
+from ..utils import NotFittedError, NpvaeError, as_generator, progress
 
 __all__ = ["PCA", "WeightedPCA", "NMF", "WeightedNMF"]
 
@@ -20,6 +20,9 @@ _RIDGE = 1e-10         # relative ridge on the K x K normal equations (keeps the
 # ---------------------------------------------------------------- input checks
 def _check_data(X, name="X", n_pixels=None):
     """Return X as a finite float64 (N, D) array or raise NpvaeError."""
+    X = np.asarray(X)
+    if X.dtype.kind == "c":
+        raise NpvaeError(f"{name}: Complex data not supported (spectra are real)")
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise NpvaeError(f"{name} must be a 2-d array (N spectra, D pixels), got shape {X.shape}")
@@ -30,7 +33,7 @@ def _check_data(X, name="X", n_pixels=None):
     bad = ~np.isfinite(X)
     if bad.any():
         n, d = np.argwhere(bad)[0]
-        raise NpvaeError(f"{name} has {bad.sum()} non-finite values (first at row {n}, pixel {d})")
+        raise NpvaeError(f"{name} has {bad.sum()} non-finite values (NaN or inf; first at row {n}, pixel {d})")
     return X
 
 
@@ -49,7 +52,7 @@ def _check_weights(weights, shape, name="weights"):
 
 def _check_fitted(est):
     if not hasattr(est, "components_"):
-        raise NpvaeError(f"{type(est).__name__} is not fitted: call fit(X) before transform")
+        raise NotFittedError(f"{type(est).__name__} is not fitted: call fit(X) before transform")
 
 
 def _check_codes(C, n_components):

@@ -8,6 +8,7 @@ import sys
 
 from ..data.download import DEFAULT_SAS_URL, fetch_sdss
 from ..data.query import DEFAULT_SQL_URL
+from .arguments import integer, real
 
 __all__ = ["register", "run"]
 
@@ -18,17 +19,17 @@ def register(subparsers):
                               description="Legacy TARGET_GALAXY / QSO_CAP / QSO_SKIRT spectra with "
                                           "zmin < z <= zmax, ordered by specObjID, from SkyServer "
                                           "and the Science Archive Server.")
-    p.add_argument("--n", type=int, default=64000, help="number of spectra (default %(default)s)")
-    p.add_argument("--zmin", type=float, default=0.0, help="z > zmin (default %(default)s)")
-    p.add_argument("--zmax", type=float, default=0.36, help="z <= zmax (default %(default)s)")
+    p.add_argument("--n", type=integer(1), default=64000, help="number of spectra (default %(default)s)")
+    p.add_argument("--zmin", type=real(), default=0.0, help="z > zmin (default %(default)s)")
+    p.add_argument("--zmax", type=real(), default=0.36, help="z <= zmax (default %(default)s)")
     p.add_argument("--where", action="append", default=[], metavar="SQL",
                    help="extra condition on SpecObj alias s, e.g. 's.zWarning = 0' (repeatable)")
     p.add_argument("--data-home", default=None, help="data folder (default: $NPVAE_DATA or ~/npvae_data)")
     p.add_argument("--sql-url", default=DEFAULT_SQL_URL, help="SkyServer SqlSearch URL")
     p.add_argument("--sas-url", default=DEFAULT_SAS_URL, help="base URL of the spectro/redux tree")
-    p.add_argument("--workers", type=int, default=8, help="parallel downloads (default %(default)s)")
-    p.add_argument("--retries", type=int, default=4, help="retries per file (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default %(default)s)")
+    p.add_argument("--workers", type=integer(1), default=8, help="parallel downloads (default %(default)s)")
+    p.add_argument("--retries", type=integer(0), default=4, help="retries per file (default %(default)s)")
+    p.add_argument("--timeout", type=real(above=0), default=60.0, help="seconds per request (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p

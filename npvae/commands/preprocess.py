@@ -10,7 +10,9 @@ from collections import Counter
 
 from ..data.dataset import write_dataset
 from ..data.files import find_spectrum_files, preprocess_files
+from ..runfolder import locked_file
 from ..utils import atomic_write
+from .arguments import integer, real
 
 __all__ = ["register", "run"]
 
@@ -23,13 +25,13 @@ def register(subparsers):
     p.add_argument("inputs", nargs="+", metavar="RAW_DIR_OR_FILES",
                    help="files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="dataset file to write (.fits)")
-    p.add_argument("--sn-cap", type=float, default=50.0,
+    p.add_argument("--sn-cap", type=real(minimum=0), default=50.0,
                    help="pixel S/N cap of the weights (default 50; 0 = none)")
-    p.add_argument("--min-coverage", type=float, default=0.6,
+    p.add_argument("--min-coverage", type=real(0, 1), default=0.6,
                    help="minimum fraction of good rest pixels (default %(default)s)")
     p.add_argument("--no-infill", action="store_true", help="set bad pixels to 0 instead of PCA infill")
-    p.add_argument("--seed", type=int, default=0, help="seed of the train/valid split (default 0)")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes (default %(default)s)")
+    p.add_argument("--seed", type=integer(0), default=0, help="seed of the train/valid split (default 0)")
+    p.add_argument("--jobs", type=integer(1), default=2, help="worker processes (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
@@ -43,19 +45,26 @@ def _write_skipped(path, skipped):
 
 
 def run(args):
-    """Preprocess, print the summary, write the dataset. Exit 1 when nothing could be kept."""
-    paths = find_spectrum_files(args.inputs)
-    if not paths:
-        print(f"npvae preprocess: no spectrum files (*.fits, *.fit) found in {' '.join(args.inputs)}",
-              file=sys.stderr)
-        return 1
-    result = preprocess_files(paths, sn_cap=args.sn_cap or None, infill=not args.no_infill,
-                              verbose=not args.quiet, rng=args.seed, min_coverage=args.min_coverage,
-                              n_jobs=args.jobs)
-    print(f"{len(paths)} files: " + result.summary())
-    skipped_path = f"{args.out}.skipped.csv"
+    """Preprocess, write the dataset, then print the summary. Exit 1 when nothing could be kept."""
+    with locked_file(args.out, "npvae preprocess", also=(f"{args.out}.skipped.csv",)):
+        paths = find_spectrum_files(args.inputs)
+        if not paths:
+            print(f"npvae preprocess: no spectrum files (*.fits, *.fit) found in {' '.join(args.inputs)}",
+                  file=sys.stderr)
+            return 1
+        result = preprocess_files(paths, sn_cap=args.sn_cap or None, infill=not args.no_infill,
+                                  verbose=not args.quiet, rng=args.seed, min_coverage=args.min_coverage,
+                                  n_jobs=args.jobs)
+        skipped_path = f"{args.out}.skipped.csv"
+        if result.skipped:
+            _write_skipped(skipped_path, result.skipped)
+        if len(result.flux):
+            meta = {"source": "npvae preprocess", "inputs": [str(i) for i in args.inputs],
+                    "sn_cap": args.sn_cap, "min_coverage": args.min_coverage, "infill": not args.no_infill,
+                    "seed": args.seed, "n_files": len(paths), "n_skipped": len(result.skipped)}
+            write_dataset(args.out, result.flux, result.weight, result.mask, result.catalog, meta=meta)
+    print(f"{len(paths)} files: " + result.summary())        # summaries only once the files exist
     if result.skipped:
-        _write_skipped(skipped_path, result.skipped)
         print(f"skipped files and reasons: {skipped_path}")
     if len(result.flux) == 0:
         print("npvae preprocess: no spectrum survived; no dataset written", file=sys.stderr)
@@ -64,9 +73,5 @@ def run(args):
     splits = Counter(result.catalog["SPLIT"])
     print("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(labels.items())))
     print(f"split: train {splits.get('train', 0)}, valid {splits.get('valid', 0)}")
-    meta = {"source": "npvae preprocess", "inputs": [str(i) for i in args.inputs],
-            "sn_cap": args.sn_cap, "min_coverage": args.min_coverage, "infill": not args.no_infill,
-            "seed": args.seed, "n_files": len(paths), "n_skipped": len(result.skipped)}
-    write_dataset(args.out, result.flux, result.weight, result.mask, result.catalog, meta=meta)
     print(f"wrote {args.out}")
     return 0

@@ -4,8 +4,9 @@ Writes OUT/results.csv (sorted by validation reconstruction loss), OUT/best_mode
 OUT/search.json; running the same command again resumes. DATA as for ``npvae train``.
 Docs: docs/training.md ("Random search").
 """
+from ..runfolder import locked_folder
 from ..train import search
-from ..utils import NpvaeError
+from .arguments import integer
 from .train import add_data_arguments, read_training_data
 
 __all__ = ["register", "run"]
@@ -17,9 +18,9 @@ def register(subparsers):
                               description="Random search (lambda log-uniform in [1, 1e5], h1 in "
                                           "[Z+1, 2000], h2 in [Z+1, h1]) in parallel worker processes.")
     add_data_arguments(p)
-    p.add_argument("--latent", type=int, default=6, help="latent dimension Z (default 6)")
-    p.add_argument("--n-configs", type=int, default=100, help="configurations (default 100)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core; 0 = in process)")
+    p.add_argument("--latent", type=integer(1), default=6, help="latent dimension Z (default 6)")
+    p.add_argument("--n-configs", type=integer(1), default=100, help="configurations (default 100)")
+    p.add_argument("--workers", type=integer(0), default=None, help="worker processes (default: one per core; 0 = in process)")
     p.add_argument("--model", choices=("vae", "ae"), default="vae", help="InfoVAE or plain autoencoder")
     p.add_argument("--keep-models", action="store_true", help="keep every configuration's model file")
     p.add_argument("--out", required=True, help="output folder")
@@ -29,12 +30,11 @@ def register(subparsers):
 
 def run(args):
     """Read the data, run or resume the search, print the best rows. Returns the exit code."""
-    if args.n_configs < 1 or args.latent < 1:
-        raise NpvaeError(f"--n-configs and --latent must be >= 1, got {args.n_configs}, {args.latent}")
-    X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes)
-    rows = search(X, W, Xv, Wv, n_latent=args.latent, out_dir=args.out, n_configs=args.n_configs,
-                  seed=args.seed, n_workers=args.workers, model=args.model, batch_size=args.batch_size,
-                  max_epochs=args.epochs, lr=args.lr, keep_models=args.keep_models, verbose=not args.quiet)
+    with locked_folder(args.out, "npvae search"):
+        X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes)
+        rows = search(X, W, Xv, Wv, n_latent=args.latent, out_dir=args.out, n_configs=args.n_configs,
+                      seed=args.seed, n_workers=args.workers, model=args.model, batch_size=args.batch_size,
+                      max_epochs=args.epochs, lr=args.lr, keep_models=args.keep_models, verbose=not args.quiet)
     print(f"{len(rows)} configurations in {args.out}/results.csv; best:")
     for row in rows[:3]:
         print(f"  id {row['id']:3d}  lam {row['lam']:10.3f}  hidden {row['h1']}-{row['h2']}  "

@@ -1,7 +1,11 @@
 """``npvae train``: train one InfoVAE (or autoencoder) from a data file, with checkpoints.
 
 Writes OUT/model.npz, OUT/history.csv, OUT/loss_curve.png and keeps OUT/checkpoint.npz for
-``--resume``. DATA is a dataset FITS file (docs/design.md, "Dataset file": its SPLIT column picks
+``--resume``. OUT is locked while the run lasts; a folder that already holds a run is refused
+unless ``--resume`` or ``--on-exists overwrite`` says what to do (docs/files.md). A run that
+diverges stops at once with a one-line message; it keeps the checkpoint of its last good epoch
+and writes its best finite epoch to OUT/best_finite_model.npz, never OUT/model.npz.
+DATA is a dataset FITS file (docs/design.md, "Dataset file": its SPLIT column picks
 the validation rows) or an .npz with ``flux`` and ``weight`` (N, D) arrays and optionally
 ``split`` (N,) of "train" / "valid"; without it a seeded random 25% is held out.
 Docs: docs/training.md. Shapes: N spectra, D pixels.
@@ -15,13 +19,18 @@ import numpy as np
 
 from matplotlib.figure import Figure
 
-from ..data.dataset import load_training_rows
-from ..train import TrainingInterrupted, best_record, make_model
-from ..utils import NpvaeError, atomic_write
+from .. import paper
+from ..data.dataset import load_dataset, load_training_rows
+from ..runfolder import existing_run_policy, locked_folder
+from ..train import TrainingDiverged, TrainingInterrupted, best_record, make_model
+from ..train.guards import training_memory_bytes
+from ..utils import NpvaeError, atomic_write, available_memory
+from .arguments import integer, on_exists_argument, real
 
-__all__ = ["register", "run", "read_training_data", "write_history_csv", "plot_loss_curve"]
+__all__ = ["register", "run", "read_training_data", "write_history_csv", "plot_loss_curve", "check_memory"]
 
 VAL_FRACTION = 0.25     # held out when an .npz has no split
+OUTPUTS = ("model.npz", "history.csv", "loss_curve.png", "best_finite_model.npz")   # of a run
 
 
 def register(subparsers):
@@ -30,15 +39,19 @@ def register(subparsers):
                               description="Train an InfoVAE (Portillo et al. 2020 recipe) with "
                                           "checkpoints, resume and early stopping.")
     add_data_arguments(p)
-    p.add_argument("--latent", type=int, default=6, help="latent dimension Z (default 6)")
-    p.add_argument("--hidden", type=int, nargs="+", default=None,
+    p.add_argument("--latent", type=integer(1), default=6, help="latent dimension Z (default 6)")
+    p.add_argument("--hidden", type=integer(1), nargs="+", default=None,
                    help="encoder widths (default: Table 1 for the latent size; 703 94 for 6)")
-    p.add_argument("--lam", type=float, default=None, help="InfoVAE lambda (default: Table 1; 3.02 for 6)")
-    p.add_argument("--alpha", type=float, default=0.0, help="InfoVAE alpha (default 0)")
+    p.add_argument("--lam", type=real(minimum=0), default=None,
+                   help="InfoVAE lambda >= 0 (default: Table 1; 3.02 for 6)")
+    p.add_argument("--alpha", type=real(0, 1), default=0.0, help="InfoVAE alpha in [0, 1] (default 0)")
     p.add_argument("--model", choices=("vae", "ae"), default="vae", help="InfoVAE or plain autoencoder")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT/checkpoint.npz)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint (same as --on-exists resume; without a "
+                        "checkpoint yet, start fresh)")
+    on_exists_argument(p)
     p.set_defaults(func=run)
     return p
 
@@ -46,33 +59,65 @@ def register(subparsers):
 def add_data_arguments(p):
     """Options shared by ``train`` and ``search``: data, optimisation, seed, verbosity."""
     p.add_argument("--data", required=True, help="dataset FITS file or .npz with flux and weight")
-    p.add_argument("--epochs", type=int, default=200, help="maximum epochs (default 200)")
-    p.add_argument("--batch-size", type=int, default=64, help="minibatch size (default 64)")
-    p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, noise and split (default 0)")
+    p.add_argument("--epochs", type=integer(1), default=200, help="maximum epochs (default 200)")
+    p.add_argument("--batch-size", type=integer(1), default=64, help="minibatch size (default 64)")
+    p.add_argument("--lr", type=real(above=0), default=1e-3, help="initial Adam learning rate (default 1e-3)")
+    p.add_argument("--seed", type=integer(0), default=0, help="seed of weights, noise and split (default 0)")
     p.add_argument("--all-classes", action="store_true",
                    help="use every row of a dataset file (default: CLASS GALAXY and QSO only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args):
-    """Load data, train, write model, history and loss curve. Returns the exit code."""
-    X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes)
+    """Lock OUT, load data, train, write model, history and loss curve. Returns the exit code."""
     out = Path(args.out)
     ckpt = Path(args.checkpoint) if args.checkpoint else out / "checkpoint.npz"
-    model = make_model(args.model, args.latent, n_features=X.shape[1], hidden=args.hidden, lam=args.lam,
-                       alpha=args.alpha, seed=args.seed)
-    try:
-        model.fit(X, W, Xv, Wv, batch_size=args.batch_size, max_epochs=args.epochs, lr=args.lr,
-                  verbose=not args.quiet, checkpoint=ckpt, resume=args.resume)
-    except TrainingInterrupted:
-        print("npvae train: to resume, run the same command with --resume", file=sys.stderr)
-        return 130
-    model.save(out / "model.npz")
-    write_history_csv(model.history_, out / "history.csv")
-    plot_loss_curve(model.history_, out / "loss_curve.png")
+    outputs = [out / name for name in OUTPUTS]
+    with locked_folder(out, "npvae train"):
+        start = existing_run_policy("resume" if args.resume else args.on_exists, outputs, ckpt, out)
+        X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes)
+        hidden = args.hidden or paper.architecture(args.latent)[0]
+        check_memory(X.shape[1], hidden, args.latent, args.batch_size, len(X), len(Xv))
+        model = make_model(args.model, args.latent, n_features=X.shape[1], hidden=hidden, lam=args.lam,
+                           alpha=args.alpha, seed=args.seed)
+        if start == "fresh":
+            for path in outputs + [ckpt]:
+                path.unlink(missing_ok=True)          # --on-exists overwrite: the old run goes now
+        try:
+            model.fit(X, W, Xv, Wv, batch_size=args.batch_size, max_epochs=args.epochs, lr=args.lr,
+                      verbose=not args.quiet, checkpoint=ckpt, resume=start == "resume")
+        except TrainingInterrupted:
+            print("npvae train: to resume, run the same command with --resume", file=sys.stderr)
+            return 130
+        except TrainingDiverged as err:
+            raise NpvaeError(f"{err}; {_keep_diverged(model, out, ckpt, err)}") from err
+        model.save(out / "model.npz")
+        write_history_csv(model.history_, out / "history.csv")
+        plot_loss_curve(model.history_, out / "loss_curve.png")
     print(f"wrote {out / 'model.npz'}, {out / 'history.csv'}, {out / 'loss_curve.png'}")
     return 0
+
+
+def _keep_diverged(model, out, ckpt, err):
+    """After a divergence: save the best finite epoch and the history; say what was kept."""
+    kept = [f"the checkpoint {ckpt} holds the last good epoch"] if ckpt.exists() else []
+    if err.best_epoch:
+        model.save(out / "best_finite_model.npz")
+        write_history_csv(model.history_, out / "history.csv")
+        kept.append(f"best finite epoch {err.best_epoch} saved to {out / 'best_finite_model.npz'}")
+    if not kept:
+        return "nothing was saved"
+    return "; ".join(kept) + "; no model.npz was written; to retry with other settings add --on-exists overwrite"
+
+
+def check_memory(n_features, hidden, n_latent, batch_size, n_train, n_val, itemsize=4):
+    """NpvaeError if training this model would need more memory than this machine has free."""
+    need = training_memory_bytes(n_features, hidden, n_latent, batch_size, n_train, n_val, itemsize)
+    have = available_memory()
+    if have is not None and need > have:
+        raise NpvaeError(f"this run needs about {need / 2**30:.1f} GiB of memory (--batch-size {batch_size}, "
+                         f"--hidden {' '.join(map(str, hidden))}, --latent {n_latent}) but only "
+                         f"{have / 2**30:.1f} GiB are available; use a smaller --batch-size or --hidden")
 
 
 def read_training_data(path, seed=0, all_classes=False):
@@ -94,6 +139,9 @@ def read_training_data(path, seed=0, all_classes=False):
     else:
         flux, weight, split = _read_npz(path)
     _check_arrays(path, flux, weight)
+    if split is not None and np.shape(split) != (len(flux),):
+        raise NpvaeError(f"{path}: split has shape {np.shape(split)}, expected ({len(flux)},): one "
+                         f"'train' or 'valid' per spectrum")
     if split is None:
         rows = np.random.default_rng(seed).permutation(len(flux))
         is_val = np.zeros(len(flux), bool)
@@ -131,7 +179,10 @@ def _read_npz(path):
 
 
 def _check_arrays(path, flux, weight):
-    """Shapes agree, 2-D, finite flux, finite non-negative weights; else NpvaeError with the row."""
+    """Numbers, shapes agree, 2-D, finite flux, finite non-negative weights; else NpvaeError with the row."""
+    for name, array in (("flux", flux), ("weight", weight)):
+        if array.dtype.kind not in "fiu":
+            raise NpvaeError(f"{path}: {name} holds {array.dtype} values, not real numbers")
     if flux.ndim != 2 or flux.shape != weight.shape:
         raise NpvaeError(f"{path}: flux {flux.shape} and weight {weight.shape} must be the same (N, D)")
     bad = np.flatnonzero(~np.isfinite(flux).all(axis=1))

@@ -8,11 +8,13 @@ leaves a half-written file over an existing one). Docs: docs/data.md, docs/desig
 Shapes: N spectra, M pixels.
 """
 import json
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils import NpvaeError, atomic_write
 from .preprocess import REST_WAVE
@@ -185,9 +187,18 @@ def load_training_rows(path, all_classes=False):
 def load_dataset(path, memmap=True):
     """Open a dataset file; with ``memmap`` the image arrays are read-only memory maps.
 
-    Raises NpvaeError naming the file and the missing or malformed HDU / column.
+    Raises NpvaeError naming the file and the missing or malformed HDU / column, or saying
+    that the file is truncated (astropy only warns about that).
     """
-    path = str(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="File may have been truncated", category=AstropyUserWarning)
+        try:
+            return _open_dataset(str(path), memmap)
+        except AstropyUserWarning as err:
+            raise NpvaeError(f"{path}: the dataset file is truncated ({err}); write it again") from err
+
+
+def _open_dataset(path, memmap):
     try:
         hdul = fits.open(path, memmap=memmap, mode="readonly")
     except FileNotFoundError as err:

@@ -6,11 +6,10 @@ infill and split (:func:`npvae.data.preprocess.finish`). A file that cannot be r
 with its reason; the batch never stops. Docs: docs/data.md.
 """
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS, SN_CAP
-from ..utils import NpvaeError, progress
+from ..utils import NpvaeError, progress, worker_pool
 from .preprocess import MIN_COVERAGE, concat_parts, finish, prepare_chunk
 from .readers import read_spectrum
 
@@ -76,7 +75,7 @@ def preprocess_files(inputs, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=No
             parts.append(read_and_prepare(c, options))
             bar.update(len(c))
     else:
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+        with worker_pool(n_jobs) as pool:
             for c, part in zip(chunks, pool.map(read_and_prepare, chunks, [options] * len(chunks))):
                 parts.append(part)
                 bar.update(len(c))

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import paper
 from .._version import __version__
-from ..utils import NpvaeError, as_generator
+from ..utils import NotFittedError, NpvaeError, as_count, as_generator
 from . import losses
 from .layers import linear_act_backward, linear_act_forward
 from .model_file import MODEL_FORMAT, read_npz_with_meta, write_npz_with_meta
@@ -40,8 +40,10 @@ class _MLPModel:
     def __init__(self, n_features, hidden, n_latent, activation, dtype, seed):
         if activation not in ACTIVATIONS:
             raise NpvaeError(f"activation must be one of {sorted(ACTIVATIONS)}, not {activation!r}")
-        self.n_features, self.n_latent = int(n_features), int(n_latent)
-        self.hidden = tuple(int(h) for h in hidden)
+        self.n_features, self.n_latent = as_count(n_features, "n_features"), as_count(n_latent, "n_latent")
+        if np.ndim(hidden) != 1:
+            raise NpvaeError(f"hidden must be a sequence of layer widths, got {hidden!r}")
+        self.hidden = tuple(as_count(h, "each hidden width") for h in hidden)
         self.activation, self.slope = activation, ACTIVATIONS[activation]
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
@@ -54,7 +56,26 @@ class _MLPModel:
         init_params(self.params, self.layout, self.rng)
         self.mean_ = np.zeros(self.n_features, self.dtype)     # (D,) training mean spectrum
         self.history_ = []
+        self.is_fitted = False     # set by fit and by load; encode, decode and save need it
         self._work = {}
+
+    def __sklearn_is_fitted__(self):
+        return self.is_fitted
+
+    def check_fitted(self, action):
+        """Raise NotFittedError unless the weights come from ``fit`` or ``load``."""
+        if not self.is_fitted:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted: call fit(X) or npvae.load(path) "
+                                 f"before {action} (its weights are still the random initial ones)")
+
+    def check_input(self, X, action):
+        """Fitted model, X (N, D) real and finite; returns X as an array."""
+        self.check_fitted(action)
+        X = self.check_X(X)
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1)) if not np.isfinite(X.sum(dtype=np.float64)) else []
+        if len(bad):
+            raise NpvaeError(f"X row {bad[0]} has non-finite values (NaN or inf)")
+        return X
 
     # --- sizes and buffers ------------------------------------------------------------------
     @property
@@ -74,8 +95,11 @@ class _MLPModel:
         return self._work[key]
 
     def check_X(self, x, name="X"):
-        """``x`` as an array, checked to be (N, D) for this model's D."""
+        """``x`` as a real array, checked to be (N, D) for this model's D."""
         x = np.asarray(x)
+        if x.dtype.kind in "cUSVMm":
+            what = "Complex data not supported" if x.dtype.kind == "c" else f"{x.dtype} values are not numbers"
+            raise NpvaeError(f"{name}: {what} (spectra are real)")
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise NpvaeError(f"{name} must be (N, {self.n_features}), got shape {x.shape}")
         return x
@@ -158,6 +182,7 @@ class _MLPModel:
 
         The decoder, paper eqs. 4 and 5; docs/derivations/linear.md.
         """
+        self.check_fitted("decode")
         Z = np.asarray(Z, self.dtype)
         if Z.ndim != 2 or Z.shape[1] != self.n_latent:
             raise NpvaeError(f"latent points must be (N, {self.n_latent}), got shape {Z.shape}")
@@ -179,6 +204,7 @@ class _MLPModel:
 
     def save(self, path):
         """Write weights and metadata to ``path`` (.npz) atomically; read back with :func:`load`."""
+        self.check_fitted("save")
         meta = {"format": MODEL_FORMAT, "class": type(self).__name__, "config": self.config(),
                 "npvae_version": __version__, "history": self.history_}
         write_npz_with_meta(path, dict(self.params, mean=self.mean_), meta)
@@ -218,7 +244,11 @@ class InfoVAE(_MLPModel):
     def __init__(self, n_features=paper.N_PIXELS, hidden=TABLE1_Z6_HIDDEN, n_latent=6, lam=TABLE1_Z6_LAM,
                  alpha=paper.ALPHA, activation="relu", dtype=np.float32, seed=0, n_prior=paper.N_PRIOR):
         super().__init__(n_features, hidden, n_latent, activation, dtype, seed)
-        self.lam, self.alpha, self.n_prior = float(lam), float(alpha), int(n_prior)
+        self.lam, self.alpha, self.n_prior = float(lam), float(alpha), as_count(n_prior, "n_prior")
+        if not (np.isfinite(self.lam) and self.lam >= 0):
+            raise NpvaeError(f"lam must be a finite number >= 0, got {lam}")
+        if not 0 <= self.alpha <= 1:
+            raise NpvaeError(f"alpha must be in [0, 1], got {alpha}")
 
     def loss_and_grads(self, x, w, eps, prior, grads=None):
         """Objective terms and the gradient of ``total`` for one batch.
@@ -278,7 +308,7 @@ class InfoVAE(_MLPModel):
 
         The encoder, paper eqs. 1, 6 and 7; docs/derivations/linear.md.
         """
-        X = self.check_X(X)
+        X = self.check_input(X, "encode")
         mu = np.empty((len(X), self.n_latent), self.dtype)              # (N, Z)
         logvar = np.empty_like(mu)                                       # (N, Z)
         for s in range(0, len(X), ENCODE_CHUNK):
@@ -326,7 +356,7 @@ class Autoencoder(_MLPModel):
 
     def encode(self, X):
         """The code and, for a common interface, a logvar of zeros.  X (N, D) -> (N, Z), (N, Z)."""
-        X = self.check_X(X)
+        X = self.check_input(X, "encode")
         code = np.empty((len(X), self.n_latent), self.dtype)            # (N, Z)
         for s in range(0, len(X), ENCODE_CHUNK):
             xc = np.asarray(X[s:s + ENCODE_CHUNK], self.dtype) - self.mean_
@@ -362,6 +392,9 @@ def load(path, classes=None):
             raise NpvaeError(f"{path}: {'parameter ' if key != 'mean' else ''}{key!r} is missing")
         if arrays[key].shape != value.shape:
             raise NpvaeError(f"{path}: {key!r} has shape {arrays[key].shape}, expected {value.shape}")
+        if not np.isfinite(arrays[key]).all():
+            raise NpvaeError(f"{path}: {key!r} has non-finite values: the file holds a diverged model")
         value[...] = arrays[key]
     model.history_ = meta.get("history", [])
+    model.is_fitted = True
     return model

@@ -5,14 +5,13 @@ This is what ``npvae synth`` and the ``npvae reproduce`` pipeline use. docs/synt
 import multiprocessing
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..data.dataset import load_dataset, write_dataset
 from ..data.preprocess import MIN_COVERAGE, concat_parts, finish, prepare_chunk, preprocess
 from ..data.readers import write_spec_lite
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS, SN_CAP
-from ..utils import as_generator, progress
+from ..utils import as_generator, progress, worker_pool
 from .survey import batch_plan, build_records, generate
 
 __all__ = ["make_dataset"]
@@ -81,7 +80,7 @@ def _in_worker_processes(n, rng, fractions, verbose, n_jobs, sn_cap=SN_CAP, infi
     # fork: workers start at once and need no importable __main__ (a user's script without the
     # `if __name__ == "__main__"` guard works); they run only single-threaded NumPy/Numba code
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
+    with worker_pool(n_jobs, mp_context=context) as pool:
         jobs = pool.map(_build_and_prepare, batches, starts, batch_rngs, [options] * len(starts))
         for part in progress(jobs, total=len(starts), desc="synth + preprocess", verbose=verbose,
                              unit="batch"):

@@ -7,9 +7,9 @@ and picks the best epoch by the validation objective (:mod:`~npvae.train.validat
 models their ``fit``. Docs: docs/training.md.
 """
 from .estimators import Autoencoder, InfoVAE, load, make_model
-from .loop import TrainingInterrupted, fit
+from .loop import TrainingDiverged, TrainingInterrupted, fit
 from .history import best_record
 from .search import search
 
-__all__ = ["InfoVAE", "Autoencoder", "load", "make_model", "fit", "TrainingInterrupted", "best_record",
+__all__ = ["InfoVAE", "Autoencoder", "load", "make_model", "fit", "TrainingInterrupted", "TrainingDiverged", "best_record",
            "search"]

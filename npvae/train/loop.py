@@ -5,8 +5,10 @@ minibatches of 64 with fresh noise per step from the model's generator, the vali
 of :mod:`npvae.validation` after each epoch, learning rate x0.1 after 5 epochs without improvement,
 early stopping after 10, at most 200 epochs; the model keeps the weights of its best epoch.
 With ``checkpoint=PATH`` a checkpoint is written after every epoch (and on Ctrl-C), and
-``resume=True`` continues from it bit for bit. Shapes: N training spectra, B batch, D pixels,
-Z latent, M prior samples, P parameters.
+``resume=True`` continues from it bit for bit. A non-finite loss or gradient stops the run at
+once with :class:`TrainingDiverged` (the checkpoint on disk stays the last good state; what
+is kept: docs/files.md). Shapes: N training spectra, B batch, D pixels, Z latent, M prior
+samples, P parameters.
 """
 import contextlib
 import math
@@ -17,14 +19,16 @@ import time
 
 import numpy as np
 
-from ..nn.adam import Adam
+from ..nn.adam import Adam, flat_base
 from ..utils import NpvaeError, as_generator, progress
 from . import checkpoint as ckpt
+from . import guards
+from .guards import TrainingDiverged, as_training_arrays
 from .history import epoch_objective
 from .schedule import EarlyStopping, ReduceLROnPlateau
 from .validation import ValidationNoise, draw_validation_noise, evaluate
 
-__all__ = ["fit", "TrainingInterrupted"]
+__all__ = ["fit", "TrainingInterrupted", "TrainingDiverged"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -46,18 +50,20 @@ class _Run:
         self.model, self.X, self.W, self.rng = model, X, W, rng
         self.batch_size = batch_size
         n, dim, n_latent = X.shape[0], X.shape[1], model.n_latent
+        rows = min(batch_size, n)                                       # a batch never exceeds N
         self.order = np.arange(n)                                       # (N,)
         self.order_ready, self.pos, self.epoch = False, 0, 0
         self.sums, self.epoch_seconds = {}, 0.0
         self.best_flat = model.flat_params.copy()                             # (P,)
         self.best_value, self.best_epoch = math.inf, 0
         self.interrupted = False
-        self.xb = np.empty((batch_size, dim), model.dtype)              # (B, D)
-        self.wb = np.ones((batch_size, dim), model.dtype)               # (B, D)
+        self.xb = np.empty((rows, dim), model.dtype)                    # (B, D)
+        self.wb = np.ones((rows, dim), model.dtype)                     # (B, D)
         self.n_prior = getattr(model, "n_prior", None)
-        self.eps = np.empty((batch_size, n_latent), model.dtype)        # (B, Z)
+        self.eps = np.empty((rows, n_latent), model.dtype)              # (B, Z)
         self.prior = np.empty((self.n_prior or 1, n_latent), model.dtype)   # (M, Z)
         self.grads = model.new_grads()
+        self.flat_grads = flat_base(list(self.grads.values()))         # (P,) the buffer they tile
 
 
 def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, max_epochs=200,
@@ -101,14 +107,23 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
     Raises
     ------
     TrainingInterrupted
-        On Ctrl-C, after writing the checkpoint (if a path was given).
+        On Ctrl-C, after writing the checkpoint (if a path was given); the model keeps the
+        weights of its best epoch so far.
+    TrainingDiverged
+        At the first non-finite loss or gradient, before the bad step changes anything on disk
+        (the checkpoint holds the end of the last good epoch); the model keeps the weights of its
+        best finite epoch and is fitted only if one epoch finished.
+    NpvaeError
+        On bad input: empty, non-finite or mis-shaped X, negative, non-finite or all-zero weights.
     """
-    X, W = _as_training_arrays(model, X, weights, "X", "weights")
+    X, W = as_training_arrays(model, X, weights, "X", "weights")
     has_val = X_val is not None
     if has_val:
-        X_val, W_val = _as_training_arrays(model, X_val, weights_val, "X_val", "weights_val", ones=True)
-    if batch_size < 1 or max_epochs < 0:
-        raise NpvaeError(f"batch_size must be >= 1 and max_epochs >= 0, got {batch_size}, {max_epochs}")
+        X_val, W_val = as_training_arrays(model, X_val, weights_val, "X_val", "weights_val", ones=True)
+    if int(batch_size) != batch_size or batch_size < 1 or int(max_epochs) != max_epochs or max_epochs < 0:
+        raise NpvaeError(f"batch_size must be an integer >= 1 and max_epochs >= 0, got {batch_size}, {max_epochs}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise NpvaeError(f"lr must be a finite number > 0, got {lr}")
     run = _Run(model, X, W, model.rng if rng is None else as_generator(rng), int(batch_size))
     opt = Adam(model.params, lr=lr)
     sched = ReduceLROnPlateau(opt, lr_factor, lr_patience, lr_threshold)
@@ -123,29 +138,28 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         model.history_ = []
         noise = draw_validation_noise(model, len(X_val), val_seed) if has_val else ValidationNoise()
         run.best_flat[...] = model.flat_params
-    evaluate_val = (lambda: evaluate(model, X_val, W_val, noise, block=run.batch_size)) if has_val else None
+    block = min(run.batch_size, len(X_val)) if has_val else 0     # the same MMD blocks, no oversized buffer
+    evaluate_val = (lambda: evaluate(model, X_val, W_val, noise, block=block)) if has_val else None
     saver = (lambda: _save(run, opt, sched, stopper, checkpoint, fingerprints, noise)) if checkpoint else None
     t_start, epoch_start = time.perf_counter(), run.epoch
+    model.is_fitted = True            # the validation pass encodes with the weights being trained
     try:
-        with _deferred_sigint(run):
+        # the divergence checks replace NumPy's overflow warnings, which would only add noise
+        with _deferred_sigint(run), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             _loop(run, opt, sched, stopper, max_epochs, evaluate_val, saver, callback, verbose)
     except _StopRequested:
-        _interrupted(run, saver, checkpoint)
-    model.flat_params[...] = run.best_flat
+        _interrupted(run, saver, checkpoint)          # saves the current state, then raises
+    finally:
+        _keep_best(run)
     if verbose:
         _print_summary(run, stopper, time.perf_counter() - t_start, run.epoch - epoch_start)
     return model
 
 
-def _as_training_arrays(model, X, W, name_x, name_w, ones=False):
-    """X and W as C-contiguous arrays of the model's dtype (W None -> ones if ``ones``)."""
-    X = np.ascontiguousarray(model.check_X(X, name_x), dtype=model.dtype)            # (N, D)
-    if W is None:
-        return X, (np.ones_like(X) if ones else None)
-    W = np.ascontiguousarray(model.check_X(W, name_w), dtype=model.dtype)            # (N, D)
-    if W.shape != X.shape:
-        raise NpvaeError(f"{name_w} has shape {W.shape}, {name_x} {X.shape}")
-    return X, W
+def _keep_best(run):
+    """Give the model its best epoch's weights; it is fitted if at least one epoch finished."""
+    run.model.flat_params[...] = run.best_flat
+    run.model.is_fitted = run.best_epoch > 0
 
 
 def _loop(run, opt, sched, stopper, max_epochs, evaluate_val, saver, callback, verbose):
@@ -195,6 +209,7 @@ def _train_epoch(run, opt):
             rng.standard_normal(out=eps, dtype=model.dtype)              # (B, Z)
             rng.standard_normal(out=run.prior, dtype=model.dtype)        # (M, Z)
         terms, _ = model.loss_and_grads(xb, wb, eps, run.prior, run.grads)
+        _check_step(run, terms, s // bs + 1, xb, opt.lr)
         opt.step(run.grads)
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + value * b
@@ -211,6 +226,10 @@ def _end_epoch(run, opt, sched, stopper, evaluate_val):
     if evaluate_val is not None:
         record.update({f"val_{k}": v for k, v in evaluate_val().items()})
     objective = epoch_objective(record)
+    if not math.isfinite(objective):
+        bad = [k for k, v in record.items() if k.startswith("val_") and not math.isfinite(v)]
+        _diverged(run, None, f"validation {bad[0][4:] if bad else 'total'}", objective, opt.lr,
+                  "; the validation spectra or weights may hold extreme values")
     record["lr"] = opt.lr
     record["seconds"] = run.epoch_seconds
     run.model.history_.append(record)
@@ -222,6 +241,24 @@ def _end_epoch(run, opt, sched, stopper, evaluate_val):
     run.epoch += 1
     run.order_ready, run.pos, run.sums, run.epoch_seconds = False, 0, {}, 0.0
     return record
+
+
+def _check_step(run, terms, step, xb, lr):
+    """Raise TrainingDiverged if a loss term or the gradient of this step is not finite.
+
+    Done before the optimiser step, so the weights are never touched by a bad step.
+    """
+    bad = guards.first_non_finite(terms, run.flat_grads, run.grads)
+    if bad is not None:
+        peak = float(np.abs(xb).max())
+        hint = f"; this batch holds a pixel of {peak:.3g}: check the data" if peak > 1e6 else ""
+        _diverged(run, step, *bad, lr, hint)
+
+
+def _diverged(run, step, term, value, lr, hint=""):
+    """Raise TrainingDiverged with where, which term and what to try."""
+    message = guards.divergence_message(run.epoch + 1, step, term, value, lr, run.best_epoch, hint)
+    raise TrainingDiverged(message, run.epoch + 1, step, term, run.best_epoch)
 
 
 @contextlib.contextmanager

@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from ..paper import SEARCH_H1_MAX, SEARCH_LAMBDA_RANGE
-from ..utils import NpvaeError, atomic_write, progress
+from ..utils import NpvaeError, atomic_write, die_with_parent, progress
 from .checkpoint import data_fingerprint
 from .estimators import make_model
+from .guards import TrainingDiverged
 from .history import best_record
 
 __all__ = ["search", "sample_configs", "COLUMNS"]
@@ -146,9 +147,10 @@ def _interrupt_workers(pool):
 
 
 def _init_worker(X, W, X_val, W_val):
-    """Worker start: keep the data and use one BLAS thread (the Numba kernels are serial)."""
+    """Worker start: die with the parent, keep the data, use one BLAS thread (the kernels are serial)."""
     from threadpoolctl import threadpool_limits
 
+    die_with_parent()
     _DATA["limits"] = threadpool_limits(limits=1)
     _DATA["arrays"] = (X, W, X_val, W_val)
 
@@ -162,14 +164,19 @@ def _run_config(cfg, options):
                        seed=cfg["seed"])
     ckpt = out / "checkpoints" / f"config_{cfg['id']:03d}.npz"
     t0 = time.perf_counter()
-    model.fit(X, W, X_val, W_val, batch_size=options["batch_size"], max_epochs=options["max_epochs"],
-              lr=options["lr"], verbose=False, checkpoint=ckpt, resume=ckpt.exists())
+    try:
+        model.fit(X, W, X_val, W_val, batch_size=options["batch_size"], max_epochs=options["max_epochs"],
+                  lr=options["lr"], verbose=False, checkpoint=ckpt, resume=ckpt.exists())
+    except TrainingDiverged:
+        pass          # it keeps its best finite epoch; with none it is not fitted and scores NaN
     path = out / "models" / f"config_{cfg['id']:03d}.npz"
-    model.save(path)
+    if model.is_fitted:
+        model.save(path)
     ckpt.unlink(missing_ok=True)
     best = best_record(model.history_)
     row = dict(cfg, best_epoch=best.get("epoch", 0), epochs=len(model.history_),
-               seconds=round(time.perf_counter() - t0, 2), model=str(path.relative_to(out)))
+               seconds=round(time.perf_counter() - t0, 2),
+               model=str(path.relative_to(out)) if model.is_fitted else "")
     for key in ("val_recon", "val_kl", "val_mmd", "val_total", "train_recon"):
         row[key] = best.get(key, math.nan)
     return row
@@ -179,12 +186,12 @@ def _record(out, results, row, keep_models):
     """Rewrite results.csv; make best_model.npz the best so far; drop other model files."""
     ranked = _sorted(results)
     best = ranked[0]
-    if best["id"] == row["id"]:
+    if best["id"] == row["id"] and best["model"]:
         with atomic_write(out / "best_model.npz", suffix=".npz") as tmp:
             shutil.copyfile(out / row["model"], tmp)
     if not keep_models:
         for other in ranked:
-            if other["id"] != best["id"]:
+            if other["id"] != best["id"] and other["model"]:
                 (out / other["model"]).unlink(missing_ok=True)
     with atomic_write(out / "results.csv") as tmp:
         with open(tmp, "w", newline="") as fh:

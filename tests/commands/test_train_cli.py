@@ -11,14 +11,6 @@ from npvae.commands.train import read_training_data
 TINY = ["--latent", "2", "--hidden", "16", "8", "--lam", "3", "--epochs", "2", "--batch-size", "32", "--quiet"]
 
 
-@pytest.fixture
-def npz_file(tmp_path, tiny_data):
-    X, W, Xv, Wv = tiny_data
-    path = tmp_path / "data.npz"
-    np.savez(path, flux=np.vstack([X, Xv]), weight=np.vstack([W, Wv]))
-    return path
-
-
 def test_train_writes_model_history_and_curve_then_resumes(tmp_path, npz_file):
     out = tmp_path / "run"
     assert main(["train", "--data", str(npz_file), "--out", str(out)] + TINY) == 0

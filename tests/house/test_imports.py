@@ -12,7 +12,7 @@ from pathlib import Path
 import npvae
 
 PACKAGE = Path(npvae.__file__).parent
-LAYERS = [{"paper", "utils", "_version"}, {"nn", "data"}, {"synthetic"}, {"train"}, {"baselines"},
+LAYERS = [{"paper", "utils", "_version", "runfolder"}, {"nn", "data"}, {"synthetic"}, {"train"}, {"baselines"},
           {"analysis"}, {"plots"}, {"reproduce"}, {"commands"}, {"cli"}]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 NN_MAY_IMPORT = {"nn", "paper", "utils", "_version"}

@@ -37,7 +37,10 @@ AE_KEYS = [k for k in VAE_KEYS if not k.startswith("logvar")]
 
 
 def _vae(hidden=HIDDEN, activation="relu", dtype=np.float64, seed=0, **kw):
-    return npvae.InfoVAE(D, hidden, Z, activation=activation, dtype=dtype, seed=seed, n_prior=M, **kw)
+    """A random-weight InfoVAE, marked fitted so that encode and decode may be called."""
+    model = npvae.InfoVAE(D, hidden, Z, activation=activation, dtype=dtype, seed=seed, n_prior=M, **kw)
+    model.is_fitted = True
+    return model
 
 
 def _data(seed, n=B):
@@ -275,6 +278,7 @@ def test_different_noise_gives_different_loss():
 @pytest.mark.parametrize("cls", [npvae.InfoVAE, npvae.Autoencoder])
 def test_mean_spectrum_is_subtracted(cls):
     model = cls(D, HIDDEN, Z, dtype=np.float64, seed=6)
+    model.is_fitted = True                          # random weights used as if trained
     x, w, eps, prior = _data(22)
     shift = 10.0 * np.random.default_rng(26).standard_normal(D)
     t1, g1 = model.loss_and_grads(x, w, eps, prior)
@@ -327,6 +331,7 @@ def _plain_decode(model, C):
 @pytest.mark.parametrize("cls", [npvae.InfoVAE, npvae.Autoencoder])
 def test_encode_decode_reconstruct_match_plain_forward(cls):
     model = cls(D, HIDDEN, Z, activation="leaky_relu", dtype=np.float64, seed=8)
+    model.is_fitted = True                          # random weights used as if trained
     model.mean_[...] = np.random.default_rng(27).standard_normal(D)
     X = np.random.default_rng(28).standard_normal((9, D))
     mu, logvar = model.encode(X)

@@ -20,6 +20,7 @@ def _model(cls, dtype, seed=0):
     model = cls(D, HIDDEN, Z, activation="leaky_relu", dtype=dtype, seed=seed, **kw)
     model.mean_[...] = np.random.default_rng(seed + 100).standard_normal(D)
     model.history_ = [{"epoch": 0, "loss": 1.5}]
+    model.is_fitted = True                          # random weights saved as if trained
     return model
 
 

@@ -144,7 +144,9 @@ def test_synth_command_writes_a_dataset(tmp_path):
     assert 70 <= len(ds) <= 80 and ds.flux.shape[1] == 1000
     assert {"ODDITY", "TRUE_Z", "TRUE_CLASS", "LABEL", "SPLIT"} <= set(ds.catalog.colnames)
     assert len(list((tmp_path / "raw").glob("spec-*.fits"))) == 80
-    assert main(["synth", "--n", "0", "--out", str(out)]) == 1
+    with pytest.raises(SystemExit) as usage_error:                 # a usage error: exit code 2
+        main(["synth", "--n", "0", "--out", str(out)])
+    assert usage_error.value.code == 2
 
 
 def test_make_dataset_in_worker_processes_equals_the_single_process_one():

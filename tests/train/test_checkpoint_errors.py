@@ -41,7 +41,9 @@ def test_garbage_file(tmp_path, tiny_data):
 
 def test_model_file_is_not_a_checkpoint(tmp_path, tiny_data):
     path = tmp_path / "model.npz"
-    _vae().save(path)
+    model = _vae()
+    model.is_fitted = True
+    model.save(path)
     with pytest.raises(NpvaeError, match="model.npz.*not an npvae checkpoint"):
         _resume(_vae(), path, tiny_data)
 

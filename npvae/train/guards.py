@@ -1,0 +1,102 @@
+"""Guards of the training loop: input checks, divergence detection, a memory estimate.
+
+:func:`as_training_arrays` checks what ``fit`` is given the way scikit-learn's estimators do
+(at least one row, finite values, non-negative finite weights that are not all zero);
+:func:`first_non_finite` is the per-step divergence test; :func:`training_memory_bytes` lets the
+command line refuse a run that cannot fit in memory before it starts. Docs: docs/files.md.
+Shapes: N spectra, D pixels, H hidden, Z latent, B batch, P parameters.
+"""
+import math
+
+import numpy as np
+
+from ..utils import NpvaeError
+
+__all__ = ["TrainingDiverged", "as_training_arrays", "first_non_finite", "divergence_message",
+           "training_memory_bytes"]
+
+
+class TrainingDiverged(NpvaeError):
+    """A non-finite loss or gradient; the model holds the weights of its best finite epoch.
+
+    Attributes: ``epoch`` and ``step`` (1-based) where it happened, ``term`` (the loss term, or
+    "gradient", or "validation <term>"), ``best_epoch`` (0 when no epoch finished).
+    """
+
+    def __init__(self, message, epoch, step, term, best_epoch):
+        super().__init__(message)
+        self.epoch, self.step, self.term, self.best_epoch = epoch, step, term, best_epoch
+
+
+def as_training_arrays(model, X, W, name_x, name_w, ones=False):
+    """X and W as C-contiguous arrays of the model's dtype (W None -> ones if ``ones``).
+
+    Raises NpvaeError (naming the first bad row) for no rows, non-finite X, or negative,
+    non-finite or all-zero weights.
+    """
+    X = np.ascontiguousarray(model.check_X(X, name_x), dtype=model.dtype)            # (N, D)
+    if len(X) == 0:
+        raise NpvaeError(f"{name_x} has no rows: need at least one spectrum to fit")
+    check_finite(X, name_x)
+    if W is None:
+        return X, (np.ones_like(X) if ones else None)
+    W = np.ascontiguousarray(model.check_X(W, name_w), dtype=model.dtype)            # (N, D)
+    if W.shape != X.shape:
+        raise NpvaeError(f"{name_w} has shape {W.shape}, {name_x} {X.shape}")
+    check_finite(W, name_w)
+    negative = np.flatnonzero((W < 0).any(axis=1))
+    if negative.size:
+        raise NpvaeError(f"{name_w} row {negative[0]} has negative values ({negative.size} rows in all)")
+    if not W.any():
+        raise NpvaeError(f"{name_w} are all zero: no pixel would count in the loss, nothing to fit")
+    return X, W
+
+
+def check_finite(A, name):
+    """NpvaeError naming the first row of A (N, D) with a NaN or an infinity."""
+    if not np.isfinite(A.sum(dtype=np.float64)):                      # cheap test first
+        bad = np.flatnonzero(~np.isfinite(A).all(axis=1))
+        if bad.size:
+            raise NpvaeError(f"{name} row {bad[0]} has non-finite values (NaN or inf; {bad.size} rows in all)")
+
+
+def training_memory_bytes(n_features, hidden, n_latent, batch_size, n_train, n_val=0, itemsize=4):
+    """Rough memory a training run needs beyond the data it is given, in bytes.
+
+    Parameters (P of them) appear six times (weights, gradients, Adam's two moments, the best
+    epoch's copy, the checkpoint's copy); a batch of min(B, N) rows needs about eight (B, D)
+    and four (B, H) workspace arrays per hidden layer; validation works in chunks of 1024.
+    """
+    widths = [n_features, *hidden, n_latent]
+    one_way = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))     # encoder and mu head
+    n_params = 2 * one_way + (widths[-2] + 1) * n_latent                    # decoder, logvar head
+    rows = min(batch_size, max(n_train, 1)) + min(1024, n_val)
+    activations = rows * (8 * n_features + 4 * sum(hidden) + 8 * n_latent)
+    return itemsize * (6 * n_params + activations)
+
+
+def first_non_finite(terms, flat_grads, grads):
+    """(term, value) of the first non-finite loss term, or ("gradient", |g|^2), or None.
+
+    One float test per term and one dot product over the flat gradient (P,): its squared norm
+    is NaN or inf exactly when a gradient entry is, or when the gradient is so large that
+    Adam's second moment would overflow. ``grads`` (dict) is used when ``flat_grads`` is None.
+    """
+    if not math.isfinite(terms["total"]):
+        term = next((k for k, v in terms.items() if not math.isfinite(v)), "total")
+        return term, terms[term]
+    if flat_grads is not None:
+        norm2 = float(np.dot(flat_grads, flat_grads))
+    else:
+        norm2 = sum(float(np.vdot(g, g)) for g in grads.values())
+    return None if math.isfinite(norm2) else ("gradient", norm2)
+
+
+def divergence_message(epoch, step, term, value, lr, best_epoch, hint=""):
+    """One line: where it diverged, which term, what to try, what the model keeps."""
+    where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
+    kept = (f"the model keeps its best finite epoch {best_epoch}" if best_epoch
+            else "no epoch finished, so the model is not fitted")
+    return (f"training diverged in {where}: {term} is {value} at learning rate {lr:.3g}{hint}; "
+            f"try a 10x smaller learning rate ({lr / 10:.3g}) or a smaller lam, and check the "
+            f"weights ({kept})")
