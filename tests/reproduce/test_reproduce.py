@@ -23,13 +23,14 @@ def run(tmp_path_factory):
 
 def test_reproduce_writes_report_metrics_models_and_figures(run):
     out, metrics, _ = run
-    for name in ("report.html", "metrics.json", "dataset.fits", "reproduce.log",
+    for name in ("report.html", "explorer.html", "metrics.json", "dataset.fits", "reproduce.log",
                  "models/vae_z2.npz", "models/ae_z2.npz", "figures/fig03_reconstruction_error.png",
                  "figures/fig08_corner.png", "figures/fig15_outliers.png", "figures/fig17_noise.png"):
         assert (out / name).exists(), name
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 8      # figures are embedded, not linked
     assert "Figure 3" in html and "Table 2" in html
+    assert "<a href='explorer.html'>" in html
     table = metrics["reconstruction"]["weighted_mse"]
     assert set(table) == {"PCA", "WeightedPCA", "NMF", "WeightedNMF", "AE", "VAE"}
     assert set(table["VAE"]) == {"2"}
@@ -45,7 +46,8 @@ def test_second_run_skips_finished_stages(run):
     assert (out / "models/vae_z2.npz").stat().st_mtime == model_mtime
     assert again["reconstruction"] == metrics["reconstruction"]
     log = (out / "reproduce.log").read_text()
-    for line in ("model vae_z2.npz: reusing", "reconstruction: reusing results", "latent: reusing results"):
+    for line in ("model vae_z2.npz: reusing", "reconstruction: reusing results", "latent: reusing results",
+                 "explorer: reusing"):
         assert line in log
 
 
