@@ -8,6 +8,7 @@
 // Shapes: N spectra, S kept spectra, D pixels, Z latent dimensions, H hidden units.
 "use strict";
 (function () {
+  const START_MS = performance.now();
   const DATA = JSON.parse(document.getElementById("npvae-data").textContent);
   const N = DATA.n, Z = DATA.nLatent, D = DATA.nPixels;
   const HOVER_PX = 6;          // a click or hover within this many pixels of a point picks it
@@ -129,6 +130,7 @@
     return VIRIDIS[k].map((a, c) => Math.round(a + f * (VIRIDIS[k + 1][c] - a)));
   }
   function packRgb(rgb) { return (255 << 24 | rgb[2] << 16 | rgb[1] << 8 | rgb[0]) >>> 0; }   // ImageData ABGR
+  const VIRIDIS_LUT = Uint32Array.from({length: 256}, (_, k) => packRgb(viridis(k / 255)));   // (256,)
   function percentile(sorted, q) { return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))]; }
   function colorScale(name) {   // {rgb (N,) packed colours, legend HTML}
     const col = COLUMNS[name], rgb = new Uint32Array(N);
@@ -139,12 +141,12 @@
                                      escapeHtml(l)).join(" &nbsp; ");
       return {rgb, legend};
     }
-    const finite = Array.from(col.values).filter(Number.isFinite).sort((a, b) => a - b);
+    const finite = col.values.filter(Number.isFinite).sort();            // a Float32Array sorts by value
     const lo = finite.length ? percentile(finite, 0.02) : 0, hi = finite.length ? percentile(finite, 0.98) : 1;
     const span = hi > lo ? hi - lo : 1, nan = packRgb(NAN_RGB);
     for (let n = 0; n < N; n++) {
       const v = col.values[n];
-      rgb[n] = Number.isFinite(v) ? packRgb(viridis((v - lo) / span)) : nan;
+      rgb[n] = Number.isFinite(v) ? VIRIDIS_LUT[Math.round(255 * Math.min(Math.max((v - lo) / span, 0), 1))] : nan;
     }
     const stops = VIRIDIS.map(c => "rgb(" + c.join(",") + ")").join(",");
     const legend = escapeHtml(name) + ": " + lo.toPrecision(3) + ' <span style="display:inline-block;width:120px;height:10px;' +
@@ -519,6 +521,6 @@
     shown: () => state.panel && JSON.parse(JSON.stringify(state.panel, (k, v) => ArrayBuffer.isView(v) ? Array.from(v) : v)),
     state: () => ({view: view.density ? "density" : "points", axes: [view.i, view.j], color: view.color, n: N,
                    selected: state.selected.length, panel: state.panel && state.panel.kind}),
-    readyMs: performance.now(),
+    startMs: START_MS, readyMs: performance.now(),
   };
 })();

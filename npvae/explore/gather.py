@@ -65,18 +65,23 @@ class ExplorerData:
         return len(self.mu)
 
 
-def _chi2(model, flux, weight):
-    """Reduced chi^2 of each reconstruction from the latent mean, in chunks.  -> (N,)."""
+def _chi2(model, mu, flux, weight):
+    """Reduced chi^2 of each reconstruction decode(mu), in chunks.  mu (N, Z) -> (N,)."""
     out = np.empty(len(flux))                                               # (N,)
     for s in range(0, len(flux), CHUNK):
         x = np.asarray(flux[s:s + CHUNK], np.float32)                       # (C, D)
-        out[s:s + CHUNK] = reduced_chi2(x, model.reconstruct(x), weight[s:s + CHUNK], model.n_latent)
+        out[s:s + CHUNK] = reduced_chi2(x, model.decode(mu[s:s + CHUNK]), weight[s:s + CHUNK], model.n_latent)
     return out
+
+
+def _stars(catalog):
+    """(N,) bool: pipeline CLASS STAR (none when the catalogue has no CLASS column)."""
+    return pipeline_stars(catalog) if "CLASS" in catalog.colnames else np.zeros(len(catalog), bool)
 
 
 def _axes(mu, catalog):
     """The axes VAE 1..Z fitted on the training galaxies and quasars (all rows if too few)."""
-    keep = ~pipeline_stars(catalog)
+    keep = ~_stars(catalog)
     if "SPLIT" in catalog.colnames:
         keep &= np.asarray(catalog["SPLIT"], dtype=str) == "train"
     return fit_latent_axes(mu[keep] if keep.sum() >= 2 else mu)
@@ -102,7 +107,7 @@ def _tracks(mu, catalog, axes):
     """The paper's tracks on the galaxies and quasars; a track whose classes are absent is left out."""
     if "LABEL" not in catalog.colnames:
         return []
-    gal = ~pipeline_stars(catalog)
+    gal = ~_stars(catalog)
     labels = np.asarray(catalog["LABEL"], dtype=str)[gal]
     tracks = []
     for preset in TRACK_PRESETS:
@@ -149,7 +154,7 @@ def gather(model, dataset, max_spectra=MAX_SPECTRA, rng=0, n_outliers=N_OUTLIERS
     mu = model.encode(flux)[0].astype(np.float32)                           # (N, Z)
     axes = _axes(mu, catalog)
     numeric, categorical = _columns(catalog)
-    chi2 = _chi2(model, flux, weight)                                       # (N,)
+    chi2 = _chi2(model, mu, flux, weight)                                       # (N,)
     numeric["chi2"] = chi2.astype(np.float32)
     lof = lof_scores(mu, k=LOF_K) if len(mu) > LOF_K else np.full(len(mu), np.nan)
     numeric["LOF"] = lof.astype(np.float32)
