@@ -8,7 +8,7 @@ page, its size, the time Chromium takes to load it (navigation start to the expl
 and the time from a colour change to the next painted frame, for every colour column.
 
     python benchmarks/explorer_speed.py                       # 64,000 points
-    python benchmarks/explorer_speed.py --n 250000            # the density view
+    python benchmarks/explorer_speed.py --n 1000000 --pixels 100 --max-spectra 200   # density view
     python benchmarks/explorer_speed.py --run RUN --screenshot docs/images/explorer.png
 """
 import argparse
@@ -44,10 +44,10 @@ const names = e.colors();
 """
 
 
-def stand_in(n, seed=0):
+def stand_in(n, n_pixels=1000, seed=0):
     """(model, dataset): the Table 1 6-latent VAE with random weights and n decoded noisy spectra."""
     rng = np.random.default_rng(seed)
-    model = make_model("vae", 6, seed=seed)
+    model = make_model("vae", 6, n_features=n_pixels, seed=seed)
     model.mean_[:] = 1.0
     z = rng.normal(size=(n, 6)) * rng.uniform(0.3, 2.0, size=6)                 # (N, Z)
     flux = model.decode(z) + rng.normal(scale=0.05, size=(n, model.n_features)).astype(np.float32)
@@ -56,7 +56,7 @@ def stand_in(n, seed=0):
                      "FIBERID": rng.integers(1, 1000, n), "Z": rng.uniform(0, 0.4, n),
                      "LABEL": rng.choice(CLASSES, n), "SN_MEDIAN": rng.uniform(2, 50, n),
                      "SPLIT": np.where(rng.random(n) < 0.75, "train", "valid")})
-    wave = 10 ** rest_loglam()
+    wave = 10 ** rest_loglam()[np.linspace(0, 999, n_pixels).astype(int)]
     return model, Dataset(flux=flux, weight=weight, mask=np.zeros(flux.shape, np.uint8), wave=wave, catalog=catalog)
 
 
@@ -67,6 +67,7 @@ def chromium_version():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=64_000, help="points of the stand-in (default 64,000)")
+    parser.add_argument("--pixels", type=int, default=1000, help="pixels of the stand-in (fewer: less memory)")
     parser.add_argument("--run", default=None, help="an npvae reproduce run folder instead of the stand-in")
     parser.add_argument("--max-spectra", type=int, default=1000)
     parser.add_argument("--loads", type=int, default=3, help="page loads timed (median reported)")
@@ -79,7 +80,7 @@ def main():
         model_path, data_path = resolve_source(args.run)
         model, dataset = load(model_path), load_dataset(data_path)
     else:
-        model, dataset = stand_in(args.n)
+        model, dataset = stand_in(args.n, args.pixels)
     print(f"data: {len(dataset)} spectra x {dataset.flux.shape[1]} pixels ready in {time.perf_counter() - t0:.1f} s")
     out = Path(tempfile.mkdtemp()) / "explorer.html"
     t0 = time.perf_counter()
