@@ -307,10 +307,12 @@
     const w0 = WAVE[0], w1 = WAVE[D - 1];
     const sx = w => SPAD + (w - w0) / (w1 - w0) * (SW - 2 * SPAD), sy = v => SH - SPAD - (v - y0) / (y1 - y0) * (SH - 2 * SPAD);
     pctx.font = "10px sans-serif"; pctx.fillStyle = "#777"; pctx.strokeStyle = "#ccc"; pctx.setLineDash([3, 3]);
-    DATA.lines.forEach(([name, w], k) => {
+    const rowEnd = [-Infinity, -Infinity, -Infinity];                // right end of the last label per row
+    DATA.lines.forEach(([name, w]) => {
       if (w < w0 || w > w1) return;
       pctx.beginPath(); pctx.moveTo(sx(w), SPAD - 6); pctx.lineTo(sx(w), SH - SPAD); pctx.stroke();
-      pctx.fillText(name, sx(w) + 2, 10 + 10 * (k % 2));
+      const row = rowEnd.findIndex(end => end < sx(w) - 2);              // a label row with room, else none
+      if (row >= 0) { pctx.fillText(name, sx(w) - 2, 10 + 10 * row); rowEnd[row] = sx(w) - 2 + pctx.measureText(name).width; }
     });
     pctx.setLineDash([]);
     traces.forEach(t => {
