@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "explore"))
-from conftest import CHROMIUM, start_chromium, stop_chromium  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _explorer_browser import CHROMIUM, start_chromium, stop_chromium  # noqa: E402
 
 from npvae import make_model  # noqa: E402
 from npvae.data.dataset import Dataset  # noqa: E402

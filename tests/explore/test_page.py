@@ -104,3 +104,10 @@ def test_write_explorer_accepts_paths(run_folder):
     out = write_explorer(run_folder / "p.html", run_folder / "models" / "vae_z4.npz", run_folder / "dataset.fits",
                          max_spectra=5)
     assert payload(out)["n"] == 300
+
+
+def test_a_dataset_of_another_grid_is_a_clear_error(tiny_model):
+    from _explorer_browser import make_tiny_dataset
+
+    with pytest.raises(NpvaeError, match="spectra have 30 pixels, the model expects 40"):
+        gather(tiny_model, make_tiny_dataset(n=50, d=30))
