@@ -236,7 +236,9 @@
       sctx.strokeStyle = "#d00"; sctx.lineWidth = 1.5;
       DATA.outliers.forEach(row => { sctx.beginPath(); sctx.arc(PX[row], PY[row], 6, 0, 2 * Math.PI); sctx.stroke(); });
     }
-    sctx.strokeStyle = "#000"; sctx.lineWidth = 1.5;
+    sctx.strokeStyle = "#000"; sctx.lineWidth = 1;
+    if (state.selected.length <= 20000) state.selected.forEach(n => sctx.strokeRect(PX[n] - 2.5, PY[n] - 2.5, 5, 5));
+    sctx.lineWidth = 1.5;
     state.marks.forEach(m => {
       const [px, py] = toPixel(m[view.i], m[view.j]);
       sctx.beginPath(); sctx.arc(px, py, 5, 0, 2 * Math.PI); sctx.stroke();
@@ -410,6 +412,7 @@
     state.selected = rows;
     if (state.csvUrl) URL.revokeObjectURL(state.csvUrl);
     state.csvUrl = URL.createObjectURL(new Blob([selectionCsv()], {type: "text/csv"}));
+    drawOverlay();
     setText("selection", rows.length + " selected &middot; <a id=\"csv\" download=\"npvae_selection.csv\" href=\"" + state.csvUrl + "\">download CSV of IDs</a>");
     return rows;
   }
@@ -487,7 +490,6 @@
       if (mode() === "select") {
         const [ax, ay] = fromPixel(Math.min(d.x, x), Math.max(d.y, y)), [bx, by] = fromPixel(Math.max(d.x, x), Math.min(d.y, y));
         select({x: [ax, bx], y: [ay, by]});
-        drawOverlay();
       } else {
         track(latentAtPixel(d.x, d.y), latentAtPixel(x, y));
       }
