@@ -37,8 +37,8 @@ def python_ids(dataset, rows):
     return [f"{cat['PLATE'][r]}-{cat['MJD'][r]}-{cat['FIBERID'][r]}" for r in rows]
 
 
-def click_canvas(driver, px, py, drag_to=None):
-    """A real mouse click (or drag) at canvas pixel (px, py) of the scatter."""
+def click_canvas(driver, px, py, drag_to=None, hover=False):
+    """A real mouse click, drag (to ``drag_to``) or hover at canvas pixel (px, py) of the scatter."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -46,11 +46,11 @@ def click_canvas(driver, px, py, drag_to=None):
     w, h = canvas.size["width"], canvas.size["height"]
     border = (w - int(canvas.get_attribute("width"))) / 2                 # CSS border of the canvas
     offset = lambda x, y: (int(round(x + border - w / 2)), int(round(y + border - h / 2)))  # noqa: E731
-    actions = ActionChains(driver).move_to_element_with_offset(canvas, *offset(px, py))
-    if drag_to is None:
-        actions.click()
-    else:
+    actions = ActionChains(driver).move_to_element_with_offset(canvas, *offset(px, py))   # from the centre
+    if drag_to is not None:
         actions.click_and_hold().move_to_element_with_offset(canvas, *offset(*drag_to)).release()
+    elif not hover:
+        actions.click()
     actions.perform()
 
 
@@ -102,16 +102,9 @@ def test_clicking_a_point_shows_its_spectrum_band_and_reconstruction(opened, tin
 
 
 def test_hover_shows_plate_mjd_fiber_class_and_redshift(opened, tiny_dataset):
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-
     row, pix = isolated_row(opened, list(range(0, 300, 7)))
-    canvas = opened.find_element(By.ID, "scatter")
-    border = (canvas.size["width"] - 640) / 2
-    ActionChains(opened).move_to_element_with_offset(
-        canvas, int(pix[row][0] + border - canvas.size["width"] / 2),
-        int(pix[row][1] + border - canvas.size["height"] / 2)).perform()
-    tip = opened.find_element(By.ID, "tooltip").text
+    click_canvas(opened, *pix[row], hover=True)
+    tip = opened.find_element("id", "tooltip").text
     (expected_id,) = python_ids(tiny_dataset, [row])
     assert expected_id in tip and str(tiny_dataset.catalog["LABEL"][row]) in tip
     assert f"z = {tiny_dataset.catalog['Z'][row]:.4f}" in tip
