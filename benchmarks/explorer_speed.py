@@ -115,7 +115,6 @@ def screenshot(driver, path):
     """The page coloured by class with a track of the run decoded, then the top outlier's spectrum."""
     api = "return window.npvaeExplorer."
     driver.set_window_size(1400, 820)
-    driver.execute_script(api + "setColor(window.npvaeExplorer.colors()[0])")
     names = driver.execute_script("return JSON.parse(document.getElementById('npvae-data').textContent).tracks.map(t => t.name)")
     stem = Path(path)
     stem.parent.mkdir(parents=True, exist_ok=True)

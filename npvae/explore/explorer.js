@@ -98,6 +98,8 @@
   const COLUMNS = {};                                                  // name -> {kind, values, levels}
   DATA.categorical.forEach(c => { COLUMNS[c.name] = {kind: "categorical", values: unpack(c.codes), levels: c.levels}; });
   DATA.numeric.forEach(c => { COLUMNS[c.name] = {kind: "numeric", values: unpack(c.values)}; });
+  const COLOR_ORDER = [DATA.classColumn, "chi2", "LOF", "Z", "SN_MEDIAN"].filter(k => COLUMNS[k])   // the menu's order
+    .concat(Object.keys(COLUMNS).sort()).filter((k, i, all) => all.indexOf(k) === i);
   function classOf(row) {
     const c = COLUMNS[DATA.classColumn];
     return c ? c.levels[c.values[row]] : "";
@@ -317,6 +319,8 @@
       if (row >= 0) { pctx.fillText(name, sx(w) - 2, 10 + 10 * row); rowEnd[row] = sx(w) - 2 + pctx.measureText(name).width; }
     });
     pctx.setLineDash([]);
+    pctx.save();
+    pctx.beginPath(); pctx.rect(SPAD, SPAD - 8, SW - 2 * SPAD + 30, SH - 2 * SPAD + 8); pctx.clip();   // spikes stay inside
     traces.forEach(t => {
       const off = t.offset || 0;
       if (t.sigma) {   // the 1-sigma band, skipped on bad pixels (infinite sigma)
@@ -332,6 +336,7 @@
       pctx.stroke();
       if (t.label) { pctx.fillStyle = t.color; pctx.font = "11px sans-serif"; pctx.fillText(t.label, SW - SPAD - 40, sy(t.y[D - 1] + off) - 4); }
     });
+    pctx.restore();
     pctx.fillStyle = "#222"; pctx.font = "12px sans-serif";
     pctx.fillText("rest-frame wavelength (\u00c5): " + Math.round(w0) + " \u2013 " + Math.round(w1), SW / 2 - 110, SH - 8);
   }
@@ -453,7 +458,7 @@
     document.getElementById("axis-x").onchange = e => setAxes(+e.target.value, view.j);
     document.getElementById("axis-y").onchange = e => setAxes(view.i, +e.target.value);
     const colorSel = document.getElementById("color");
-    Object.keys(COLUMNS).forEach(name => colorSel.add(new Option(name, name)));
+    COLOR_ORDER.forEach(name => colorSel.add(new Option(name, name)));
     colorSel.onchange = e => setColor(e.target.value);
     ["layer-tracks", "layer-outliers"].forEach(id => { document.getElementById(id).onchange = drawOverlay; });
     document.body.addEventListener("click", e => {
@@ -481,6 +486,13 @@
       Object.assign(tip.style, {display: "block", left: e.clientX + 12 + "px", top: e.clientY + 12 + "px"});
     });
     scatter.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+    scatter.addEventListener("wheel", e => {   // zoom around the pointer; a double click resets
+      e.preventDefault();
+      const [px, py] = at(e), [x, y] = fromPixel(px, py), f = e.deltaY > 0 ? 1.25 : 0.8;
+      Object.assign(view, {x0: x + (view.x0 - x) * f, x1: x + (view.x1 - x) * f, y0: y + (view.y0 - y) * f, y1: y + (view.y1 - y) * f});
+      redraw();
+    }, {passive: false});
+    scatter.addEventListener("dblclick", () => { setRanges(); redraw(); });
     scatter.addEventListener("mouseup", e => {
       const d = state.drag;
       state.drag = null;
@@ -511,14 +523,14 @@
   // ---- start and the API ------------------------------------------------------------------------
   setupControls();
   setRanges();
-  setColor(DATA.classColumn || Object.keys(COLUMNS)[0]);
+  setColor(COLOR_ORDER[0]);
   if (DATA.outliers.length) show(DATA.outliers[0]);      // the top outlier, so the pane is not empty
   window.npvaeExplorer = {
     decode: z => Array.from(decode(z)),
     show, showLatent: z => Array.from(showLatent(Float64Array.from(z))),
     track: (a, b, steps) => track(Float64Array.from(a), Float64Array.from(b), steps).map(s => Array.from(s)),
     showTrack: name => showTrack(name).map(s => Array.from(s)),
-    setAxes, setColor, colors: () => Object.keys(COLUMNS), redraw,
+    setAxes, setColor, colors: () => COLOR_ORDER.slice(), redraw,
     select: box => select(box).slice(), selectedIds: () => state.selected.map(idOf), selectionCsv,
     pixelOf: row => [PX[row], PY[row]], coordsOf: row => Array.from(COORDS.slice(row * NK, row * NK + NK)),
     latentOf: row => Array.from(latentOf(row)), idOf, keptRows: () => Array.from(SPEC_ROWS),

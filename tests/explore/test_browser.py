@@ -213,3 +213,21 @@ def test_more_points_than_the_threshold_switch_to_a_density_view(browser, tiny_m
         "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i + 1] < 250) n++; return n;")
     assert painted > 300
     assert severe(browser) == []
+
+
+def test_after_zooming_in_a_click_still_opens_the_point_under_the_pointer(opened):
+    centre = js(opened, "pixelOf(0)")
+    zoom = ("const c = document.getElementById('scatter'), r = c.getBoundingClientRect();"
+            "c.dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + 1 + arguments[0],"
+            " clientY: r.top + 1 + arguments[1], bubbles: true, cancelable: true}));")
+    for _ in range(3):
+        opened.execute_script(zoom, *centre)
+    after = js(opened, "pixelOf(0)")
+    assert np.hypot(after[0] - centre[0], after[1] - centre[1]) < 1.0      # the point under the pointer stays
+    _, pix = isolated_row(opened, [0])
+    spread = np.hypot(*(pix - pix[0]).T)
+    near = [r for r in np.argsort(spread)[1:40] if 30 < pix[r][0] < 610 and 30 < pix[r][1] < 530]
+    row, _ = isolated_row(opened, near)
+    click_canvas(opened, *pix[row])
+    assert js(opened, "shown()")["row"] == row
+    assert severe(opened) == []
