@@ -43,6 +43,15 @@ const names = e.colors();
 })(0);
 """
 
+ZOOM_ON_BULK = """
+const e = window.npvaeExplorer, n = e.state().n, c = document.getElementById('scatter'), r = c.getBoundingClientRect();
+const xs = [], ys = [];
+for (let i = 0; i < n; i++) { const p = e.pixelOf(i); xs.push(p[0]); ys.push(p[1]); }
+const median = a => a.sort((u, v) => u - v)[a.length >> 1];
+const x = median(xs), y = median(ys);
+for (let k = 0; k < 2; k++) c.dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + x, clientY: r.top + y, cancelable: true}));
+"""
+
 
 def stand_in(n, n_pixels=1000, seed=0):
     """(model, dataset): the Table 1 6-latent VAE with random weights and n decoded noisy spectra."""
@@ -112,9 +121,12 @@ def main():
 
 
 def screenshot(driver, path):
-    """The page coloured by class with a track of the run decoded, then the top outlier's spectrum."""
+    """The page coloured by class, zoomed on the bulk of the points, with a track of the run decoded;
+    then the top outlier's spectrum."""
     api = "return window.npvaeExplorer."
     driver.set_window_size(1400, 820)
+    driver.execute_script(api + "setColor(window.npvaeExplorer.colors()[0])")      # the classes
+    driver.execute_script(ZOOM_ON_BULK)
     names = driver.execute_script("return JSON.parse(document.getElementById('npvae-data').textContent).tracks.map(t => t.name)")
     stem = Path(path)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -321,7 +321,7 @@
     pctx.setLineDash([]);
     pctx.save();
     pctx.beginPath(); pctx.rect(SPAD, SPAD - 8, SW - 2 * SPAD + 30, SH - 2 * SPAD + 8); pctx.clip();   // spikes stay inside
-    traces.forEach(t => {
+    traces.forEach((t, k) => {
       const off = t.offset || 0;
       if (t.sigma) {   // the 1-sigma band, skipped on bad pixels (infinite sigma)
         pctx.fillStyle = "rgba(0,0,0,0.15)";
@@ -334,7 +334,11 @@
       pctx.strokeStyle = t.color; pctx.lineWidth = t.width || 1; pctx.beginPath();
       for (let d = 0; d < D; d++) { const x = sx(WAVE[d]), y = sy(t.y[d] + off); d ? pctx.lineTo(x, y) : pctx.moveTo(x, y); }
       pctx.stroke();
-      if (t.label) { pctx.fillStyle = t.color; pctx.font = "11px sans-serif"; pctx.fillText(t.label, SW - SPAD - 40, sy(t.y[D - 1] + off) - 4); }
+      if (t.label) {   // a legend at the left for overlaid traces, at the right end for offset ones
+        pctx.fillStyle = t.color; pctx.font = "11px sans-serif";
+        if (t.offset === undefined) pctx.fillText(t.label, SPAD + 6, SPAD + 8 + 13 * k);
+        else pctx.fillText(t.label, SW - SPAD + 3, sy(t.y[D - 1] + off) + 4);
+      }
     });
     pctx.restore();
     pctx.fillStyle = "#222"; pctx.font = "12px sans-serif";
