@@ -49,7 +49,8 @@ const xs = [], ys = [];
 for (let i = 0; i < n; i++) { const p = e.pixelOf(i); xs.push(p[0]); ys.push(p[1]); }
 const median = a => a.sort((u, v) => u - v)[a.length >> 1];
 const x = median(xs), y = median(ys);
-for (let k = 0; k < 2; k++) c.dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + x, clientY: r.top + y, cancelable: true}));
+const wheel = {deltaY: -100, clientX: r.left + x, clientY: r.top + y, cancelable: true};
+for (let k = 0; k < 2; k++) c.dispatchEvent(new WheelEvent('wheel', wheel));
 """
 
 
@@ -127,13 +128,14 @@ def screenshot(driver, path):
     driver.set_window_size(1400, 820)
     driver.execute_script(api + "setColor(window.npvaeExplorer.colors()[0])")      # the classes
     driver.execute_script(ZOOM_ON_BULK)
-    names = driver.execute_script("return JSON.parse(document.getElementById('npvae-data').textContent).tracks.map(t => t.name)")
+    data = "JSON.parse(document.getElementById('npvae-data').textContent)"
+    names = driver.execute_script(f"return {data}.tracks.map(t => t.name)")
     stem = Path(path)
     stem.parent.mkdir(parents=True, exist_ok=True)
     if names:
         driver.execute_script(api + "showTrack(arguments[0])", names[0])
         driver.save_screenshot(str(stem.with_name(stem.stem + "_track.png")))
-    driver.execute_script(api + "show(JSON.parse(document.getElementById('npvae-data').textContent).outliers[0] || 0)")
+    driver.execute_script(api + f"show({data}.outliers[0] || 0)")
     driver.save_screenshot(str(stem))
     print(f"wrote {stem}")
 

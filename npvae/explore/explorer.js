@@ -151,8 +151,10 @@
       rgb[n] = Number.isFinite(v) ? VIRIDIS_LUT[Math.round(255 * Math.min(Math.max((v - lo) / span, 0), 1))] : nan;
     }
     const stops = VIRIDIS.map(c => "rgb(" + c.join(",") + ")").join(",");
-    const legend = escapeHtml(name) + ": " + lo.toPrecision(3) + ' <span style="display:inline-block;width:120px;height:10px;' +
-                   'background:linear-gradient(to right,' + stops + ')"></span> ' + hi.toPrecision(3) + " (2nd to 98th percentile)";
+    const bar = '<span style="display:inline-block;width:120px;height:10px;background:linear-gradient(to right,' +
+                stops + ')"></span>';
+    const legend = escapeHtml(name) + ": " + lo.toPrecision(3) + " " + bar + " " + hi.toPrecision(3) +
+                   " (2nd to 98th percentile)";
     return {rgb, legend};
   }
   function escapeHtml(s) {
@@ -232,7 +234,8 @@
     sctx.putImageData(view.base, 0, 0);
     sctx.fillStyle = "#222"; sctx.font = "12px sans-serif";
     sctx.fillText(axisName(view.i) + " \u2192", W / 2 - 20, H - 8);
-    sctx.save(); sctx.translate(12, H / 2 + 20); sctx.rotate(-Math.PI / 2); sctx.fillText(axisName(view.j) + " \u2192", 0, 0); sctx.restore();
+    sctx.save(); sctx.translate(12, H / 2 + 20); sctx.rotate(-Math.PI / 2);
+    sctx.fillText(axisName(view.j) + " \u2192", 0, 0); sctx.restore();
     if (document.getElementById("layer-tracks").checked) drawTracks();
     if (document.getElementById("layer-outliers").checked) {
       sctx.strokeStyle = "#d00"; sctx.lineWidth = 1.5;
@@ -245,11 +248,7 @@
       const [px, py] = toPixel(m[view.i], m[view.j]);
       sctx.beginPath(); sctx.arc(px, py, 5, 0, 2 * Math.PI); sctx.stroke();
     });
-    if (state.marks.length > 1) {
-      sctx.beginPath();
-      state.marks.forEach((m, k) => { const [px, py] = toPixel(m[view.i], m[view.j]); k ? sctx.lineTo(px, py) : sctx.moveTo(px, py); });
-      sctx.stroke();
-    }
+    if (state.marks.length > 1) polyline(sctx, state.marks.map(m => toPixel(m[view.i], m[view.j])));
     const d = state.drag;
     if (d && d.moved) {
       sctx.setLineDash([4, 3]);
@@ -261,12 +260,16 @@
   function drawTracks() {
     sctx.strokeStyle = "#333"; sctx.fillStyle = "#000"; sctx.lineWidth = 1.5; sctx.font = "bold 11px sans-serif";
     DATA.tracks.forEach(t => {
-      const pts = t.centroids.map((c, k) => c && c.every(v => v !== null) ? [trackCoords(c), t.points[k]] : null).filter(p => p);
-      sctx.beginPath();
-      pts.forEach(([c, _], k) => { const [px, py] = toPixel(c[view.i], c[view.j]); k ? sctx.lineTo(px, py) : sctx.moveTo(px, py); });
-      sctx.stroke();
-      pts.forEach(([c, name]) => { const [px, py] = toPixel(c[view.i], c[view.j]); sctx.fillText(name, px + 4, py - 4); });
+      const keep = t.centroids.map((c, k) => c && c.every(v => v !== null) ? k : -1).filter(k => k >= 0);   // not empty
+      const pixels = keep.map(k => { const c = trackCoords(t.centroids[k]); return toPixel(c[view.i], c[view.j]); });
+      polyline(sctx, pixels);
+      pixels.forEach(([px, py], m) => sctx.fillText(t.points[keep[m]], px + 4, py - 4));
     });
+  }
+  function polyline(ctx, pixels) {   // a line through [[x, y], ...]
+    ctx.beginPath();
+    pixels.forEach(([x, y], k) => k ? ctx.lineTo(x, y) : ctx.moveTo(x, y));
+    ctx.stroke();
   }
   function trackCoords(z) {   // latent z (Z,) -> coordinates (K,) on the axes
     const c = new Float64Array(NK);
@@ -309,14 +312,17 @@
     const lo = values.length ? percentile(values, 0.005) : 0, hi = values.length ? percentile(values, 0.995) : 1;
     const y0 = lo - 0.08 * (hi - lo || 1), y1 = hi + 0.12 * (hi - lo || 1);
     const w0 = WAVE[0], w1 = WAVE[D - 1];
-    const sx = w => SPAD + (w - w0) / (w1 - w0) * (SW - 2 * SPAD), sy = v => SH - SPAD - (v - y0) / (y1 - y0) * (SH - 2 * SPAD);
+    const sx = w => SPAD + (w - w0) / (w1 - w0) * (SW - 2 * SPAD);       // wavelength -> pixel
+    const sy = v => SH - SPAD - (v - y0) / (y1 - y0) * (SH - 2 * SPAD);   // flux -> pixel
     pctx.font = "10px sans-serif"; pctx.fillStyle = "#777"; pctx.strokeStyle = "#ccc"; pctx.setLineDash([3, 3]);
     const rowEnd = [-Infinity, -Infinity, -Infinity];                // right end of the last label per row
     DATA.lines.forEach(([name, w]) => {
       if (w < w0 || w > w1) return;
       pctx.beginPath(); pctx.moveTo(sx(w), SPAD - 6); pctx.lineTo(sx(w), SH - SPAD); pctx.stroke();
       const row = rowEnd.findIndex(end => end < sx(w) - 2);              // a label row with room, else none
-      if (row >= 0) { pctx.fillText(name, sx(w) - 2, 10 + 10 * row); rowEnd[row] = sx(w) - 2 + pctx.measureText(name).width; }
+      if (row < 0) return;
+      pctx.fillText(name, sx(w) - 2, 10 + 10 * row);
+      rowEnd[row] = sx(w) - 2 + pctx.measureText(name).width;
     });
     pctx.setLineDash([]);
     pctx.save();
@@ -331,9 +337,8 @@
           pctx.fillRect(sx(WAVE[d]), top, sx(WAVE[d + 1]) - sx(WAVE[d]) + 0.5, bot - top);
         }
       }
-      pctx.strokeStyle = t.color; pctx.lineWidth = t.width || 1; pctx.beginPath();
-      for (let d = 0; d < D; d++) { const x = sx(WAVE[d]), y = sy(t.y[d] + off); d ? pctx.lineTo(x, y) : pctx.moveTo(x, y); }
-      pctx.stroke();
+      pctx.strokeStyle = t.color; pctx.lineWidth = t.width || 1;
+      polyline(pctx, Array.from(WAVE, (w, d) => [sx(w), sy(t.y[d] + off)]));
       if (t.label) {   // a legend at the left for overlaid traces, at the right end for offset ones
         pctx.fillStyle = t.color; pctx.font = "11px sans-serif";
         if (t.offset === undefined) pctx.fillText(t.label, SPAD + 6, SPAD + 8 + 13 * k);
@@ -355,7 +360,8 @@
     traces.push({y: model, color: "#d62728", label: "model", width: 1.5});
     drawSpectra(traces);
     const z = redshiftOf(row);
-    setText("title", escapeHtml(idOf(row)) + " &middot; " + escapeHtml(classOf(row)) + (Number.isFinite(z) ? " &middot; z = " + z.toFixed(4) : ""));
+    setText("title", escapeHtml(idOf(row)) + " &middot; " + escapeHtml(classOf(row)) +
+                     (Number.isFinite(z) ? " &middot; z = " + z.toFixed(4) : ""));
     setText("info", kept ? "black: the spectrum, grey: 1 sigma, red: reconstruction from the latent mean"
                          : "red: reconstruction from the latent mean (this spectrum is not embedded in the page)");
     setText("nearest", "");
@@ -372,14 +378,16 @@
   // The decoded spectrum of a latent point and the kept real spectra nearest to it on the shown axes.
   function showLatent(z) {
     const model = decode(z), c = trackCoords(z);
-    const near = Array.from(SPEC_ROWS).map(row => [(COORDS[row * NK + view.i] - c[view.i]) ** 2 + (COORDS[row * NK + view.j] - c[view.j]) ** 2, row])
-      .sort((a, b) => a[0] - b[0]).slice(0, N_NEAREST).map(p => p[1]);
+    const d2 = row => (COORDS[row * NK + view.i] - c[view.i]) ** 2 + (COORDS[row * NK + view.j] - c[view.j]) ** 2;
+    const near = Array.from(SPEC_ROWS, row => [d2(row), row]).sort((a, b) => a[0] - b[0]).slice(0, N_NEAREST).map(p => p[1]);
     const traces = [{y: model, color: "#1f77b4", label: "decoded", width: 1.5}];
     if (near.length) traces.unshift({y: keptSpectrum(near[0]).flux, color: "#999", label: idOf(near[0])});
     drawSpectra(traces);
-    setText("title", "decoded latent point (" + axisName(view.i) + " " + c[view.i].toFixed(3) + ", " + axisName(view.j) + " " + c[view.j].toFixed(3) + ")");
+    setText("title", "decoded latent point (" + axisName(view.i) + " " + c[view.i].toFixed(3) + ", " +
+                     axisName(view.j) + " " + c[view.j].toFixed(3) + ")");
     setText("info", "blue: the decoder's spectrum at this point; grey: the nearest real spectrum on these axes");
-    setText("nearest", near.length ? "nearest real spectra: " + near.map(r => '<a href="#" data-row="' + r + '">' + idOf(r) + "</a>").join("") : "");
+    const links = near.map(r => '<a href="#" data-row="' + r + '">' + idOf(r) + "</a>").join("");
+    setText("nearest", near.length ? "nearest real spectra: " + links : "");
     state.panel = {kind: "decoded", z: Array.from(z), model, nearest: near};
     state.marks = [c];
     drawOverlay();
@@ -396,7 +404,8 @@
   function showDecoded(points, names, title) {
     const spectra = points.map(decode);
     const step = 0.6 * Math.max(...spectra.map(s => percentile(Array.from(s).sort((x, y) => x - y), 0.95)));
-    drawSpectra(spectra.map((s, k) => ({y: s, color: PALETTE[k % PALETTE.length], label: names[k], offset: (spectra.length - 1 - k) * step})));
+    drawSpectra(spectra.map((s, k) => ({y: s, color: PALETTE[k % PALETTE.length], label: names[k],
+                                        offset: (spectra.length - 1 - k) * step})));
     setText("title", escapeHtml(title)); setText("info", "offset vertically, first at the top"); setText("nearest", "");
     state.panel = {kind: "track", points: points.map(p => Array.from(p)), spectra};
     state.marks = points.map(trackCoords);
@@ -407,7 +416,8 @@
     const t = DATA.tracks.find(t => t.name === name);
     if (!t) throw new Error("showTrack: no track " + name);
     const keep = t.centroids.map((c, k) => c && c.every(v => v !== null) ? k : -1).filter(k => k >= 0);
-    return showDecoded(keep.map(k => Float64Array.from(t.centroids[k])), keep.map(k => t.points[k]), "track " + name.replace(/_/g, " "));
+    return showDecoded(keep.map(k => Float64Array.from(t.centroids[k])), keep.map(k => t.points[k]),
+                       "track " + name.replace(/_/g, " "));
   }
 
   // ---- selection --------------------------------------------------------------------------------
@@ -422,12 +432,14 @@
     if (state.csvUrl) URL.revokeObjectURL(state.csvUrl);
     state.csvUrl = URL.createObjectURL(new Blob([selectionCsv()], {type: "text/csv"}));
     drawOverlay();
-    setText("selection", rows.length + " selected &middot; <a id=\"csv\" download=\"npvae_selection.csv\" href=\"" + state.csvUrl + "\">download CSV of IDs</a>");
+    setText("selection", rows.length + ' selected &middot; <a id="csv" download="npvae_selection.csv" href="' +
+                         state.csvUrl + '">download CSV of IDs</a>');
     return rows;
   }
   function selectionCsv() {
     const lines = ["row,plate,mjd,fiberid,class,z"];
-    state.selected.forEach(n => lines.push([n, IDS.plate[n], IDS.mjd[n], IDS.fiber[n], classOf(n), redshiftOf(n)].join(",")));
+    state.selected.forEach(n => lines.push([n, IDS.plate[n], IDS.mjd[n], IDS.fiber[n], classOf(n), redshiftOf(n)]
+                                           .join(",")));
     return lines.join("\n") + "\n";
   }
 
@@ -451,7 +463,8 @@
   }
   function layerLinks() {
     if (!DATA.tracks.length) return "";
-    return "<br>decode a track of the run: " + DATA.tracks.map(t => '<a href="#" data-track="' + t.name + '">' + t.name.replace(/_/g, " ") + "</a>").join(" &middot; ");
+    const link = t => '<a href="#" data-track="' + t.name + '">' + t.name.replace(/_/g, " ") + "</a>";
+    return "<br>decode a track of the run: " + DATA.tracks.map(link).join(" &middot; ");
   }
   function setupControls() {
     ["axis-x", "axis-y"].forEach(id => {
@@ -493,7 +506,8 @@
     scatter.addEventListener("wheel", e => {   // zoom around the pointer; a double click resets
       e.preventDefault();
       const [px, py] = at(e), [x, y] = fromPixel(px, py), f = e.deltaY > 0 ? 1.25 : 0.8;
-      Object.assign(view, {x0: x + (view.x0 - x) * f, x1: x + (view.x1 - x) * f, y0: y + (view.y0 - y) * f, y1: y + (view.y1 - y) * f});
+      Object.assign(view, {x0: x + (view.x0 - x) * f, x1: x + (view.x1 - x) * f,
+                           y0: y + (view.y0 - y) * f, y1: y + (view.y1 - y) * f});
       redraw();
     }, {passive: false});
     scatter.addEventListener("dblclick", () => { setRanges(); redraw(); });
@@ -504,7 +518,8 @@
       const [x, y] = at(e);
       if (!d.moved) return clickAt(x, y);
       if (mode() === "select") {
-        const [ax, ay] = fromPixel(Math.min(d.x, x), Math.max(d.y, y)), [bx, by] = fromPixel(Math.max(d.x, x), Math.min(d.y, y));
+        const [ax, ay] = fromPixel(Math.min(d.x, x), Math.max(d.y, y));    // lower left (pixel y grows down)
+        const [bx, by] = fromPixel(Math.max(d.x, x), Math.min(d.y, y));    // upper right
         select({x: [ax, bx], y: [ay, by]});
       } else {
         track(latentAtPixel(d.x, d.y), latentAtPixel(x, y));
@@ -538,7 +553,8 @@
     select: box => select(box).slice(), selectedIds: () => state.selected.map(idOf), selectionCsv,
     pixelOf: row => [PX[row], PY[row]], coordsOf: row => Array.from(COORDS.slice(row * NK, row * NK + NK)),
     latentOf: row => Array.from(latentOf(row)), idOf, keptRows: () => Array.from(SPEC_ROWS),
-    shown: () => state.panel && JSON.parse(JSON.stringify(state.panel, (k, v) => ArrayBuffer.isView(v) ? Array.from(v) : v)),
+    shown: () => state.panel && JSON.parse(JSON.stringify(state.panel,
+                                                          (k, v) => ArrayBuffer.isView(v) ? Array.from(v) : v)),
     state: () => ({view: view.density ? "density" : "points", axes: [view.i, view.j], color: view.color, n: N,
                    selected: state.selected.length, panel: state.panel && state.panel.kind}),
     startMs: START_MS, readyMs: performance.now(),

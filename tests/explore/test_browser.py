@@ -209,7 +209,8 @@ def test_more_points_than_the_threshold_switch_to_a_density_view(browser, tiny_m
     browser.get(Path(path).resolve().as_uri())
     assert js(browser, "state()")["view"] == "density"
     painted = browser.execute_script(
-        "const c = document.getElementById('scatter'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "const c = document.getElementById('scatter');"
+        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
         "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i + 1] < 250) n++; return n;")
     assert painted > 300
     assert severe(browser) == []
