@@ -4,7 +4,9 @@ import time
 
 import pytest
 
+from _explorer_browser import chromium_missing, start_chromium, stop_chromium
 from npvae.cli import main as cli_main
+from npvae.data.dataset import load_dataset
 from npvae.reproduce import reproduce
 from npvae.reproduce.report import Section, table_html, write_report
 from npvae.utils import NpvaeError
@@ -106,3 +108,19 @@ def test_reproduce_runs_on_a_dataset_file_without_synthetic_truth(run, tmp_path)
     assert metrics["latent"]["truth_correlations"] is None
     assert (tmp_path / "run" / "report.html").exists()
     assert not (tmp_path / "run" / "dataset.fits").exists()        # the given file is used as is
+
+
+def test_the_report_links_an_explorer_that_loads_in_chromium(run):
+    if chromium_missing():
+        pytest.skip(f"no headless Chromium: {chromium_missing()}")
+    out, _, _ = run
+    driver = start_chromium()
+    try:
+        driver.get((out / "report.html").resolve().as_uri())
+        driver.find_element("link text", "Explore the latent space").click()
+        assert driver.current_url.endswith("/explorer.html")
+        n_spectra = len(load_dataset(out / "dataset.fits"))
+        assert driver.execute_script("return window.npvaeExplorer.state()")["n"] == n_spectra
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        stop_chromium(driver)
