@@ -6,7 +6,8 @@ resumes from its checkpoint. The presets (``quick``, ``full``) are in
 :mod:`npvae.reproduce.config`; their measured times in benchmarks/README.md.
 
 Folder layout: ``dataset.fits`` (synthetic only), ``models/``, ``figures/``, ``results/``
-(JSON per stage), ``metrics.json``, ``report.html``, ``reproduce.log``.
+(JSON per stage), ``metrics.json``, ``report.html``, ``explorer.html`` (the interactive
+latent-space explorer), ``reproduce.log``.
 """
 import json
 import logging
@@ -144,7 +145,7 @@ def reproduce(out="npvae_reproduce", data=None, preset="quick", force=False, ver
              preset, ctx.out, minutes, " (most of it the random search)" if config["search_configs"] else "")
     stages = [("dataset", stage_dataset), ("models", stages_recon.stage_models),
               ("reconstruction", stages_recon.stage_reconstruction), ("latent", stages_latent.stage_latent),
-              ("report", build_report)]
+              ("explorer", stages_latent.stage_explorer), ("report", build_report)]
     for name, stage in stages:
         t0 = time.perf_counter()
         log.info("stage %s ...", name)

@@ -46,6 +46,9 @@ def build_report(ctx):
     source = ctx.config["data"] or "a synthetic SDSS-like survey made by npvae.synthetic"
     intro = (f"<p>Reproduction of Portillo et al. 2020 (AJ 160, 45) on {html.escape(source)}, "
              f"preset <b>{ctx.config['preset']}</b>. Figures are numbered as in the paper.</p>")
+    if ctx.path("explorer.html").exists():
+        intro += ("<p><a href='explorer.html'>Explore the latent space</a>: the latent means on any pair "
+                  "of axes, the spectra, and the decoder running in the page (explorer.html).</p>")
     write_report(ctx.path("report.html"), "npvae reproduce: Dimensionality Reduction of SDSS Spectra "
                  "with Variational Autoencoders", sections, intro)
     log.info("report: %s", ctx.path("report.html"))

@@ -19,6 +19,7 @@ from ..analysis.tracks import TRACK_PRESETS, decode_track, preset_track
 from ..analysis.traversals import axis_traversals, decode_traversals
 from ..baselines import PCA
 from ..data.dataset import pipeline_stars
+from ..explore import write_explorer
 from ..paper import LOF_K
 from ..plots import latent as P
 from ..train import load
@@ -26,7 +27,7 @@ from ..utils import as_generator
 from .config import LATENT_FOR_ANALYSIS
 from .stages_recon import model_path, split
 
-__all__ = ["stage_latent", "star_rows"]
+__all__ = ["stage_latent", "stage_explorer", "star_rows"]
 
 log = logging.getLogger("npvae.reproduce")
 
@@ -90,6 +91,16 @@ def stage_latent(ctx):
     res["separation"] = _separation(ctx, train, valid, vae, n_latent, rng)
     res["truth_correlations"] = _truth(ctx, data, coords, names)
     ctx.save_json("latent.json", res)
+
+
+def stage_explorer(ctx):
+    """explorer.html: the interactive latent-space explorer of the analysed VAE (npvae.explore)."""
+    if ctx.done("explorer.html"):
+        log.info("explorer: reusing %s", ctx.path("explorer.html"))
+        return
+    vae = load(model_path(ctx, "vae", _pick_latent(ctx)))
+    write_explorer(ctx.path("explorer.html"), vae, ctx.data, seed=ctx.config["seed"])
+    log.info("explorer: %s", ctx.path("explorer.html"))
 
 
 def star_rows(catalog):

@@ -4,7 +4,9 @@ import time
 
 import pytest
 
+from _explorer_browser import chromium_missing, start_chromium, stop_chromium
 from npvae.cli import main as cli_main
+from npvae.data.dataset import load_dataset
 from npvae.reproduce import reproduce
 from npvae.reproduce.report import Section, table_html, write_report
 from npvae.utils import NpvaeError
@@ -23,13 +25,14 @@ def run(tmp_path_factory):
 
 def test_reproduce_writes_report_metrics_models_and_figures(run):
     out, metrics, _ = run
-    for name in ("report.html", "metrics.json", "dataset.fits", "reproduce.log",
+    for name in ("report.html", "explorer.html", "metrics.json", "dataset.fits", "reproduce.log",
                  "models/vae_z2.npz", "models/ae_z2.npz", "figures/fig03_reconstruction_error.png",
                  "figures/fig08_corner.png", "figures/fig15_outliers.png", "figures/fig17_noise.png"):
         assert (out / name).exists(), name
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 8      # figures are embedded, not linked
     assert "Figure 3" in html and "Table 2" in html
+    assert "<a href='explorer.html'>" in html
     table = metrics["reconstruction"]["weighted_mse"]
     assert set(table) == {"PCA", "WeightedPCA", "NMF", "WeightedNMF", "AE", "VAE"}
     assert set(table["VAE"]) == {"2"}
@@ -45,7 +48,8 @@ def test_second_run_skips_finished_stages(run):
     assert (out / "models/vae_z2.npz").stat().st_mtime == model_mtime
     assert again["reconstruction"] == metrics["reconstruction"]
     log = (out / "reproduce.log").read_text()
-    for line in ("model vae_z2.npz: reusing", "reconstruction: reusing results", "latent: reusing results"):
+    for line in ("model vae_z2.npz: reusing", "reconstruction: reusing results", "latent: reusing results",
+                 "explorer: reusing"):
         assert line in log
 
 
@@ -104,3 +108,19 @@ def test_reproduce_runs_on_a_dataset_file_without_synthetic_truth(run, tmp_path)
     assert metrics["latent"]["truth_correlations"] is None
     assert (tmp_path / "run" / "report.html").exists()
     assert not (tmp_path / "run" / "dataset.fits").exists()        # the given file is used as is
+
+
+def test_the_report_links_an_explorer_that_loads_in_chromium(run):
+    if chromium_missing():
+        pytest.skip(f"no headless Chromium: {chromium_missing()}")
+    out, _, _ = run
+    driver = start_chromium()
+    try:
+        driver.get((out / "report.html").resolve().as_uri())
+        driver.find_element("link text", "Explore the latent space").click()
+        assert driver.current_url.endswith("/explorer.html")
+        n_spectra = len(load_dataset(out / "dataset.fits"))
+        assert driver.execute_script("return window.npvaeExplorer.state()")["n"] == n_spectra
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        stop_chromium(driver)
