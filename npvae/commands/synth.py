@@ -6,9 +6,9 @@ what is simulated.
 """
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
-from ..data.dataset import load_dataset
 from ..data.shards import DEFAULT_SHARD_SIZE
 from ..distributed import SCHEDULER_HELP, check_scheduler, open_engine, synth_shards
 from ..paper import CLASSES
@@ -73,14 +73,13 @@ def run(args):
         plan = ShardPlan(n=args.n, shard_size=args.shard_size or DEFAULT_SHARD_SIZE, seed=args.seed,
                          infill=not args.no_infill)
         with open_engine(args.scheduler or "local", args.workers) as engine:
-            synth_shards(args.out, plan, engine, verbose=not args.quiet)
-        ds, where = load_dataset(args.out), f"{plan.n_shards} shards on {engine.name}"
+            manifest = synth_shards(args.out, plan, engine, verbose=not args.quiet)
+        counts = [Counter(record["labels"]) for record in manifest["shards"]]
+        counts, where = sum(counts, Counter()), f"{plan.n_shards} shard(s) on {engine.name}"
     else:
-        ds = make_dataset(args.n, rng=args.seed, path=args.out, raw_dir=args.raw_dir,
-                          verbose=not args.quiet, infill=not args.no_infill)
-        where = "one file"
-    labels = ds.labels
-    counts = ", ".join(f"{k} {int((labels == k).sum())}" for k in CLASSES + ("other",))
-    print(f"wrote {args.out}: {len(ds)} spectra ({counts}), {where}, in {time.time() - t0:.1f} s")
-    ds.close()
+        labels = make_dataset(args.n, rng=args.seed, path=args.out, raw_dir=args.raw_dir,
+                              verbose=not args.quiet, infill=not args.no_infill).labels
+        counts, where = Counter(labels.tolist()), "one file"
+    summary = ", ".join(f"{k} {counts[k]}" for k in CLASSES + ("other",))
+    print(f"wrote {args.out}: {sum(counts.values())} spectra ({summary}), {where}, in {time.time() - t0:.1f} s")
     return 0

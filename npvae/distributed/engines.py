@@ -25,7 +25,7 @@ SCHEDULER_HELP = ("where the work runs: 'local' (a Dask LocalCluster, one worker
 
 def check_scheduler(scheduler, workers=None):
     """NpvaeError unless ``scheduler`` is 'local', 'none' or 'tcp://HOST:PORT' and workers >= 1."""
-    if scheduler not in ("local", "none") and not (scheduler or "").startswith("tcp://"):
+    if scheduler not in ("local", "none") and not scheduler.startswith("tcp://"):
         raise NpvaeError(f"--scheduler {scheduler!r}: use 'local', 'none' or 'tcp://HOST:PORT'")
     if scheduler.startswith("tcp://") and ":" not in scheduler[len("tcp://"):]:
         raise NpvaeError(f"--scheduler {scheduler!r}: give the port, tcp://HOST:PORT")
@@ -66,8 +66,8 @@ class DaskEngine:
         self.name = name
 
     def share(self, value):
-        """Send ``value`` to every worker once; pass the result to ``submit`` / ``map``."""
-        return self.client.scatter(value, broadcast=True)
+        """Send ``value`` to every worker once; pass the returned future to ``map``."""
+        return self.client.scatter([value], broadcast=True)[0]              # [value]: one object
 
     def submit(self, fn, *args):
         return self.client.submit(one_thread, fn, *args, pure=False).result()

@@ -38,12 +38,14 @@ def shared_meta(plan):
 def write_one_shard(index, folder, plan, basis):
     """Task: make shard ``index`` and write it into ``folder``; returns its manifest record.
 
-    The record says which process wrote the file (``written_by``: host:pid), for the record.
+    The record also holds the label counts and which process wrote the file (host:pid).
     """
     res = make_shard(index, plan, basis)
     meta = {**shared_meta(plan), "shard": int(index), "n_skipped": len(res.skipped)}
     record = write_shard(folder, index, res.flux, res.weight, res.mask, res.catalog, meta=meta)
-    return {**record, "skipped": len(res.skipped), "written_by": f"{socket.gethostname()}:{os.getpid()}"}
+    labels, counts = np.unique(np.asarray(res.catalog["LABEL"], dtype=str), return_counts=True)
+    return {**record, "skipped": len(res.skipped), "labels": dict(zip(labels.tolist(), counts.tolist())),
+            "written_by": f"{socket.gethostname()}:{os.getpid()}"}
 
 
 def _basis(writer, plan, engine):

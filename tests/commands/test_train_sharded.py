@@ -26,7 +26,8 @@ def test_training_from_shards_matches_training_from_one_file(tmp_path):
         for key in a.files:
             if a[key].dtype.kind in "fiub":
                 np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    histories = [list(csv.DictReader((tmp_path / out / "history.csv").read_text().splitlines())) for out in ("from_shards", "from_file")]
+    histories = [list(csv.DictReader((tmp_path / out / "history.csv").read_text().splitlines()))
+                 for out in ("from_shards", "from_file")]
     for rows in histories:
         for row in rows:
             del row["seconds"]                                       # wall time, not a result
