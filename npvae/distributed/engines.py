@@ -83,6 +83,19 @@ def _distributed():
     return importlib.import_module("distributed")
 
 
+def _keep_malloc_default():
+    """Dask config for new local workers without MALLOC_TRIM_THRESHOLD_.
+
+    The nanny sets it to 64 KiB by default, so glibc hands freed memory back at once; the shard
+    tasks allocate and free large arrays all the time, and spent twice the system time with it
+    (benchmarks/synth_scale.py). The one-thread OpenMP and BLAS settings stay as Dask sets them.
+    """
+    config = importlib.import_module("dask").config
+    environ = dict(config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return config.set({"distributed.nanny.pre-spawn-environ": environ})
+
+
 @contextlib.contextmanager
 def open_engine(scheduler="local", workers=None):
     """Context manager yielding the engine of ``scheduler`` ('none', 'local' or 'tcp://...')."""
@@ -93,8 +106,9 @@ def open_engine(scheduler="local", workers=None):
     dd = _distributed()
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
-        with dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                             dashboard_address=None) as cluster, dd.Client(cluster) as client:
+        with _keep_malloc_default():
+            cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        with cluster, dd.Client(cluster) as client:
             yield DaskEngine(client, f"local ({n} workers)")
         return
     try:
