@@ -2,6 +2,8 @@
 
 Usage: python benchmarks/synth_scale.py [--n 20000] [--shard-size 2500] [--workers 1 2] [--out DIR]
 
+Runs: the one-file synth (its own process pool), the sharded synth in this process
+(``--scheduler none``, no Dask), then on a LocalCluster of each ``--workers`` count.
 Runs each ``npvae synth`` as a child process and prints its wall time, spectra per second, the
 CPU time of the command and all its child processes together (getrusage of the waited-for
 children), and their peak resident memory together (sampled every 0.2 s with psutil). Each
@@ -58,7 +60,9 @@ def main():
     parser.add_argument("--out", default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.out) as tmp:
-        runs = [("one file (process pool)", [f"--out={tmp}/one.fits"])]
+        runs = [("one file (process pool)", [f"--out={tmp}/one.fits"]),
+                ("sharded, --scheduler none", [f"--out={tmp}/none", f"--shard-size={args.shard_size}",
+                                               "--scheduler=none"])]
         runs += [(f"sharded, --scheduler local --workers {k}",
                   [f"--out={tmp}/w{k}", f"--shard-size={args.shard_size}", "--scheduler=local",
                    f"--workers={k}"]) for k in args.workers]
@@ -67,7 +71,7 @@ def main():
         for label, synth_args in runs:
             wall, cpu, peak, _ = run_synth(synth_args, args.n)
             note = ""
-            if "--scheduler=local" in synth_args:
+            if len(synth_args) > 1:                                   # sharded
                 sums = checksums(synth_args[0].split("=", 1)[1])
                 first = first or sums
                 note = ", same shards" if sums == first else ", DIFFERENT SHARDS"
