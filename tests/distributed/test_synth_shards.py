@@ -11,6 +11,8 @@ import pytest
 from npvae.cli import main
 from npvae.data import load_dataset
 from npvae.data.shards import read_manifest
+from npvae.distributed import open_engine, synth_shards
+from npvae.synthetic.shards import ShardPlan
 from npvae.utils import NpvaeError
 from conftest import npvae_env
 
@@ -38,6 +40,22 @@ def test_tcp_cluster_writes_the_bytes_of_the_in_process_loop(dask_cluster, tmp_p
     for name in ("flux", "weight", "mask"):
         np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)))
     assert list(a.catalog["FIBERID"]) == list(b.catalog["FIBERID"])
+
+
+def _environ(name):
+    return name, os.environ.get(name)
+
+
+def test_local_cluster_writes_the_same_bytes_and_keeps_malloc_default(tmp_path):
+    plan = ShardPlan(n=250, shard_size=100, seed=3)
+    with open_engine("none") as engine:
+        synth_shards(tmp_path / "none", plan, engine)
+    with open_engine("local", workers=2) as engine:
+        synth_shards(tmp_path / "local", plan, engine)
+        environ = dict(engine.map(_environ, ["MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS"]))   # any order
+    assert _checksums(tmp_path / "local") == _checksums(tmp_path / "none")
+    assert os.getpid() not in _writers(tmp_path / "local")
+    assert environ == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
 
 
 def _run_until_first_shard(cmd, folder, timeout=180):
