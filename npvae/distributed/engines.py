@@ -107,7 +107,8 @@ def open_engine(scheduler="local", workers=None):
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
         with _keep_malloc_default():
-            cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+            cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                      scheduler_kwargs={"dashboard_address": ":0"})   # no dashboard, free port
         with cluster, dd.Client(cluster) as client:
             yield DaskEngine(client, f"local ({n} workers)")
         return

@@ -1,24 +1,13 @@
 """A real Dask cluster on 127.0.0.1: ``dask scheduler`` and two ``dask worker`` processes."""
 import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from distributed import Client
 
-import npvae
-
-ROOT = Path(npvae.__file__).resolve().parent.parent       # the npvae the tests import
-
-
-def npvae_env():
-    """Environment for child processes: they import this same npvae, one BLAS thread each."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
-    return env
+from _children import npvae_env
 
 
 def _stop(procs):

@@ -14,7 +14,7 @@ from npvae.data.shards import read_manifest
 from npvae.distributed import open_engine, synth_shards
 from npvae.synthetic.shards import ShardPlan
 from npvae.utils import NpvaeError
-from conftest import npvae_env
+from _children import npvae_env
 
 SYNTH = ["synth", "--n", "300", "--shard-size", "100", "--seed", "3", "--quiet"]
 
