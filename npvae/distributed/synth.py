@@ -22,7 +22,7 @@ from ..paper import REST_DLOGLAM, REST_LOGLAM0
 from ..synthetic.shards import ShardPlan, fit_shard_basis, make_shard
 from ..utils import atomic_write, progress
 
-__all__ = ["synth_shards", "write_one_shard", "BASIS_FILE"]
+__all__ = ["synth_shards", "open_synth_folder", "write_one_shard", "BASIS_FILE"]
 
 BASIS_FILE = "infill_basis.npz"
 
@@ -62,20 +62,30 @@ def _basis(writer, plan, engine):
     return basis
 
 
+def open_synth_folder(folder, plan):
+    """The checked ShardWriter of ``folder`` for ``plan``: new, or resumed (NpvaeError if foreign).
+
+    Call it before starting an engine to find a bad folder before a cluster starts.
+    """
+    if not isinstance(plan, ShardPlan):
+        raise TypeError("plan must be a ShardPlan")
+    folder = Path(folder).resolve()                                   # workers may start elsewhere
+    return ShardWriter(folder, plan.as_dict(), plan.n_shards, meta=shared_meta(plan))
+
+
 def synth_shards(folder, plan, engine, verbose=False):
     """Write (or finish) the sharded synthetic dataset of ``plan`` in ``folder``; returns the manifest.
 
     Parameters
     ----------
-    folder : str or Path
-        Dataset folder, on a filesystem that every worker shares.
+    folder : str, Path or ShardWriter
+        Dataset folder, on a filesystem that every worker shares, or the writer
+        :func:`open_synth_folder` returned for it.
     plan : npvae.synthetic.shards.ShardPlan
     engine : an engine of :func:`npvae.distributed.open_engine`
     """
-    if not isinstance(plan, ShardPlan):
-        raise TypeError("plan must be a ShardPlan")
-    folder = Path(folder).resolve()                                   # workers may start elsewhere
-    writer = ShardWriter(folder, plan.as_dict(), plan.n_shards, meta=shared_meta(plan))
+    writer = folder if isinstance(folder, ShardWriter) else open_synth_folder(folder, plan)
+    folder = writer.folder
     todo = writer.todo
     if todo:
         basis = _basis(writer, plan, engine) if plan.infill else None

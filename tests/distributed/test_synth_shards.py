@@ -94,6 +94,15 @@ def test_killed_synth_resumes_from_the_finished_shards(tmp_path):
     assert not list(out.glob(".*"))                                   # no temporaries left
 
 
+def test_foreign_folder_is_refused_before_reaching_the_scheduler(tmp_path, capsys):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "notes.txt").write_text("mine")
+    t0 = time.perf_counter()
+    assert main(SYNTH + ["--out", str(tmp_path / "ds"), "--scheduler", "tcp://127.0.0.1:9"]) == 1   # no one there
+    assert "is not empty and has no manifest.json" in capsys.readouterr().err
+    assert time.perf_counter() - t0 < 10
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--scheduler", "udp://x:1"], "use 'local', 'none' or 'tcp://HOST:PORT'"),
     (["--workers", "0"], "--workers 0"),
