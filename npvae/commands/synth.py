@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..data.shards import DEFAULT_SHARD_SIZE
-from ..distributed import SCHEDULER_HELP, check_scheduler, open_engine, synth_shards
+from ..distributed import SCHEDULER_HELP, check_scheduler, open_engine, open_synth_folder, synth_shards
 from ..paper import CLASSES
 from ..synthetic import make_dataset
 from ..synthetic.shards import ShardPlan
@@ -72,8 +72,9 @@ def run(args):
     if _is_sharded(args):
         plan = ShardPlan(n=args.n, shard_size=args.shard_size or DEFAULT_SHARD_SIZE, seed=args.seed,
                          infill=not args.no_infill)
+        writer = open_synth_folder(args.out, plan)             # a foreign folder: error before a cluster
         with open_engine(args.scheduler or "local", args.workers) as engine:
-            manifest = synth_shards(args.out, plan, engine, verbose=not args.quiet)
+            manifest = synth_shards(writer, plan, engine, verbose=not args.quiet)
         counts = [Counter(record["labels"]) for record in manifest["shards"]]
         counts, where = sum(counts, Counter()), f"{plan.n_shards} shard(s) on {engine.name}"
     else:
