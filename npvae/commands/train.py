@@ -58,7 +58,8 @@ def register(subparsers):
 
 def add_data_arguments(p):
     """Options shared by ``train`` and ``search``: data, optimisation, seed, verbosity."""
-    p.add_argument("--data", required=True, help="dataset FITS file or .npz with flux and weight")
+    p.add_argument("--data", required=True, help="dataset FITS file, sharded dataset folder, or .npz with flux "
+                                                 "and weight")
     p.add_argument("--epochs", type=integer(1), default=200, help="maximum epochs (default 200)")
     p.add_argument("--batch-size", type=integer(1), default=64, help="minibatch size (default 64)")
     p.add_argument("--lr", type=real(above=0), default=1e-3, help="initial Adam learning rate (default 1e-3)")
@@ -134,7 +135,7 @@ def read_training_data(path, seed=0, all_classes=False):
     path = Path(path)
     if not path.exists():
         raise NpvaeError(f"{path}: no such data file")
-    if path.suffix.lower() in (".fits", ".fit", ".fits.gz") or path.name.lower().endswith(".fits.gz"):
+    if path.is_dir() or path.suffix.lower() in (".fits", ".fit", ".fits.gz") or path.name.lower().endswith(".fits.gz"):
         flux, weight, split = _read_fits(path, all_classes)
     else:
         flux, weight, split = _read_npz(path)

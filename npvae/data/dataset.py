@@ -4,22 +4,26 @@ HDUs: PRIMARY (keywords NPVFMT, NSPEC, NPIX and the ``meta`` dict as JSON in NPV
 ``FLUX`` (N, M) float32, ``WEIGHT`` (N, M) float32, ``MASK`` (N, M) uint8 (1 = bad / infilled),
 ``WAVE`` (M,) float64 rest-frame Angstrom, ``CATALOG`` binary table with at least
 PLATE, MJD, FIBERID, Z, CLASS, LABEL, SN_MEDIAN, SPLIT. Written atomically (a crash never
-leaves a half-written file over an existing one). Docs: docs/data.md, docs/design.md.
+leaves a half-written file over an existing one). A dataset may also be a folder of such files
+with a manifest (:mod:`npvae.data.shards`): :func:`load_dataset` opens either, the folder as one
+lazily concatenated Dataset. Docs: docs/data.md, docs/design.md, docs/scale.md.
 Shapes: N spectra, M pixels.
 """
 import json
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import Table, vstack
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils import NpvaeError, atomic_write
 from .preprocess import REST_WAVE
+from .shards import ShardedArray, file_record, read_manifest, shard_name
 
-__all__ = ["Dataset", "write_dataset", "load_dataset", "load_training_rows", "pipeline_stars",
+__all__ = ["Dataset", "write_dataset", "write_shard", "load_dataset", "load_training_rows", "pipeline_stars",
            "pipeline_galaxies_and_quasars", "TRAINING_CLASSES", "REQUIRED_COLUMNS", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-dataset-1"
@@ -49,7 +53,11 @@ def pipeline_galaxies_and_quasars(catalog):
 
 @dataclass
 class Dataset:
-    """Arrays and catalogue of a dataset file (memory-mapped arrays are big-endian views)."""
+    """Arrays and catalogue of a dataset file (memory-mapped arrays are big-endian views).
+
+    For a sharded dataset opened with ``memmap`` the arrays are
+    :class:`npvae.data.shards.ShardedArray`: index them (``ds.flux[rows]``) or ``np.asarray``.
+    """
 
     flux: np.ndarray            # (N, M) float32
     weight: np.ndarray          # (N, M) float32
@@ -184,12 +192,23 @@ def load_training_rows(path, all_classes=False):
     return kept
 
 
-def load_dataset(path, memmap=True):
-    """Open a dataset file; with ``memmap`` the image arrays are read-only memory maps.
+def write_shard(folder, index, flux, weight, mask, catalog, meta=None):
+    """Write shard ``index`` of a sharded dataset (atomically); returns its manifest record."""
+    name = shard_name(index)
+    write_dataset(Path(folder) / name, flux, weight, mask, catalog, meta=meta)
+    return file_record(folder, name, index=int(index), rows=int(len(catalog)))
 
+
+def load_dataset(path, memmap=True):
+    """Open a dataset file or a sharded dataset folder.
+
+    With ``memmap`` the image arrays are read-only memory maps (a folder's are
+    :class:`npvae.data.shards.ShardedArray` over its shards); without, they are read into memory.
     Raises NpvaeError naming the file and the missing or malformed HDU / column, or saying
     that the file is truncated (astropy only warns about that).
     """
+    if Path(path).is_dir():
+        return _load_shards(Path(path), memmap)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="File may have been truncated", category=AstropyUserWarning)
         try:
@@ -231,3 +250,38 @@ def _open_dataset(path, memmap):
     if not memmap:
         hdul.close()
     return dataset
+
+
+class _AllShards:
+    """Closes every shard file of a sharded Dataset at once."""
+
+    def __init__(self, shards):
+        self.shards = shards
+
+    def close(self):
+        for shard in self.shards:
+            shard.close()
+
+
+def _load_shards(folder, memmap):
+    """A sharded dataset folder as one Dataset (catalogues concatenated in memory)."""
+    manifest = read_manifest(folder)
+    shards = [load_dataset(folder / record["file"], memmap=memmap) for record in manifest["shards"]]
+    try:
+        for record, shard in zip(manifest["shards"], shards):
+            if len(shard) != record["rows"]:
+                raise NpvaeError(f"{shard.path}: {len(shard)} spectra, the manifest says {record['rows']}")
+            if not np.array_equal(shard.wave, shards[0].wave):
+                raise NpvaeError(f"{shard.path}: HDU WAVE differs from {shards[0].path}'s")
+        try:
+            catalog = vstack([shard.catalog for shard in shards], join_type="exact")
+        except Exception as err:
+            raise NpvaeError(f"{folder}: the shards' CATALOG columns differ ({err})") from err
+    except Exception:
+        _AllShards(shards).close()
+        raise
+    join = ShardedArray if memmap else np.concatenate
+    meta = {**manifest["meta"], "shards": len(shards)}
+    return Dataset(flux=join([s.flux for s in shards]), weight=join([s.weight for s in shards]),
+                   mask=join([s.mask for s in shards]), wave=np.array(shards[0].wave, np.float64), catalog=catalog,
+                   meta=meta, path=str(folder), _hdul=_AllShards(shards) if memmap else None)

@@ -14,7 +14,12 @@ The eigenvectors come from a warm-started randomized subspace iteration on the c
 Q <- orth(Xc^T (Xc Q)), without forming the D x D matrix (Halko et al. 2011): four steps on the
 first iteration, then one per iteration, since the previous Q is already close. ``method="eigh"`` uses the
 exact eigen-decomposition of the covariance instead (the reference). astroML 1.0.2's
-``iterative_pca`` no longer runs with current SciPy; this is our own. Docs: docs/data.md.
+``iterative_pca`` no longer runs with current SciPy; this is our own.
+
+``infill_with_basis`` fills the masked pixels of other spectra with a basis (mu, V) fitted once
+(``iterative_pca_infill(..., return_basis=True)``): step 2 and 3 with V fixed. The masked
+least-squares coefficients do not depend on the values at the masked pixels, so one step is the
+exact answer. The sharded datasets use it: one basis for every shard. Docs: docs/data.md.
 Shapes: N spectra, D pixels, K eigenvectors, Q = K + oversampling.
 """
 import numpy as np
@@ -23,7 +28,7 @@ from scipy import sparse
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS
 from ..utils import as_generator, progress
 
-__all__ = ["iterative_pca_infill", "top_eigenvectors"]
+__all__ = ["iterative_pca_infill", "infill_with_basis", "top_eigenvectors"]
 
 
 def _orthonormalise(Y):
@@ -112,7 +117,7 @@ class _MaskedFit:
 
 
 def iterative_pca_infill(X, mask, *, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS, method="randomized", rng=None,
-                         verbose=False, dtype=np.float32):
+                         verbose=False, dtype=np.float32, return_basis=False):
     """Replace masked pixels of X by an iterative PCA reconstruction.
 
     Parameters
@@ -126,17 +131,24 @@ def iterative_pca_infill(X, mask, *, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITE
     method : "randomized" or "eigh"
     rng : Generator, int or None
         Start of the randomized subspace.
+    return_basis : bool
+        Also return the basis of the last iteration, mu (D,) and V (D, K) float64, the one
+        that filled the masked pixels (for :func:`infill_with_basis`).
 
     Returns
     -------
     X_filled : ndarray (N, D) of ``dtype``; unmasked pixels are exactly the input.
+    (X_filled, mu, V) with ``return_basis``.
     """
     rng = as_generator(rng)
     X = np.array(X, dtype=dtype)                                              # (N, D) copy
     mask = np.asarray(mask, bool)
     good = ~mask
     if not mask.any():
-        return X
+        if not return_basis:
+            return X
+        mu = X.mean(axis=0, dtype=np.float64)                                 # (D,)
+        return X, mu, top_eigenvectors(X, mu, n_ev, rng=rng, method=method, n_power=4)[0]
     counts = good.sum(axis=0)                                                 # (D,)
     col_mean = np.where(counts > 0, np.where(good, X, 0).sum(axis=0) / np.maximum(counts, 1), 0)
     X[mask] = np.broadcast_to(col_mean, X.shape)[mask]
@@ -148,4 +160,19 @@ def iterative_pca_infill(X, mask, *, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITE
                                 n_power=4 if it == 0 else 1)
         C = fit.coefficients(X, mu, V)                                        # (R, K)
         fit.fill(X, mu, V, C)
+    return (X, mu, V) if return_basis else X
+
+
+def infill_with_basis(X, mask, mu, V, dtype=np.float32):
+    """Masked pixels of X (N, D) replaced by mu + V c_n, c_n fitted to the unmasked pixels.
+
+    mu (D,) and V (D, K) with orthonormal columns, e.g. from
+    ``iterative_pca_infill(..., return_basis=True)``. Unmasked pixels are exactly the input.
+    """
+    X = np.array(X, dtype=dtype)                                              # (N, D) copy
+    mask = np.asarray(mask, bool)
+    if mask.any():
+        X[mask] = np.broadcast_to(mu.astype(dtype), X.shape)[mask]            # ignored; finite
+        fit = _MaskedFit(mask)
+        fit.fill(X, mu, V, fit.coefficients(X, mu, V))
     return X

@@ -1,7 +1,7 @@
 """Iterative-PCA infill: recovers masked pixels of low-rank data; the fast eigen-solver agrees."""
 import numpy as np
 
-from npvae.data.infill import iterative_pca_infill, top_eigenvectors
+from npvae.data.infill import infill_with_basis, iterative_pca_infill, top_eigenvectors
 
 
 def _low_rank(rng, n=1500, d=120, rank=6, noise=0.01):
@@ -36,3 +36,20 @@ def test_no_mask_is_a_no_op():
     X = np.random.default_rng(8).normal(size=(30, 20))
     out = iterative_pca_infill(X, np.zeros_like(X, bool))
     np.testing.assert_array_equal(out, X.astype(np.float32))
+
+
+def test_basis_of_one_sample_fills_new_spectra():
+    rng = np.random.default_rng(9)
+    clean, noisy = _low_rank(rng, n=3000)
+    mask = rng.random(clean.shape) < 0.1
+    mask[::7, 40:70] = True
+    fit, new = slice(0, 1500), slice(1500, 3000)              # basis from the first half only
+    filled, mu, V = iterative_pca_infill(np.where(mask, np.nan, noisy)[fit], mask[fit], n_ev=6, n_iter=20,
+                                         rng=0, return_basis=True)
+    np.testing.assert_array_equal(filled, iterative_pca_infill(noisy[fit], mask[fit], n_ev=6, n_iter=20, rng=0))
+    again = infill_with_basis(np.where(mask, np.nan, noisy)[fit], mask[fit], mu, V)
+    np.testing.assert_allclose(again, filled, atol=1e-4)     # the last iteration's fill, in one step
+    other = infill_with_basis(np.where(mask, np.nan, noisy)[new], mask[new], mu, V)
+    err = np.sqrt(np.mean((other - clean[new])[mask[new]] ** 2))
+    assert err < 0.05, err
+    np.testing.assert_array_equal(other[~mask[new]], noisy[new][~mask[new]].astype(np.float32))

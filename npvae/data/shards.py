@@ -1,0 +1,249 @@
+"""A sharded dataset: a folder of dataset files (the shards) and a manifest, read as one dataset.
+
+Layout of a sharded dataset folder DIR::
+
+    DIR/manifest.json          what was asked (plan), shared metadata, one record per finished shard
+    DIR/shard-00000.fits       each shard a dataset file (:mod:`npvae.data.dataset`)
+    DIR/shard-00001.fits       of at most ``shard_size`` spectra
+    DIR/...                    other files a writer keeps (e.g. an infill basis), also with checksums
+
+``manifest.json`` holds ``format`` (``npvae-shards-1``), ``plan`` (the request that made the
+data: the same plan resumes, another one is refused), ``meta`` (shared metadata: rest grid,
+preprocessing options, seed), ``n_shards`` (planned), ``shards`` (one record per finished shard:
+index, file, rows, bytes, sha256), ``files`` (other files, same records) and ``complete``.
+
+Writing (:class:`ShardWriter`) goes shard by shard: each shard file is written atomically, then
+the manifest is rewritten atomically, so the manifest never lists a half-written file. A rerun
+after a kill checks the sizes and checksums of the listed shards, keeps the good ones and redoes
+the rest. Reading (:class:`ShardedArray`) concatenates the memory-mapped shard arrays lazily.
+Docs: docs/scale.md. Shapes: N spectra, M pixels, K shards.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..utils import NpvaeError, atomic_write
+
+__all__ = ["SHARDS_FORMAT", "MANIFEST", "DEFAULT_SHARD_SIZE", "shard_name", "file_record", "check_file",
+           "read_manifest", "write_manifest", "ShardWriter", "ShardedArray"]
+
+SHARDS_FORMAT = "npvae-shards-1"
+MANIFEST = "manifest.json"
+DEFAULT_SHARD_SIZE = 50000      # spectra per shard: 450 MB of flux, weight and mask
+
+
+def shard_name(index):
+    """File name of shard ``index``: ``shard-00000.fits``."""
+    return f"shard-{index:05d}.fits"
+
+
+def _sha256(path):
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def file_record(folder, name, **fields):
+    """{file, bytes, sha256, **fields} of the file ``folder/name`` as it is now."""
+    path = Path(folder) / name
+    return {**fields, "file": name, "bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def check_file(folder, record, checksum=True):
+    """Why ``folder/record["file"]`` does not match its record (missing, size, checksum), or None."""
+    path = Path(folder) / record["file"]
+    if not path.is_file():
+        return f"{path}: missing"
+    size = path.stat().st_size
+    if size != record["bytes"]:
+        return f"{path}: {size} bytes, the manifest says {record['bytes']}"
+    if checksum and _sha256(path) != record["sha256"]:
+        return f"{path}: sha256 differs from the manifest's"
+    return None
+
+
+def read_manifest(folder, complete=True):
+    """The manifest of a sharded dataset folder; NpvaeError if missing, malformed or unfinished."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise NpvaeError(f"{folder}: a folder without {MANIFEST}, not a sharded dataset")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise NpvaeError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != SHARDS_FORMAT:
+        raise NpvaeError(f"{path}: format is not {SHARDS_FORMAT}")
+    for key in ("plan", "meta", "n_shards", "shards"):
+        if key not in manifest:
+            raise NpvaeError(f"{path}: no key {key!r}")
+    if complete and not manifest.get("complete"):
+        raise NpvaeError(f"{folder}: unfinished sharded dataset ({len(manifest['shards'])} of "
+                         f"{manifest['n_shards']} shards); rerun the command that wrote it to finish")
+    return manifest
+
+
+def write_manifest(folder, manifest):
+    """Rewrite ``folder/manifest.json`` atomically."""
+    with atomic_write(Path(folder) / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def _as_json(value):
+    """``value`` as it reads back from JSON (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+class ShardWriter:
+    """Bookkeeping of a resumable sharded write: which shards are done, the manifest after each.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The dataset folder; created if missing. A folder with a manifest of the same ``plan``
+        is resumed; one with another plan, or with files but no manifest, is refused.
+    plan : dict
+        What is being made (JSON-serialisable); a rerun must ask for the same.
+    n_shards : int
+    meta : dict
+        Shared metadata stored in the manifest (and by the caller in each shard).
+    """
+
+    def __init__(self, folder, plan, n_shards, meta=None):
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise NpvaeError(f"{folder}: exists and is not a folder; a sharded dataset needs a folder")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        plan = _as_json(plan)
+        self.redone = []
+        if (self.folder / MANIFEST).exists():
+            self.manifest = read_manifest(self.folder, complete=False)
+            self._check_same_plan(plan)
+            self._keep_good_files()
+        elif any(self.folder.iterdir()):
+            raise NpvaeError(f"{folder}: folder is not empty and has no {MANIFEST}; choose an empty or "
+                             "new folder")
+        else:
+            self.manifest = {"format": SHARDS_FORMAT, "plan": plan, "meta": _as_json(meta or {}),
+                             "n_shards": int(n_shards), "shards": [], "files": {}, "complete": False}
+        for stale in self.folder.glob(".*.tmp*"):      # temporaries of a killed write
+            stale.unlink(missing_ok=True)
+        self._save()
+
+    def _check_same_plan(self, plan):
+        old = self.manifest["plan"]
+        if old != plan:
+            diff = sorted(k for k in set(old) | set(plan) if old.get(k) != plan.get(k))
+            raise NpvaeError(f"{self.folder}: holds a sharded dataset made with other settings "
+                             f"({', '.join(f'{k} {old.get(k)!r} now {plan.get(k)!r}' for k in diff)}); "
+                             "remove it or choose another folder")
+
+    def _keep_good_files(self):
+        """Drop the records whose file is missing or changed (they will be redone)."""
+        good = []
+        for record in self.manifest["shards"]:
+            reason = check_file(self.folder, record)
+            (self.redone.append(reason) if reason else good.append(record))
+        self.manifest["shards"] = good
+        files = self.manifest.get("files", {})
+        self.manifest["files"] = {k: r for k, r in files.items() if check_file(self.folder, r) is None}
+        self.manifest["complete"] = self._all_done()
+
+    def _all_done(self):
+        return len(self.manifest["shards"]) == self.manifest["n_shards"]
+
+    def _save(self):
+        write_manifest(self.folder, self.manifest)
+
+    @property
+    def todo(self):
+        """Indices of the shards still to write, in order."""
+        done = {r["index"] for r in self.manifest["shards"]}
+        return [i for i in range(self.manifest["n_shards"]) if i not in done]
+
+    def add(self, record):
+        """Record a shard written by anyone (this process or a worker): verify, save the manifest.
+
+        ``record`` is :func:`file_record` of the shard with ``index`` and ``rows``; the file must
+        be visible here with that size and checksum (workers and this process share the folder).
+        """
+        reason = check_file(self.folder, record)
+        if reason:
+            raise NpvaeError(f"{reason} (a worker wrote it: is {self.folder} on a filesystem that "
+                             "every worker and this process share?)")
+        shards = [r for r in self.manifest["shards"] if r["index"] != record["index"]] + [record]
+        self.manifest["shards"] = sorted(shards, key=lambda r: r["index"])
+        self.manifest["complete"] = self._all_done()
+        self._save()
+
+    def add_file(self, key, name):
+        """Record another file of the dataset (written atomically by the caller)."""
+        self.manifest["files"][key] = file_record(self.folder, name)
+        self._save()
+
+    def file(self, key):
+        """Path of a recorded other file, or None if it is not (or no longer) there."""
+        record = self.manifest.get("files", {}).get(key)
+        return None if record is None else self.folder / record["file"]
+
+
+class ShardedArray:
+    """Rows of several (n_k, M) arrays seen as one (N, M) array; nothing is read until indexed.
+
+    Supports ``len``, ``shape``, ``dtype``, integer and slice rows, fancy rows (integer or
+    boolean arrays), a column key after the rows (``a[rows, cols]``) and ``np.asarray``.
+    Indexing returns an ordinary in-memory ndarray, in native byte order.
+    """
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+        if not self.parts:
+            raise NpvaeError("a sharded array needs at least one part")
+        self.offsets = np.concatenate([[0], np.cumsum([len(p) for p in self.parts])])   # (K+1,)
+        self.shape = (int(self.offsets[-1]),) + tuple(self.parts[0].shape[1:])
+        self.dtype = self.parts[0].dtype.newbyteorder("=")                   # FITS is big-endian
+        self.ndim = len(self.shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        return f"ShardedArray(shape={self.shape}, dtype={self.dtype}, shards={len(self.parts)})"
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __getitem__(self, key):
+        rows, cols = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        n = len(self)
+        if isinstance(rows, (int, np.integer)):
+            i = int(rows) + n if rows < 0 else int(rows)
+            if not 0 <= i < n:
+                raise IndexError(f"row {rows} out of range for {n} rows")
+            k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+            return np.asarray(self.parts[k][(i - self.offsets[k],) + cols], self.dtype)
+        if isinstance(rows, slice):
+            idx = np.arange(n)[rows]                                          # (R,)
+        else:
+            idx = np.asarray(rows)
+            if idx.dtype == bool:
+                if idx.shape != (n,):
+                    raise IndexError(f"boolean row index of shape {idx.shape} for {n} rows")
+                idx = np.flatnonzero(idx)
+            elif idx.dtype.kind in "iu":
+                idx = np.where(idx < 0, idx + n, idx)
+                if idx.size and (idx.min() < 0 or idx.max() >= n):
+                    raise IndexError(f"row index out of range for {n} rows")
+            else:
+                raise IndexError(f"rows must be integers, a slice or booleans, not {idx.dtype}")
+        return self._take(idx.ravel())[(slice(None),) + cols]
+
+    def _take(self, idx):
+        """Rows ``idx`` (R,) gathered shard by shard into one (R, M) array."""
+        out = np.empty((len(idx),) + self.shape[1:], self.dtype)              # (R, M)
+        shard = np.searchsorted(self.offsets, idx, side="right") - 1          # (R,)
+        for k in np.unique(shard):
+            sel = shard == k
+            out[sel] = self.parts[k][idx[sel] - self.offsets[k]]
+        return out

@@ -1,0 +1,7 @@
+"""Work spread over shards with Dask: the engines (in-process, local cluster, existing cluster)
+and the distributed drivers (sharded synthetic survey). The per-shard functions are NumPy-level
+and live in :mod:`npvae.data` and :mod:`npvae.synthetic`; this package only maps them. docs/scale.md."""
+from .engines import SCHEDULER_HELP, check_scheduler, open_engine
+from .synth import open_synth_folder, synth_shards
+
+__all__ = ["open_engine", "check_scheduler", "SCHEDULER_HELP", "open_synth_folder", "synth_shards"]

@@ -1,0 +1,120 @@
+"""Engines that run one function over many items: in this process, or as Dask tasks.
+
+One code path, several engines: a driver calls ``engine.map(fn, items, *args)`` with the same
+per-shard function whatever the engine, so the results are the same by construction.
+
+- ``none``: a plain loop in this process (for debugging; results in item order);
+- ``local``: a ``dask.distributed.LocalCluster`` sized to this machine (one single-threaded
+  worker process per core), started and stopped around the work;
+- ``tcp://HOST:PORT``: an existing cluster (``dask scheduler`` + ``dask worker``), results as
+  they complete. Workers must import the same npvae and see the same files.
+"""
+import contextlib
+import importlib
+import os
+
+from threadpoolctl import threadpool_limits
+
+from ..utils import NpvaeError
+
+__all__ = ["SCHEDULER_HELP", "check_scheduler", "open_engine", "InProcess", "DaskEngine", "one_thread"]
+
+SCHEDULER_HELP = ("where the work runs: 'local' (a Dask LocalCluster, one worker per core; default), "
+                  "'none' (in this process) or 'tcp://HOST:PORT' (a running dask scheduler)")
+
+
+def check_scheduler(scheduler, workers=None):
+    """NpvaeError unless ``scheduler`` is 'local', 'none' or 'tcp://HOST:PORT' and workers >= 1."""
+    if scheduler not in ("local", "none") and not scheduler.startswith("tcp://"):
+        raise NpvaeError(f"--scheduler {scheduler!r}: use 'local', 'none' or 'tcp://HOST:PORT'")
+    if scheduler.startswith("tcp://") and ":" not in scheduler[len("tcp://"):]:
+        raise NpvaeError(f"--scheduler {scheduler!r}: give the port, tcp://HOST:PORT")
+    if workers is not None:
+        if workers < 1:
+            raise NpvaeError(f"--workers {workers}: need at least one worker")
+        if scheduler != "local":
+            raise NpvaeError(f"--workers {workers}: only for --scheduler local (a cluster has its own)")
+
+
+def one_thread(fn, *args):
+    """fn(*args) with BLAS / OpenMP pools limited to one thread: the same sums in any process."""
+    with threadpool_limits(1):
+        return fn(*args)
+
+
+class InProcess:
+    """The loop engine: ``map`` calls the function item by item, in order, in this process."""
+
+    name = "none"
+
+    def share(self, value):
+        return value
+
+    def submit(self, fn, *args):
+        return one_thread(fn, *args)
+
+    def map(self, fn, items, *args):
+        for item in items:
+            yield one_thread(fn, item, *args)
+
+
+class DaskEngine:
+    """The Dask engine: one task per item on a ``distributed.Client``; results as they complete."""
+
+    def __init__(self, client, name):
+        self.client = client
+        self.name = name
+
+    def share(self, value):
+        """Send ``value`` to every worker once; pass the returned future to ``map``."""
+        return self.client.scatter([value], broadcast=True)[0]              # [value]: one object
+
+    def submit(self, fn, *args):
+        return self.client.submit(one_thread, fn, *args, pure=False).result()
+
+    def map(self, fn, items, *args):
+        futures = [self.client.submit(one_thread, fn, item, *args, pure=False) for item in items]
+        for future in _distributed().as_completed(futures):
+            yield future.result()
+
+
+def _distributed():
+    """The ``distributed`` package, imported on first use (half a second: not for every command)."""
+    return importlib.import_module("distributed")
+
+
+def _keep_malloc_default():
+    """Dask config for new local workers without MALLOC_TRIM_THRESHOLD_.
+
+    The nanny sets it to 64 KiB by default, so glibc hands freed memory back at once; the shard
+    tasks allocate and free large arrays all the time, and spent twice the system time with it
+    (benchmarks/synth_scale.py). The one-thread OpenMP and BLAS settings stay as Dask sets them.
+    """
+    config = importlib.import_module("dask").config
+    environ = dict(config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return config.set({"distributed.nanny.pre-spawn-environ": environ})
+
+
+@contextlib.contextmanager
+def open_engine(scheduler="local", workers=None):
+    """Context manager yielding the engine of ``scheduler`` ('none', 'local' or 'tcp://...')."""
+    check_scheduler(scheduler, workers)
+    if scheduler == "none":
+        yield InProcess()
+        return
+    dd = _distributed()
+    if scheduler == "local":
+        n = workers or os.cpu_count() or 1
+        with _keep_malloc_default():
+            cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                      scheduler_kwargs={"dashboard_address": ":0"})   # no dashboard, free port
+        with cluster, dd.Client(cluster) as client:
+            yield DaskEngine(client, f"local ({n} workers)")
+        return
+    try:
+        client = dd.Client(scheduler, timeout="30s")
+    except OSError as err:
+        raise NpvaeError(f"--scheduler {scheduler}: cannot reach a dask scheduler ({err})") from err
+    with client:
+        yield DaskEngine(client, scheduler)
