@@ -105,10 +105,17 @@ def test_foreign_folder_is_refused_before_reaching_the_scheduler(tmp_path, capsy
 
 @pytest.mark.parametrize("extra, message", [
     (["--scheduler", "udp://x:1"], "use 'local', 'none' or 'tcp://HOST:PORT'"),
-    (["--workers", "0"], "--workers 0"),
     (["--raw-dir", "raw"], "--raw-dir is not supported"),
 ])
 def test_bad_sharded_options_are_refused_before_any_work(tmp_path, capsys, extra, message):
     assert main(SYNTH + ["--out", str(tmp_path / "ds")] + extra) == 1
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_worker_count_below_one_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(SYNTH + ["--out", str(tmp_path / "ds"), "--workers", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --workers: must be an integer >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()
