@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..data.dataset import load_dataset
+from ..data.recipe import preprocessing_for_data_file
 from ..train import TrainingInterrupted, best_record, make_model
 from ..utils import NpvaeError, atomic_write
 
@@ -66,6 +67,7 @@ def run(args):
     except TrainingInterrupted:
         print("npvae train: to resume, run the same command with --resume", file=sys.stderr)
         return 130
+    model.preprocessing = preprocessing_for_data_file(args.data, X)   # None for an .npz
     model.save(out / "model.npz")
     write_history_csv(model.history_, out / "history.csv")
     plot_loss_curve(model.history_, out / "loss_curve.png")

@@ -14,7 +14,7 @@ from ..utils import NpvaeError, progress
 from .preprocess import MIN_COVERAGE, concat_parts, finish, prepare_chunk
 from .readers import read_spectrum
 
-__all__ = ["find_spectrum_files", "read_and_prepare", "preprocess_files"]
+__all__ = ["find_spectrum_files", "read_records", "read_and_prepare", "preprocess_files"]
 
 SPECTRUM_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 
@@ -36,8 +36,8 @@ def find_spectrum_files(inputs):
     return sorted(set(found))
 
 
-def read_and_prepare(paths, options):
-    """Worker: read ``paths`` and run :func:`prepare_chunk`; unreadable files become skips."""
+def read_records(paths):
+    """Read spectrum files -> (records, skipped); a file that cannot be read is a named skip."""
     records, skipped = [], []
     for path in paths:
         try:
@@ -45,6 +45,12 @@ def read_and_prepare(paths, options):
         except (NpvaeError, OSError, ValueError, KeyError, IndexError) as err:
             msg = str(err).replace(f"{path}: ", "")
             skipped.append((str(path), f"unreadable file: {msg}"))
+    return records, skipped
+
+
+def read_and_prepare(paths, options):
+    """Worker: read ``paths`` and run :func:`prepare_chunk`; unreadable files become skips."""
+    records, skipped = read_records(paths)
     flux, weight, mask, rows, more = prepare_chunk(records, **options)
     return flux, weight, mask, rows, skipped + more
 

@@ -1,7 +1,7 @@
 """The package's import graph, read from the source with ast: one way down, no cycles.
 
 The layers, from the bottom: ``paper`` / ``utils`` / ``_version``; ``nn`` (the engine),
-``data``; ``synthetic``; ``train``; ``baselines``; ``analysis``; ``plots``; ``reproduce``;
+``data``; ``synthetic``; ``train``; ``baselines``; ``analysis``; ``apply``; ``plots``; ``reproduce``;
 ``commands``; ``cli``. A module may import its own package and any package below it, never one
 above. ``npvae.nn`` may import only itself, ``npvae.paper``, ``npvae.utils`` and
 ``npvae._version``. Every import of an npvae module sits at module level (none hidden in a function).
@@ -13,7 +13,7 @@ import npvae
 
 PACKAGE = Path(npvae.__file__).parent
 LAYERS = [{"paper", "utils", "_version"}, {"nn", "data"}, {"synthetic"}, {"train"}, {"baselines"},
-          {"analysis"}, {"plots"}, {"reproduce"}, {"commands"}, {"cli"}]
+          {"analysis"}, {"apply"}, {"plots"}, {"reproduce"}, {"commands"}, {"cli"}]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 NN_MAY_IMPORT = {"nn", "paper", "utils", "_version"}
 
