@@ -23,7 +23,7 @@ from .preprocess import MIN_COVERAGE, MIN_PIXEL_COVERAGE, NORM_WINDOW, prepare_c
 __all__ = ["Preprocessing", "INFILL_METHODS", "DEFAULT_INFILL", "preprocessing_for_data_file"]
 
 INFILL_METHODS = ("pca", "vae")   # training-set basis; the model itself (npvae.apply.infill)
-DEFAULT_INFILL = "pca"            # the better of the two on masked synthetic truth (docs/encode.md)
+DEFAULT_INFILL = "vae"            # the better of the two on masked synthetic truth (docs/encode.md)
 _PREFIX = "preprocessing."        # array keys in the model file
 DILATE = 2                        # observed pixels added on each side of a bad one (preprocess default)
 
