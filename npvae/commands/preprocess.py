@@ -12,7 +12,7 @@ from ..data.dataset import write_dataset
 from ..data.files import find_spectrum_files, preprocess_files
 from ..utils import atomic_write
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "write_skipped"]
 
 
 def register(subparsers):
@@ -35,7 +35,8 @@ def register(subparsers):
     return p
 
 
-def _write_skipped(path, skipped):
+def write_skipped(path, skipped):
+    """CSV of (source, reason) rows, written atomically."""
     with atomic_write(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["source", "reason"])
@@ -55,7 +56,7 @@ def run(args):
     print(f"{len(paths)} files: " + result.summary())
     skipped_path = f"{args.out}.skipped.csv"
     if result.skipped:
-        _write_skipped(skipped_path, result.skipped)
+        write_skipped(skipped_path, result.skipped)
         print(f"skipped files and reasons: {skipped_path}")
     if len(result.flux) == 0:
         print("npvae preprocess: no spectrum survived; no dataset written", file=sys.stderr)

@@ -34,7 +34,7 @@ from .masks import observed_bad_mask
 from .rebin import rebin_rows
 
 __all__ = ["REST_LOGLAM", "REST_WAVE", "REST_EDGES", "NORM_WINDOW", "PreprocessResult",
-           "preprocess", "prepare_chunk", "finish", "check_record", "rows_to_table"]
+           "preprocess", "prepare_chunk", "finish", "check_record", "rows_to_table", "summarise"]
 
 REST_LOGLAM = rest_loglam()                                 # (M,) log10 Angstrom
 REST_WAVE = 10.0 ** REST_LOGLAM                               # (M,) Angstrom
@@ -58,13 +58,18 @@ class PreprocessResult:
 
     def summary(self):
         """One line per outcome: kept count and skipped counts by reason kind."""
-        kinds = {}
-        for _, reason in self.skipped:
-            kind = reason.split(":")[0]
-            kinds[kind] = kinds.get(kind, 0) + 1
-        lines = [f"kept {len(self.flux)} spectra, skipped {len(self.skipped)}"]
-        lines += [f"  skipped {n}: {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])]
-        return "\n".join(lines)
+        return summarise(len(self.flux), self.skipped)
+
+
+def summarise(n_kept, skipped, verb="kept"):
+    """``kept N spectra, skipped S`` and one line per kind of reason (the text before ':')."""
+    kinds = {}
+    for _, reason in skipped:
+        kind = reason.split(":")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    lines = [f"{verb} {n_kept} spectra, skipped {len(skipped)}"]
+    lines += [f"  skipped {n}: {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines)
 
 
 def check_record(rec):
