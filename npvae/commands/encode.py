@@ -23,7 +23,7 @@ from ..train import load
 from ..utils import NpvaeError, atomic_write
 from .preprocess import write_skipped
 
-__all__ = ["register", "run", "model_file", "write_latents", "FORMAT_NAME"]
+__all__ = ["register", "run", "write_latents", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-latents-1"
 IMAGES = ("FLUX", "WEIGHT", "RECON")
@@ -51,16 +51,6 @@ def register(subparsers):
     return p
 
 
-def model_file(path):
-    """The model file a MODEL argument names: the file itself, or DIR/model.npz."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.npz"
-    if not path.is_file():
-        raise NpvaeError(f"--model {path}: no such model file")
-    return path
-
-
 def _check_out(out):
     out = Path(out)
     if out.suffix.lower() not in (".fits", ".fit"):
@@ -77,8 +67,7 @@ def run(args):
     out = _check_out(args.out)
     if args.chunk < 1 or args.jobs < 1:
         raise NpvaeError(f"--chunk and --jobs must be >= 1, got {args.chunk} and {args.jobs}")
-    path = model_file(args.model)
-    model = load(path)
+    model = load(args.model)
     table = encode_spectra(model, args.inputs, infill=args.infill, chunk=args.chunk,
                            reconstructions=args.reconstructions, n_jobs=args.jobs, verbose=not args.quiet)
     skipped = table.meta.pop("skipped")
@@ -89,7 +78,7 @@ def run(args):
     if len(table) == 0:
         print("npvae encode: no spectrum could be encoded; nothing written", file=sys.stderr)
         return 1
-    write_latents(out, table, skipped, {"MODEL": str(path), "INFILL": table.meta["INFILL"]})
+    write_latents(out, table, skipped, {"MODEL": str(args.model), "INFILL": table.meta["INFILL"]})
     print(f"wrote {out}")
     return 0
 

@@ -56,7 +56,8 @@ def read_and_prepare(paths, options):
 
 
 def preprocess_files(inputs, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=None,
-                     min_coverage=MIN_COVERAGE, dilate=2, n_jobs=2, chunk=256, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS):
+                     min_coverage=MIN_COVERAGE, dilate=2, n_jobs=2, chunk=256, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS,
+                     basis=None):
     """Preprocess spectrum files or folders; the same result as ``preprocess`` on their records.
 
     Parameters
@@ -88,4 +89,4 @@ def preprocess_files(inputs, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=No
                 bar.update(len(c))
     bar.close()
     return finish(*concat_parts(parts), infill=infill, rng=rng, verbose=verbose,
-                  n_ev=n_ev, n_iter=n_iter)
+                  n_ev=n_ev, n_iter=n_iter, basis=basis)

@@ -13,6 +13,8 @@ A trained model also carries what applying it to new spectra needs (docs/encode.
 the reference of the outlier score. Both are saved in the model file; older files load with None.
 Shapes: N spectra, D pixels, Z latent.
 """
+from pathlib import Path
+
 import numpy as np
 
 from .. import nn, paper
@@ -83,8 +85,12 @@ def make_model(kind, n_latent, *, n_features=paper.N_PIXELS, hidden=None, lam=No
 def load(path):
     """Load a model written by ``model.save(path)`` as a trainable InfoVAE or Autoencoder.
 
+    ``path`` may be the folder ``npvae train --out`` wrote (its ``model.npz`` is read).
     ``preprocessing`` and ``train_latents_`` are None for a file that does not store them.
     """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.npz"
     model = nn.load(path, classes={"InfoVAE": InfoVAE, "Autoencoder": Autoencoder})
     model.preprocessing = Preprocessing.from_file(model.extra_arrays_, model.extra_meta_, str(path))
     model.train_latents_ = model.extra_arrays_.get(_TRAIN_LATENTS_KEY)
