@@ -12,6 +12,7 @@ Shapes: N spectra, B chunk, D pixels, Z latent.
 """
 import multiprocessing
 import os
+import weakref
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -28,11 +29,12 @@ from ..paper import LOF_K
 from ..utils import NpvaeError, progress
 from .encode import encode_chunk, vae_infill
 
-__all__ = ["encode_spectra", "CHUNK", "COLUMNS", "NO_RECIPE"]
+__all__ = ["encode_spectra", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
 
 CHUNK = 1024                     # spectra per chunk
 COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
            "GOOD_FRAC", "INFILL_FRAC", "OUTLIER")
+_LOF_CACHE = weakref.WeakKeyDictionary()   # model -> (its training latents, fitted LOF)
 NO_RECIPE = ("the model file carries no preprocessing recipe (it was saved before npvae stored one): "
              "train it again with `npvae train`, or encode a preprocessed dataset file instead")
 
@@ -70,8 +72,7 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
         raise NpvaeError(f"infill must be 'pca' or 'vae', not {method!r}")
     if method == "vae" and not model.variational:
         raise NpvaeError("VAE infill needs a variational model (an InfoVAE), not an autoencoder")
-    ref = getattr(model, "train_latents_", None)
-    lof = fit_lof_reference(ref) if ref is not None and len(ref) > LOF_K else None
+    lof = outlier_reference(model)
     total = sum(len(items) for _, items in sources)
     bar = progress(total=total, desc="encode", verbose=verbose and total > chunk, unit="spec")
     parts, skipped = [], []
@@ -86,6 +87,17 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
     table = _table(parts, model, reconstructions)
     table.meta.update(INFILL=method, skipped=skipped)
     return table
+
+
+def outlier_reference(model):
+    """The LOF (k = LOF_K) fitted on the model's training latents, once per model; None without them."""
+    ref = getattr(model, "train_latents_", None)
+    if ref is None or len(ref) <= LOF_K:
+        return None
+    cached = _LOF_CACHE.get(model)
+    if cached is None or cached[0] is not ref:
+        cached = _LOF_CACHE[model] = (ref, fit_lof_reference(ref))
+    return cached[1]
 
 
 def _sources(inputs):
