@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
+from threadpoolctl import threadpool_limits
 
 from ..analysis.outliers import fit_lof_reference, lof_novelty_scores
 from ..data.dataset import Dataset, is_dataset_file, load_dataset
@@ -182,7 +183,7 @@ def _ordered_pool_map(pieces, recipe, n_jobs):
     """prepare_raw over pieces in worker processes, results in order, at most 2 per worker in flight."""
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
                                           else None)
-    with ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(n_jobs, mp_context=context, initializer=_one_blas_thread) as pool:
         pending = deque()
         for piece in pieces:
             pending.append(pool.submit(prepare_raw, piece, recipe))
@@ -190,6 +191,11 @@ def _ordered_pool_map(pieces, recipe, n_jobs):
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _one_blas_thread():
+    """Worker initializer: one BLAS thread per worker (the workers already use every core)."""
+    threadpool_limits(1, "blas")
 
 
 def _encode_part(model, flux, weight, mask, columns, lof, reconstructions):
