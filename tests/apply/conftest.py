@@ -15,9 +15,15 @@ def survey():
 
 
 @pytest.fixture(scope="session")
-def bundle(survey, tmp_path_factory):
+def prepared(survey):
+    """The survey preprocessed as a training set (PreprocessResult, batch infill)."""
+    return preprocess(survey, rng=0, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def bundle(prepared, tmp_path_factory):
     """(path, model): a small InfoVAE (1000-64-16-6) trained 3 epochs on the survey, saved with its recipe."""
-    data = preprocess(survey, rng=0, verbose=False)
+    data = prepared
     model = make_model("vae", 6, hidden=(64, 16), seed=1)
     X, W = data.flux, data.weight                                    # (N, D)
     model.fit(X[:240], W[:240], X[240:], W[240:], max_epochs=3, verbose=False)

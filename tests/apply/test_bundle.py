@@ -8,7 +8,6 @@ from npvae.apply import encode_spectra
 from npvae.cli import main
 from npvae.data.dataset import write_dataset
 from npvae.data.infill import fit_infill_basis
-from npvae.data.preprocess import preprocess
 from npvae.data.recipe import Preprocessing
 from npvae.utils import NpvaeError
 
@@ -62,18 +61,18 @@ def test_recipe_for_another_grid_is_refused(bundle):
     assert Preprocessing.from_file(arrays, {}, "m.npz") is None
 
 
-def test_npvae_train_saves_the_recipe_of_its_dataset_file(survey, tmp_path):
-    galaxies = [r for r in survey if r.cls != "STAR"][:80]            # no STAR row to leave out
-    res = preprocess(galaxies, rng=0, verbose=False)
-    data = write_dataset(tmp_path / "d.fits", res.flux, res.weight, res.mask, res.catalog,
-                         meta={"sn_cap": 20.0, "min_coverage": 0.7})
+def test_npvae_train_saves_the_recipe_of_its_dataset_file(prepared, tmp_path):
+    keep = np.asarray(prepared.catalog["CLASS"]) != "STAR"             # no STAR row to leave out
+    catalog = prepared.catalog[keep]
+    data = write_dataset(tmp_path / "d.fits", prepared.flux[keep], prepared.weight[keep], prepared.mask[keep],
+                         catalog, meta={"sn_cap": 20.0, "min_coverage": 0.7})
     out = tmp_path / "run"
     assert main(["train", "--data", str(data), "--out", str(out), "--latent", "2", "--hidden", "16", "8",
                  "--epochs", "1", "--quiet"]) == 0
     model = npvae.load(out)
     recipe = model.preprocessing
     assert recipe.sn_cap == 20.0 and recipe.min_coverage == 0.7
-    train = res.flux[res.catalog["SPLIT"] == "train"]
+    train = prepared.flux[keep][catalog["SPLIT"] == "train"]
     mean, vectors = fit_infill_basis(train)                          # the training rows only
     assert np.allclose(recipe.infill_mean, mean) and np.allclose(recipe.infill_vectors, vectors)
     assert np.allclose(model.train_latents_, model.transform(train), atol=1e-5)

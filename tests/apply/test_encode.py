@@ -24,10 +24,16 @@ def test_encode_chunk_matches_the_engine(bundle, survey):
     assert encode_chunk(model, flux)[2] is None
 
 
+@pytest.fixture(scope="module")
+def crowd():
+    """2,000 other synthetic spectra."""
+    return generate(2000, rng=11)
+
+
 @pytest.mark.parametrize("infill", ["pca", "vae"])
-def test_same_spectra_alone_in_three_and_in_two_thousand_give_the_same_latents(bundle, survey, infill):
+def test_same_spectra_alone_in_three_and_in_two_thousand_give_the_same_latents(bundle, survey, crowd, infill):
     _, model = bundle
-    crowd = generate(2000, rng=11)
+    crowd = list(crowd)
     picks = [replace(rec, fiber=9000 + i) for i, rec in enumerate(survey[:3])]   # unique ids
     for slot, rec in zip((5, 1500, 1999), picks):                         # across chunk borders
         crowd[slot] = rec

@@ -3,7 +3,6 @@ import numpy as np
 
 from npvae.apply.encode import vae_infill
 from npvae.data.infill import basis_infill, fit_infill_basis
-from npvae.data.preprocess import preprocess
 from npvae.train import make_model
 
 
@@ -55,8 +54,8 @@ def test_fit_infill_basis_spans_the_top_principal_components():
     assert np.allclose(np.abs(ref.T @ V), np.eye(5), atol=1e-6)
 
 
-def test_training_basis_fills_masked_synthetic_spectra_better_than_the_mean(survey):
-    data = preprocess(survey, rng=0, verbose=False)
+def test_training_basis_fills_masked_synthetic_spectra_better_than_the_mean(prepared):
+    data = prepared
     X, W, bad = data.flux, data.weight, data.mask != 0                   # (N, D)
     mean, V = fit_infill_basis(X[:240])
     truth, w = X[240:], W[240:]
