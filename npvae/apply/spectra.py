@@ -51,7 +51,7 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
         Paths: raw spectrum files, folders of them (searched recursively) and dataset files.
     infill : "pca", "vae" or None
         How masked pixels are filled: the training set's basis, or the model itself iterated
-        to convergence; None = the recipe's default.
+        to convergence (an autoencoder's code serves as its latent mean); None = the recipe's default.
     chunk : int
         Spectra per chunk; the result does not depend on it.
     reconstructions : bool
@@ -71,8 +71,6 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
     method = infill or (recipe.infill if recipe is not None else "pca")
     if method not in ("pca", "vae"):
         raise NpvaeError(f"infill must be 'pca' or 'vae', not {method!r}")
-    if method == "vae" and not model.variational:
-        raise NpvaeError("VAE infill needs a variational model (an InfoVAE), not an autoencoder")
     lof = outlier_reference(model)
     total = sum(len(items) for _, items in sources)
     bar = progress(total=total, desc="encode", verbose=verbose and total > chunk, unit="spec")

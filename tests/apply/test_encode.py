@@ -4,12 +4,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import npvae
 from npvae.analysis.outliers import fit_lof_reference, lof_novelty_scores
 from npvae.apply import encode_chunk, encode_spectra
 from npvae.apply.spectra import COLUMNS
 from npvae.baselines.metrics import reduced_chi2
 from npvae.data.dataset import load_dataset, write_dataset
 from npvae.data.preprocess import preprocess
+from npvae.data.recipe import Preprocessing
 from npvae.synthetic import generate
 
 
@@ -78,3 +80,15 @@ def test_outlier_score_is_about_one_inside_and_large_far_from_the_training_laten
     lof = fit_lof_reference(rng.normal(size=(2000, 6)))
     scores = lof_novelty_scores(lof, np.array([np.zeros(6), np.full(6, 8.0)]))
     assert 0.8 < scores[0] < 1.3 and scores[1] > 5
+
+
+def test_an_autoencoder_bundle_encodes_with_either_infill(prepared, survey, tmp_path):
+    ae = npvae.make_model("ae", 3, hidden=(32,), seed=0)
+    ae.fit(prepared.flux[:200], prepared.weight[:200], prepared.flux[200:], prepared.weight[200:],
+           max_epochs=1, verbose=False)
+    ae.preprocessing = Preprocessing.from_training(prepared.flux[:200])
+    ae.save(tmp_path / "ae.npz")
+    model = npvae.load(tmp_path / "ae.npz")
+    for infill in ("pca", "vae"):
+        table = encode_spectra(model, survey[:3], infill=infill)
+        assert np.all(table["LOGVAR"] == 0) and np.isfinite(table["MU"]).all()
