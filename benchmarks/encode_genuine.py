@@ -16,7 +16,6 @@ the first time on 2 cores, seconds afterwards.
     python benchmarks/encode_genuine.py [--cache DIR] [--epochs 40]
 """
 import argparse
-import os
 import time
 from pathlib import Path
 

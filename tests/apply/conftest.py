@@ -1,5 +1,4 @@
 """Fixtures of the apply tests: a small synthetic survey and a small trained model bundle."""
-import numpy as np
 import pytest
 
 from npvae.data.preprocess import preprocess
