@@ -15,7 +15,7 @@ from npvae.analysis.axes import check_latent
 from npvae.paper import LOF_K
 from npvae.utils import NpvaeError
 
-__all__ = ["lof_scores", "chi2_scores", "top_outliers", "precision_at", "roc_auc",
+__all__ = ["lof_scores", "fit_lof_reference", "lof_novelty_scores", "chi2_scores", "top_outliers", "precision_at", "roc_auc",
            "outlier_precision"]
 
 
@@ -43,6 +43,29 @@ def lof_scores(mu, k=LOF_K):
                          f"spectra, got {mu.shape[0]}")
     lof = LocalOutlierFactor(n_neighbors=int(k)).fit(mu)
     return -lof.negative_outlier_factor_                           # (N,)
+
+
+def fit_lof_reference(reference, k=LOF_K):
+    """A local outlier factor fitted once on reference latent means, to score NEW points.
+
+    scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True)`` on ``reference`` (N, Z),
+    N > k (e.g. the training set's latent means); score with :func:`lof_novelty_scores`. A new
+    point's score depends only on it and the reference, never on the other new points.
+    """
+    from sklearn.neighbors import LocalOutlierFactor
+
+    reference = check_latent(reference, "reference latents")
+    if not 1 <= int(k) < reference.shape[0]:
+        raise NpvaeError(f"k must be in 1..N-1 = {reference.shape[0] - 1} reference points, got {k}")
+    return LocalOutlierFactor(n_neighbors=int(k), novelty=True).fit(reference)
+
+
+def lof_novelty_scores(lof, mu):
+    """LOF of new latent means (B, Z) against the reference of :func:`fit_lof_reference`.  -> (B,)
+
+    Higher = more outlying, about 1 for a point inside the reference's distribution.
+    """
+    return -lof.score_samples(check_latent(mu))                    # (B,)
 
 
 def chi2_scores(X, Xhat, W):

@@ -2,7 +2,11 @@
 
 Reads spec-lite (DR8+) and spSpec (DR7) files, masks, rebins to the rest-frame grid,
 normalises, labels, infills and splits (docs/data.md), then writes the dataset atomically and a
-CSV of the skipped files with reasons next to it.
+CSV of the skipped files with reasons next to it. With ``--model MODEL`` the trained model's
+preprocessing recipe is followed (S/N cap, coverage, mask dilation) and each spectrum's bad
+pixels are filled from the model's training basis, alone; without it the infill is the PCA of
+the files themselves, which needs more spectra than eigenvectors: for fewer, the masked pixels
+stay 0 and the dataset's metadata says ``"infill": false`` (docs/encode.md).
 """
 import csv
 import sys
@@ -10,11 +14,14 @@ from collections import Counter
 
 from ..data.dataset import write_dataset
 from ..data.files import find_spectrum_files, preprocess_files
+from ..data.preprocess import MIN_COVERAGE
+from ..paper import INFILL_EIGENVECTORS, SN_CAP
 from ..runfolder import locked_file
-from ..utils import atomic_write
+from ..train import load
+from ..utils import NpvaeError, atomic_write
 from .arguments import integer, real
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "write_skipped"]
 
 
 def register(subparsers):
@@ -25,11 +32,14 @@ def register(subparsers):
     p.add_argument("inputs", nargs="+", metavar="RAW_DIR_OR_FILES",
                    help="files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="dataset file to write (.fits)")
-    p.add_argument("--sn-cap", type=real(minimum=0), default=50.0,
-                   help="pixel S/N cap of the weights (default 50; 0 = none)")
-    p.add_argument("--min-coverage", type=real(0, 1), default=0.6,
-                   help="minimum fraction of good rest pixels (default %(default)s)")
+    p.add_argument("--sn-cap", type=real(minimum=0), default=None,
+                   help=f"pixel S/N cap of the weights (default {SN_CAP:g} or the model's; 0 = none)")
+    p.add_argument("--min-coverage", type=real(0, 1), default=None,
+                   help=f"minimum fraction of good rest pixels (default {MIN_COVERAGE} or the model's)")
     p.add_argument("--no-infill", action="store_true", help="set bad pixels to 0 instead of PCA infill")
+    p.add_argument("--model", default=None,
+                   help="trained model file or folder: follow its preprocessing and fill bad pixels "
+                        "from its training basis, spectrum by spectrum")
     p.add_argument("--seed", type=integer(0), default=0, help="seed of the train/valid split (default 0)")
     p.add_argument("--jobs", type=integer(1), default=2, help="worker processes (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -37,7 +47,8 @@ def register(subparsers):
     return p
 
 
-def _write_skipped(path, skipped):
+def write_skipped(path, skipped):
+    """CSV of (source, reason) rows, written atomically."""
     with atomic_write(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["source", "reason"])
@@ -46,24 +57,30 @@ def _write_skipped(path, skipped):
 
 def run(args):
     """Preprocess, write the dataset, then print the summary. Exit 1 when nothing could be kept."""
+    sn_cap, min_coverage, dilate, basis = _settings(args)       # the model is read before any work
     with locked_file(args.out, "npvae preprocess", also=(f"{args.out}.skipped.csv",)):
         paths = find_spectrum_files(args.inputs)
         if not paths:
             print(f"npvae preprocess: no spectrum files (*.fits, *.fit) found in {' '.join(args.inputs)}",
                   file=sys.stderr)
             return 1
-        result = preprocess_files(paths, sn_cap=args.sn_cap or None, infill=not args.no_infill,
-                                  verbose=not args.quiet, rng=args.seed, min_coverage=args.min_coverage,
-                                  n_jobs=args.jobs)
+        result = preprocess_files(paths, sn_cap=sn_cap, infill=not args.no_infill, verbose=not args.quiet,
+                                  rng=args.seed, min_coverage=min_coverage, dilate=dilate, n_jobs=args.jobs,
+                                  basis=basis)
         skipped_path = f"{args.out}.skipped.csv"
         if result.skipped:
-            _write_skipped(skipped_path, result.skipped)
+            write_skipped(skipped_path, result.skipped)
         if len(result.flux):
             meta = {"source": "npvae preprocess", "inputs": [str(i) for i in args.inputs],
-                    "sn_cap": args.sn_cap, "min_coverage": args.min_coverage, "infill": not args.no_infill,
+                    "sn_cap": sn_cap or 0, "min_coverage": min_coverage, "dilate": dilate,
+                    "infill": result.infill != "none", "infill_method": result.infill, "model": args.model,
                     "seed": args.seed, "n_files": len(paths), "n_skipped": len(result.skipped)}
             write_dataset(args.out, result.flux, result.weight, result.mask, result.catalog, meta=meta)
     print(f"{len(paths)} files: " + result.summary())        # summaries only once the files exist
+    if not args.no_infill and result.infill == "none" and result.mask.any():
+        print(f"note: {len(result.flux)} spectra are too few for a {INFILL_EIGENVECTORS}-eigenvector "
+              "PCA infill; their bad pixels are 0 (metadata infill: false). Use --model MODEL to fill "
+              "them from a trained model's basis.")
     if result.skipped:
         print(f"skipped files and reasons: {skipped_path}")
     if len(result.flux) == 0:
@@ -75,3 +92,19 @@ def run(args):
     print(f"split: train {splits.get('train', 0)}, valid {splits.get('valid', 0)}")
     print(f"wrote {args.out}")
     return 0
+
+
+def _settings(args):
+    """(sn_cap, min_coverage, dilate, basis): the options, or the --model's recipe (must agree)."""
+    if args.model is None:
+        sn_cap = SN_CAP if args.sn_cap is None else args.sn_cap
+        return sn_cap or None, MIN_COVERAGE if args.min_coverage is None else args.min_coverage, 2, None
+    path = args.model
+    recipe = load(path).preprocessing
+    if recipe is None:
+        raise NpvaeError(f"--model {path}: the model file carries no preprocessing recipe")
+    for option, given, theirs in (("--sn-cap", args.sn_cap, recipe.sn_cap or 0),
+                                  ("--min-coverage", args.min_coverage, recipe.min_coverage)):
+        if given is not None and given != theirs:
+            raise NpvaeError(f"{option} {given:g} conflicts with the model's {theirs:g} ({path})")
+    return recipe.sn_cap, recipe.min_coverage, recipe.dilate, (recipe.infill_mean, recipe.infill_vectors)

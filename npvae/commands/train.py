@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from .. import paper
 from ..data.dataset import load_dataset, load_training_rows
+from ..data.recipe import preprocessing_for_data_file
 from ..runfolder import existing_run_policy, locked_folder
 from ..train import TrainingDiverged, TrainingInterrupted, best_record, make_model
 from ..train.guards import training_memory_bytes
@@ -92,6 +93,7 @@ def run(args):
             return 130
         except TrainingDiverged as err:
             raise NpvaeError(f"{err}; {_keep_diverged(model, out, ckpt, err)}") from err
+        model.preprocessing = preprocessing_for_data_file(args.data, X)   # None for an .npz
         model.save(out / "model.npz")
         write_history_csv(model.history_, out / "history.csv")
         plot_loss_curve(model.history_, out / "loss_curve.png")

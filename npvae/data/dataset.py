@@ -20,11 +20,12 @@ from astropy.table import Table, vstack
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..utils import NpvaeError, atomic_write
+from .fitsfast import iter_hdus
 from .preprocess import REST_WAVE
 from .shards import ShardedArray, file_record, read_manifest, shard_name
 
-__all__ = ["Dataset", "write_dataset", "write_shard", "load_dataset", "load_training_rows", "pipeline_stars",
-           "pipeline_galaxies_and_quasars", "TRAINING_CLASSES", "REQUIRED_COLUMNS", "FORMAT_NAME"]
+__all__ = ["Dataset", "write_dataset", "write_shard", "load_dataset", "load_training_rows", "is_dataset_file",
+           "pipeline_stars", "pipeline_galaxies_and_quasars", "TRAINING_CLASSES", "REQUIRED_COLUMNS", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-dataset-1"
 REQUIRED_COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN", "SPLIT")
@@ -166,6 +167,16 @@ def write_dataset(path, flux, weight, mask, catalog, wave=REST_WAVE, meta=None):
     with atomic_write(path) as tmp:
         fits.HDUList(hdus).writeto(tmp, overwrite=True)
     return path
+
+
+def is_dataset_file(path):
+    """True when ``path`` is an npvae dataset file (its primary header names the format)."""
+    try:
+        for _, header, _ in iter_hdus(path):          # the primary header only
+            return str(header.get("NPVFMT", "")).strip() == FORMAT_NAME
+    except (NpvaeError, OSError):
+        return False
+    return False
 
 
 def _table_from_hdu(hdu):

@@ -13,7 +13,7 @@ from ..utils import NpvaeError, progress, worker_pool
 from .preprocess import MIN_COVERAGE, concat_parts, finish, prepare_chunk
 from .readers import read_spectrum
 
-__all__ = ["find_spectrum_files", "read_and_prepare", "preprocess_files"]
+__all__ = ["find_spectrum_files", "read_records", "read_and_prepare", "preprocess_files"]
 
 SPECTRUM_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 
@@ -35,8 +35,8 @@ def find_spectrum_files(inputs):
     return sorted(set(found))
 
 
-def read_and_prepare(paths, options):
-    """Worker: read ``paths`` and run :func:`prepare_chunk`; unreadable files become skips."""
+def read_records(paths):
+    """Read spectrum files -> (records, skipped); a file that cannot be read is a named skip."""
     records, skipped = [], []
     for path in paths:
         try:
@@ -44,12 +44,19 @@ def read_and_prepare(paths, options):
         except (NpvaeError, OSError, ValueError, KeyError, IndexError) as err:
             msg = str(err).replace(f"{path}: ", "")
             skipped.append((str(path), f"unreadable file: {msg}"))
+    return records, skipped
+
+
+def read_and_prepare(paths, options):
+    """Worker: read ``paths`` and run :func:`prepare_chunk`; unreadable files become skips."""
+    records, skipped = read_records(paths)
     flux, weight, mask, rows, more = prepare_chunk(records, **options)
     return flux, weight, mask, rows, skipped + more
 
 
 def preprocess_files(inputs, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=None,
-                     min_coverage=MIN_COVERAGE, dilate=2, n_jobs=2, chunk=256, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS):
+                     min_coverage=MIN_COVERAGE, dilate=2, n_jobs=2, chunk=256, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS,
+                     basis=None):
     """Preprocess spectrum files or folders; the same result as ``preprocess`` on their records.
 
     Parameters
@@ -81,4 +88,4 @@ def preprocess_files(inputs, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=No
                 bar.update(len(c))
     bar.close()
     return finish(*concat_parts(parts), infill=infill, rng=rng, verbose=verbose,
-                  n_ev=n_ev, n_iter=n_iter)
+                  n_ev=n_ev, n_iter=n_iter, basis=basis)

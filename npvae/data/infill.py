@@ -14,21 +14,22 @@ The eigenvectors come from a warm-started randomized subspace iteration on the c
 Q <- orth(Xc^T (Xc Q)), without forming the D x D matrix (Halko et al. 2011): four steps on the
 first iteration, then one per iteration, since the previous Q is already close. ``method="eigh"`` uses the
 exact eigen-decomposition of the covariance instead (the reference). astroML 1.0.2's
-``iterative_pca`` no longer runs with current SciPy; this is our own.
+``iterative_pca`` no longer runs with current SciPy; this is our own. Docs: docs/data.md.
 
-``infill_with_basis`` fills the masked pixels of other spectra with a basis (mu, V) fitted once
-(``iterative_pca_infill(..., return_basis=True)``): step 2 and 3 with V fixed. The masked
-least-squares coefficients do not depend on the values at the masked pixels, so one step is the
-exact answer. The sharded datasets use it: one basis for every shard. Docs: docs/data.md.
+:func:`basis_infill` is the per-spectrum version for a trained model: a FIXED basis (the
+training set's mean and eigenvectors, :func:`fit_infill_basis`) and, for each spectrum alone,
+the weighted least-squares fit of its good pixels, so the result never depends on the batch.
+``iterative_pca_infill(..., return_basis=True)`` also returns the basis of its last iteration,
+so a basis fitted once (on a sample) can fill every shard of a sharded dataset the same way.
 Shapes: N spectra, D pixels, K eigenvectors, Q = K + oversampling.
 """
 import numpy as np
 from scipy import sparse
 
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS
-from ..utils import as_generator, progress
+from ..utils import NpvaeError, as_generator, progress
 
-__all__ = ["iterative_pca_infill", "infill_with_basis", "top_eigenvectors"]
+__all__ = ["iterative_pca_infill", "top_eigenvectors", "fit_infill_basis", "basis_infill"]
 
 
 def _orthonormalise(Y):
@@ -133,7 +134,7 @@ def iterative_pca_infill(X, mask, *, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITE
         Start of the randomized subspace.
     return_basis : bool
         Also return the basis of the last iteration, mu (D,) and V (D, K) float64, the one
-        that filled the masked pixels (for :func:`infill_with_basis`).
+        that filled the masked pixels (for :func:`basis_infill`).
 
     Returns
     -------
@@ -163,16 +164,72 @@ def iterative_pca_infill(X, mask, *, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITE
     return (X, mu, V) if return_basis else X
 
 
-def infill_with_basis(X, mask, mu, V, dtype=np.float32):
-    """Masked pixels of X (N, D) replaced by mu + V c_n, c_n fitted to the unmasked pixels.
+def fit_infill_basis(X, n_ev=INFILL_EIGENVECTORS, block=8192):
+    """Mean (D,) and top eigenvectors (D, K) of the covariance of X (N, D), float64.
 
-    mu (D,) and V (D, K) with orthonormal columns, e.g. from
-    ``iterative_pca_infill(..., return_basis=True)``. Unmasked pixels are exactly the input.
+    X is a set of (already infilled) training spectra; K = min(n_ev, N - 1). The covariance is
+    summed over blocks of rows (bounded memory) and decomposed exactly, so the basis is a
+    function of X alone; each eigenvector's sign is fixed (largest entry positive).
     """
-    X = np.array(X, dtype=dtype)                                              # (N, D) copy
+    X = np.asarray(X)
+    if X.ndim != 2 or len(X) < 2:
+        raise NpvaeError(f"an infill basis needs at least 2 spectra (N, D), got shape {X.shape}")
+    k = min(int(n_ev), len(X) - 1)
+    mu = X.mean(axis=0, dtype=np.float64)                                     # (D,)
+    cov = np.zeros((X.shape[1], X.shape[1]))                                  # (D, D)
+    for s in range(0, len(X), block):
+        xc = X[s:s + block] - mu                                              # (B, D) float64
+        cov += xc.T @ xc
+    V = np.linalg.eigh(cov)[1][:, ::-1][:, :k]                                # (D, K)
+    V = V * np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(k)])
+    return mu, V
+
+
+def basis_infill(X, mask, mean, V, weight=None, ridge=1e-8):
+    """Fill the masked pixels of each spectrum from a fixed basis, one spectrum at a time.
+
+    For spectrum n with good-pixel weights g_n (``weight`` where not masked, else 1; 0 where
+    masked) the coefficients solve the weighted least squares
+
+        (V^T G_n V) c_n = V^T G_n (x_n - mean),   G_n = diag(g_n),
+
+    and masked pixels become mean + V c_n. Row n of the result depends only on row n of the
+    inputs and on (mean, V): the batch plays no part.
+
+    Parameters
+    ----------
+    X : ndarray (N, D)
+    mask : ndarray (N, D) bool, True = fill
+    mean : ndarray (D,); V : ndarray (D, K)
+    weight : ndarray (N, D) or None (unweighted)
+    ridge : float, added to the diagonal (relative to its mean) for spectra the basis fits badly
+
+    Returns
+    -------
+    X_filled : float32 (N, D) copy; unmasked pixels are exactly the input.
+    """
+    X = np.array(X, dtype=np.float32)                                         # (N, D) copy
     mask = np.asarray(mask, bool)
-    if mask.any():
-        X[mask] = np.broadcast_to(mu.astype(dtype), X.shape)[mask]            # ignored; finite
-        fit = _MaskedFit(mask)
-        fit.fill(X, mu, V, fit.coefficients(X, mu, V))
+    rows = np.flatnonzero(mask.any(axis=1))                                   # (R,)
+    if rows.size == 0:
+        return X
+    V = np.asarray(V, np.float64)
+    k = V.shape[1]
+    g = (~mask[rows]).astype(np.float64)                                      # (R, D)
+    if weight is not None:
+        g *= np.asarray(weight, np.float64)[rows]
+    xc = np.where(mask[rows], 0.0, X[rows] - mean)                            # (R, D)
+    iu, ju = np.triu_indices(k)
+    packed = g @ (V[:, iu] * V[:, ju])                                        # (R, K(K+1)/2)
+    A = np.empty((len(rows), k, k))                                           # (R, K, K)
+    A[:, iu, ju] = packed
+    A[:, ju, iu] = packed
+    scale = np.trace(A, axis1=1, axis2=2) / k                                 # (R,)
+    A += (ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
+    b = (g * xc) @ V                                                          # (R, K)
+    C = np.linalg.solve(A, b[:, :, None])[:, :, 0]                            # (R, K)
+    recon = (C @ V.T + mean).astype(np.float32)                               # (R, D)
+    sub = X[rows]
+    sub[mask[rows]] = recon[mask[rows]]
+    X[rows] = sub
     return X

@@ -15,8 +15,11 @@ Steps (each documented in docs/data.md):
    ``NORM_WINDOW = (4200, 6400)`` Angstrom (every 0 < z <= 0.36 legacy spectrum covers it);
    at least half of the window must be good and the mean positive;
 6. weights w = 1 / (1/ivar + (1/sn_cap)^2) in normalised units, 0 on bad pixels;
-7. labels (:mod:`npvae.data.labels`), iterative-PCA infill of bad pixels
-   (:mod:`npvae.data.infill`) and a seeded 75/25 train/valid split.
+7. labels (:mod:`npvae.data.labels`), infill of bad pixels (:mod:`npvae.data.infill`) and a
+   seeded 75/25 train/valid split. The infill is the iterative PCA of the whole set, or, given a
+   trained model's ``basis`` (mean, eigenvectors), that basis fitted to each spectrum alone. A set
+   of no more spectra than eigenvectors cannot carry its own PCA: without a basis its masked
+   pixels stay 0 and ``PreprocessResult.infill`` says "none".
 
 Shapes: N spectra, P observed pixels (padded per chunk), M = 1000 rest pixels.
 """
@@ -28,13 +31,13 @@ from astropy.table import Table
 
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS, SN_CAP, rest_loglam
 from ..utils import as_generator, default_threads, progress
-from .infill import iterative_pca_infill
+from .infill import basis_infill, iterative_pca_infill
 from .labels import classify, line_columns
 from .masks import observed_bad_mask
 from .rebin import rebin_rows
 
 __all__ = ["REST_LOGLAM", "REST_WAVE", "REST_EDGES", "NORM_WINDOW", "PreprocessResult",
-           "preprocess", "prepare_chunk", "finish", "check_record", "rows_to_table"]
+           "preprocess", "prepare_chunk", "finish", "check_record", "rows_to_table", "summarise"]
 
 REST_LOGLAM = rest_loglam()                                 # (M,) log10 Angstrom
 REST_WAVE = 10.0 ** REST_LOGLAM                               # (M,) Angstrom
@@ -55,16 +58,22 @@ class PreprocessResult:
     mask: np.ndarray                  # (N, M) uint8, 1 = bad / infilled
     catalog: Table
     skipped: list = field(default_factory=list)     # [(source, reason)]
+    infill: str = "none"      # "pca" (the set's own), "basis" (a model's), "none" (masked pixels 0)
 
     def summary(self):
         """One line per outcome: kept count and skipped counts by reason kind."""
-        kinds = {}
-        for _, reason in self.skipped:
-            kind = reason.split(":")[0]
-            kinds[kind] = kinds.get(kind, 0) + 1
-        lines = [f"kept {len(self.flux)} spectra, skipped {len(self.skipped)}"]
-        lines += [f"  skipped {n}: {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])]
-        return "\n".join(lines)
+        return summarise(len(self.flux), self.skipped)
+
+
+def summarise(n_kept, skipped, verb="kept"):
+    """``kept N spectra, skipped S`` and one line per kind of reason (the text before ':')."""
+    kinds = {}
+    for _, reason in skipped:
+        kind = reason.split(":")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    lines = [f"{verb} {n_kept} spectra, skipped {len(skipped)}"]
+    lines += [f"  skipped {n}: {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines)
 
 
 def check_record(rec):
@@ -196,8 +205,13 @@ def rows_to_table(rows):
 
 
 def finish(flux, weight, mask, rows, skipped, *, infill=True, rng=None, verbose=True,
-           n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS):
-    """Labels, infill and the seeded train/valid split of concatenated chunks."""
+           n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS, basis=None):
+    """Labels, infill and the seeded train/valid split of concatenated chunks.
+
+    ``basis`` = (mean (M,), eigenvectors (M, K)) of a trained model fills each spectrum alone;
+    without it the set's own iterative PCA does, which needs more than ``n_ev`` spectra (else
+    masked pixels stay 0 and the result's ``infill`` is "none").
+    """
     rng = as_generator(0 if rng is None else rng)
     catalog = rows_to_table(rows)
     n = len(flux)
@@ -211,16 +225,20 @@ def finish(flux, weight, mask, rows, skipped, *, infill=True, rng=None, verbose=
     split = np.full(n, "valid", dtype="<U5")
     split[rng.permutation(n)[:int(round(TRAIN_FRACTION * n))]] = "train"
     catalog["SPLIT"] = split
-    if infill and n > n_ev and mask.any():
-        flux = iterative_pca_infill(flux, mask, n_ev=n_ev, n_iter=n_iter, rng=rng, verbose=verbose)
+    weight = np.where(mask, 0, weight).astype(np.float32)
+    if infill and basis is not None:
+        flux, how = basis_infill(flux, mask, *basis, weight=weight), "basis"
+    elif infill and (n > n_ev or not mask.any()):
+        flux, how = iterative_pca_infill(flux, mask, n_ev=n_ev, n_iter=n_iter, rng=rng, verbose=verbose), "pca"
     else:
-        flux = np.where(mask, 0.0, flux).astype(np.float32)
-    return PreprocessResult(flux=flux, weight=np.where(mask, 0, weight).astype(np.float32),
-                            mask=mask.astype(np.uint8), catalog=catalog, skipped=list(skipped))
+        flux, how = np.where(mask, 0.0, flux).astype(np.float32), "none"
+    return PreprocessResult(flux=flux, weight=weight, mask=mask.astype(np.uint8), catalog=catalog,
+                            skipped=list(skipped), infill=how)
 
 
 def preprocess(records, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=None,
-               min_coverage=MIN_COVERAGE, dilate=2, chunk=512, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS):
+               min_coverage=MIN_COVERAGE, dilate=2, chunk=512, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS,
+               basis=None):
     """Preprocess :class:`Spectrum` records into the rest-frame training arrays.
 
     Parameters
@@ -229,7 +247,9 @@ def preprocess(records, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=None,
     sn_cap : float
         Pixel S/N cap of the weights, w = 1 / (1/ivar + (1/sn_cap)^2); None = no cap.
     infill : bool
-        Iterative-PCA infill of bad pixels (else they are set to 0).
+        Infill of bad pixels (else they are set to 0): iterative PCA of the set, or ``basis``.
+    basis : (mean (M,), eigenvectors (M, K)) or None
+        A trained model's infill basis, fitted to each spectrum alone (see :func:`finish`).
     rng : Generator, int or None
         Seeds the train/valid split and the infill's random start; None = seed 0.
     min_coverage : float
@@ -256,7 +276,7 @@ def preprocess(records, *, sn_cap=SN_CAP, infill=True, verbose=True, rng=None,
             bar.update(len(records[start:start + chunk]))
     bar.close()
     return finish(*concat_parts(parts), infill=infill, rng=rng, verbose=verbose,
-                  n_ev=n_ev, n_iter=n_iter)
+                  n_ev=n_ev, n_iter=n_iter, basis=basis)
 
 
 def concat_parts(parts):

@@ -202,12 +202,23 @@ class _MLPModel:
         """decode(transform(X)): the reconstruction from the latent MEAN, no sampling.  (N, D)."""
         return self.decode(self.transform(X))
 
-    def save(self, path):
-        """Write weights and metadata to ``path`` (.npz) atomically; read back with :func:`load`."""
+    def save(self, path, extra_arrays=None, extra_meta=None):
+        """Write weights and metadata to ``path`` (.npz) atomically; read back with :func:`load`.
+
+        ``extra_arrays`` (dict of arrays) and ``extra_meta`` (JSON-serialisable dict) are stored
+        beside them under their own keys (e.g. a preprocessing recipe); :func:`load` keeps them
+        in ``model.extra_arrays_`` and ``model.extra_meta_``.
+        """
         self.check_fitted("save")
         meta = {"format": MODEL_FORMAT, "class": type(self).__name__, "config": self.config(),
                 "npvae_version": __version__, "history": self.history_}
-        write_npz_with_meta(path, dict(self.params, mean=self.mean_), meta)
+        arrays = dict(self.params, mean=self.mean_)
+        for own, extra in ((arrays, extra_arrays or {}), (meta, extra_meta or {})):
+            clash = sorted(set(own) & set(extra))
+            if clash:
+                raise NpvaeError(f"{path}: extra entries {clash} clash with the model's own")
+            own.update(extra)
+        write_npz_with_meta(path, arrays, meta)
 
 
 class InfoVAE(_MLPModel):
@@ -397,4 +408,7 @@ def load(path, classes=None):
         value[...] = arrays[key]
     model.history_ = meta.get("history", [])
     model.is_fitted = True
+    model.extra_arrays_ = {k: v for k, v in arrays.items() if k not in targets}
+    model.extra_meta_ = {k: v for k, v in meta.items() if k not in ("format", "class", "config",
+                                                                      "npvae_version", "history")}
     return model

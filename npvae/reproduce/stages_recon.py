@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from .. import baselines
+from ..data.recipe import Preprocessing
 from ..baselines import metrics
 from ..paper import architecture
 from ..plots.reconstruction import choose_example_spectra, plot_error_vs_params, plot_reconstruction_zooms
@@ -84,6 +85,7 @@ def stage_models(ctx):
             t0 = time.perf_counter()
             model.fit(train.flux, train.weight, valid.flux, valid.weight, max_epochs=ctx.config["max_epochs"],
                       checkpoint=ckpt, resume=ckpt.exists() and not ctx.force, verbose=ctx.verbose)
+            model.preprocessing = Preprocessing.from_training(train.flux, ctx.data.meta)
             model.save(path)
             ckpt.unlink(missing_ok=True)
             best = best_record(model.history_)

@@ -5,7 +5,7 @@ population, builds and preprocesses it with a generator spawned from (seed, k) b
 ``np.random.SeedSequence``, so a shard is the same whichever process, machine or order makes
 it. The iterative-PCA infill basis is fitted once, on a separate seeded sample of
 ``min(n, INFILL_SAMPLE)`` spectra (:func:`fit_shard_basis`), and every shard is infilled with
-that one basis (:func:`npvae.data.infill.infill_with_basis`): the shards do not depend on how the
+that one basis (:func:`npvae.data.infill.basis_infill`): the shards do not depend on how the
 work was split. The Dask plumbing that maps :func:`make_shard` over shards is
 :mod:`npvae.distributed`. Docs: docs/scale.md. Shapes: N spectra in a shard, M rest pixels,
 K infill eigenvectors.
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..data.infill import infill_with_basis, iterative_pca_infill
+from ..data.infill import basis_infill, iterative_pca_infill
 from ..data.preprocess import MIN_COVERAGE, concat_parts, finish, prepare_chunk
 from ..data.shards import DEFAULT_SHARD_SIZE
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS, SN_CAP
@@ -121,5 +121,5 @@ def make_shard(index, plan, basis):
     first, count = plan.rows(index)
     res = finish(*prepared_spectra(first, count, rng, plan), infill=False, rng=rng, verbose=False)
     if basis is not None:
-        res.flux = infill_with_basis(res.flux, res.mask, *basis)             # (N, M)
+        res.flux = basis_infill(res.flux, res.mask, *basis)             # (N, M)
     return res

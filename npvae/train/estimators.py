@@ -5,23 +5,53 @@
 The engine (``npvae.nn``) knows nothing of training; this module joins the two, so
 dependencies run one way (nn -> train). :func:`make_model` is the one place that builds a model
 from its kind ("vae" or "ae") and :func:`load` reads a model file into these classes.
+
+A trained model also carries what applying it to new spectra needs (docs/encode.md):
+``preprocessing``, the recipe that takes a raw spectrum to its input
+(:class:`npvae.data.recipe.Preprocessing`, set by ``npvae train`` and ``npvae reproduce``), and
+``train_latents_``, the latent means of (up to :data:`MAX_TRAIN_LATENTS` of) its training spectra,
+the reference of the outlier score. Both are saved in the model file; older files load with None.
+Shapes: N spectra, D pixels, Z latent.
 """
+from pathlib import Path
+
+import numpy as np
+
 from .. import nn, paper
+from ..data.recipe import Preprocessing
 from ..utils import NpvaeError
 from .loop import fit
 
-__all__ = ["InfoVAE", "Autoencoder", "make_model", "load", "KINDS"]
+__all__ = ["InfoVAE", "Autoencoder", "make_model", "load", "KINDS", "MAX_TRAIN_LATENTS"]
+
+MAX_TRAIN_LATENTS = 20000     # training latent means kept in the model file (evenly spaced rows)
+_TRAIN_LATENTS_KEY = "train_latents"
 
 
 class _Trainable:
-    """Adds ``fit`` to an engine model."""
+    """Adds ``fit`` to an engine model, and the preprocessing recipe and training latents."""
+
+    preprocessing = None      # npvae.data.recipe.Preprocessing, or None when unknown
+    train_latents_ = None     # (N_ref, Z) training latent means, or None
 
     def fit(self, X, weights=None, X_val=None, weights_val=None, **options):
         """Train on spectra X (N, D) with inverse-variance weights (N, D); returns self.
 
         See :func:`npvae.train.loop.fit` for the options (batch size, epochs, checkpoint, ...).
+        Afterwards ``train_latents_`` holds the latent means of (up to MAX_TRAIN_LATENTS rows of) X.
         """
-        return fit(self, X, weights, X_val, weights_val, **options)
+        fit(self, X, weights, X_val, weights_val, **options)
+        X = self.check_X(X)
+        keep = np.unique(np.linspace(0, len(X) - 1, min(len(X), MAX_TRAIN_LATENTS)).astype(int))
+        self.train_latents_ = self.transform(X[keep])                    # (N_ref, Z)
+        return self
+
+    def save(self, path):
+        """Write the model file, with the preprocessing recipe and training latents when known."""
+        arrays, meta = self.preprocessing.to_file() if self.preprocessing is not None else ({}, {})
+        if self.train_latents_ is not None:
+            arrays[_TRAIN_LATENTS_KEY] = np.asarray(self.train_latents_, np.float32)
+        return super().save(path, extra_arrays=arrays, extra_meta=meta)
 
 
 class InfoVAE(_Trainable, nn.InfoVAE):
@@ -53,5 +83,15 @@ def make_model(kind, n_latent, *, n_features=paper.N_PIXELS, hidden=None, lam=No
 
 
 def load(path):
-    """Load a model written by ``model.save(path)`` as a trainable InfoVAE or Autoencoder."""
-    return nn.load(path, classes={"InfoVAE": InfoVAE, "Autoencoder": Autoencoder})
+    """Load a model written by ``model.save(path)`` as a trainable InfoVAE or Autoencoder.
+
+    ``path`` may be the folder ``npvae train --out`` wrote (its ``model.npz`` is read).
+    ``preprocessing`` and ``train_latents_`` are None for a file that does not store them.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.npz"
+    model = nn.load(path, classes={"InfoVAE": InfoVAE, "Autoencoder": Autoencoder})
+    model.preprocessing = Preprocessing.from_file(model.extra_arrays_, model.extra_meta_, str(path))
+    model.train_latents_ = model.extra_arrays_.get(_TRAIN_LATENTS_KEY)
+    return model

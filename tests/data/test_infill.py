@@ -1,7 +1,7 @@
 """Iterative-PCA infill: recovers masked pixels of low-rank data; the fast eigen-solver agrees."""
 import numpy as np
 
-from npvae.data.infill import infill_with_basis, iterative_pca_infill, top_eigenvectors
+from npvae.data.infill import basis_infill, iterative_pca_infill, top_eigenvectors
 
 
 def _low_rank(rng, n=1500, d=120, rank=6, noise=0.01):
@@ -47,9 +47,9 @@ def test_basis_of_one_sample_fills_new_spectra():
     filled, mu, V = iterative_pca_infill(np.where(mask, np.nan, noisy)[fit], mask[fit], n_ev=6, n_iter=20,
                                          rng=0, return_basis=True)
     np.testing.assert_array_equal(filled, iterative_pca_infill(noisy[fit], mask[fit], n_ev=6, n_iter=20, rng=0))
-    again = infill_with_basis(np.where(mask, np.nan, noisy)[fit], mask[fit], mu, V)
+    again = basis_infill(np.where(mask, np.nan, noisy)[fit], mask[fit], mu, V)
     np.testing.assert_allclose(again, filled, atol=1e-4)     # the last iteration's fill, in one step
-    other = infill_with_basis(np.where(mask, np.nan, noisy)[new], mask[new], mu, V)
+    other = basis_infill(np.where(mask, np.nan, noisy)[new], mask[new], mu, V)
     err = np.sqrt(np.mean((other - clean[new])[mask[new]] ** 2))
     assert err < 0.05, err
     np.testing.assert_array_equal(other[~mask[new]], noisy[new][~mask[new]].astype(np.float32))

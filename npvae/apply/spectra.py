@@ -1,0 +1,218 @@
+"""Encode spectra from any source with a trained model: the Python API behind ``npvae encode``.
+
+Inputs can be :class:`npvae.data.record.Spectrum` records, a :class:`npvae.data.dataset.Dataset`,
+or paths: raw spectrum files (spec-lite, DR7 spSpec) and folders of them, and dataset files
+(named directly). Raw spectra go through the model's preprocessing recipe
+(:class:`npvae.data.recipe.Preprocessing`); a dataset's masked pixels are infilled again from
+the recipe's basis, so that every spectrum's latents depend on it and the model alone. Spectra
+are handled in chunks (bounded memory: only the per-spectrum results are kept), each through
+:func:`npvae.apply.encode.encode_chunk`. Docs: docs/encode.md.
+
+Shapes: N spectra, B chunk, D pixels, Z latent.
+"""
+import multiprocessing
+import os
+import weakref
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+from threadpoolctl import threadpool_limits
+
+from ..analysis.outliers import fit_lof_reference, lof_novelty_scores
+from ..data.dataset import Dataset, is_dataset_file, load_dataset
+from ..data.files import find_spectrum_files, read_records
+from ..data.labels import classify
+from ..data.record import Spectrum
+from ..paper import LOF_K
+from ..utils import NpvaeError, progress
+from .encode import encode_chunk, vae_infill
+
+__all__ = ["encode_spectra", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
+
+CHUNK = 1024                     # spectra per chunk
+COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
+           "GOOD_FRAC", "INFILL_FRAC", "OUTLIER")
+_LOF_CACHE = weakref.WeakKeyDictionary()   # model -> (its training latents, fitted LOF)
+NO_RECIPE = ("the model file carries no preprocessing recipe (it was saved before npvae stored one): "
+             "train it again with `npvae train`, or encode a preprocessed dataset file instead")
+
+
+def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=False, n_jobs=1,
+                   verbose=False):
+    """Latent means, log-variances, fit quality and outlier scores of spectra.
+
+    Parameters
+    ----------
+    model : InfoVAE or Autoencoder, as :func:`npvae.load` returns it
+    inputs : Spectrum, Dataset, path, or a list of them
+        Paths: raw spectrum files, folders of them (searched recursively) and dataset files.
+    infill : "pca", "vae" or None
+        How masked pixels are filled: the training set's basis, or the model itself iterated
+        to convergence (an autoencoder's code serves as its latent mean); None = the recipe's default.
+    chunk : int
+        Spectra per chunk; the result does not depend on it.
+    reconstructions : bool
+        Add columns FLUX (the model input), WEIGHT and RECON (decode of MU), each (N, D).
+    n_jobs : int
+        Worker processes reading and preparing raw files (1 = in this process).
+
+    Returns
+    -------
+    astropy Table with :data:`COLUMNS` (one row per kept spectrum, in input order);
+    ``table.meta["skipped"]`` lists (source, reason) of the spectra that could not be used.
+    """
+    sources = _sources(inputs)
+    recipe = model.preprocessing
+    if recipe is None and any(kind != "dataset" for kind, _ in sources):
+        raise NpvaeError(NO_RECIPE)
+    method = infill or (recipe.infill if recipe is not None else "pca")
+    if method not in ("pca", "vae"):
+        raise NpvaeError(f"infill must be 'pca' or 'vae', not {method!r}")
+    lof = outlier_reference(model)
+    total = sum(len(items) for _, items in sources)
+    bar = progress(total=total, desc="encode", verbose=verbose and total > chunk, unit="spec")
+    parts, skipped = [], []
+    for flux, weight, mask, columns, skips in _prepared_chunks(sources, recipe, int(chunk), n_jobs):
+        skipped += skips
+        if len(flux):
+            if method == "vae":
+                flux = vae_infill(model, flux, mask)[0]
+            parts.append(_encode_part(model, flux, weight, mask, columns, lof, reconstructions))
+        bar.update(len(flux) + len(skips))
+    bar.close()
+    table = _table(parts, model, reconstructions)
+    table.meta.update(INFILL=method, skipped=skipped)
+    return table
+
+
+def outlier_reference(model):
+    """The LOF (k = LOF_K) fitted on the model's training latents, once per model; None without them."""
+    ref = getattr(model, "train_latents_", None)
+    if ref is None or len(ref) <= LOF_K:
+        return None
+    cached = _LOF_CACHE.get(model)
+    if cached is None or cached[0] is not ref:
+        cached = _LOF_CACHE[model] = (ref, fit_lof_reference(ref))
+    return cached[1]
+
+
+def _sources(inputs):
+    """[(kind, items)]: "records" (Spectrum list), "files" (raw paths), "dataset" (one Dataset)."""
+    if isinstance(inputs, (Spectrum, Dataset, str, os.PathLike)):
+        inputs = [inputs]
+    sources = []
+
+    def add(kind, item):
+        if kind != "dataset" and sources and sources[-1][0] == kind:
+            sources[-1][1].extend(item)
+        else:
+            sources.append((kind, item if kind == "dataset" else list(item)))
+
+    for item in inputs:
+        if isinstance(item, Spectrum):
+            add("records", [item])
+        elif isinstance(item, Dataset):
+            add("dataset", item)
+        elif isinstance(item, (str, os.PathLike)):
+            path = Path(item)
+            if path.is_file() and is_dataset_file(path):
+                add("dataset", load_dataset(path, memmap=True))
+            else:
+                add("files", find_spectrum_files([path]))
+        else:
+            raise NpvaeError(f"cannot encode a {type(item).__name__}: give Spectrum records, a Dataset "
+                             "or paths of spectrum / dataset files")
+    return sources
+
+
+def prepare_raw(items, recipe):
+    """Records or file paths -> (flux, weight, mask, columns, skipped), masked pixels basis-filled."""
+    skipped = []
+    if items and not isinstance(items[0], Spectrum):
+        items, skipped = read_records(items)
+    flux, weight, mask, rows, more = recipe.prepare(items)
+    return flux, weight, mask, _columns(rows), skipped + more
+
+
+def _columns(rows):
+    """Catalogue columns (dict of (B,) arrays) of prepare_chunk rows, with the LABEL."""
+    get = lambda key, dtype: np.array([r[key] for r in rows], dtype)
+    cols = {"PLATE": get("PLATE", np.int64), "MJD": get("MJD", np.int64), "FIBERID": get("FIBERID", np.int64),
+            "Z": get("Z", np.float64), "CLASS": get("CLASS", "U6")}
+    lines = [get(k, np.float64) for k in ("HA_AREA", "HA_AREA_ERR", "HB_AREA", "HB_AREA_ERR",
+                                          "NII_AREA", "OIII_AREA")]
+    cols["LABEL"] = classify(cols["CLASS"], *lines)[0] if rows else np.zeros(0, "U9")
+    cols["SN_MEDIAN"], cols["GOOD_FRAC"] = get("SN_MEDIAN", np.float64), get("GOOD_FRAC", np.float64)
+    return cols
+
+
+def _dataset_chunk(ds, lo, hi, recipe):
+    """Rows lo:hi of a dataset as (flux, weight, mask, columns, []); refilled from the recipe's basis."""
+    flux = np.asarray(ds.flux[lo:hi], np.float32)                     # (B, D) native float32
+    weight = np.asarray(ds.weight[lo:hi], np.float32)
+    mask = np.asarray(ds.mask[lo:hi]) != 0
+    if recipe is not None:
+        flux = recipe.fill(flux, weight, mask)
+    cat = ds.catalog[lo:hi]
+    cols = {k: np.asarray(cat[k]) for k in ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN")}
+    cols["GOOD_FRAC"] = 1.0 - mask.mean(axis=1)
+    return flux, weight, mask, cols, []
+
+
+def _prepared_chunks(sources, recipe, chunk, n_jobs):
+    """Yield prepared chunks in input order; raw files prepared in ``n_jobs`` processes."""
+    for kind, items in sources:
+        if kind == "dataset":
+            for lo in range(0, len(items), chunk):
+                yield _dataset_chunk(items, lo, lo + chunk, recipe)
+            continue
+        pieces = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+        if kind == "records" or n_jobs <= 1 or len(pieces) <= 1:
+            for piece in pieces:
+                yield prepare_raw(piece, recipe)
+        else:
+            yield from _ordered_pool_map(pieces, recipe, n_jobs)
+
+
+def _ordered_pool_map(pieces, recipe, n_jobs):
+    """prepare_raw over pieces in worker processes, results in order, at most 2 per worker in flight."""
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                          else None)
+    with ProcessPoolExecutor(n_jobs, mp_context=context, initializer=_one_blas_thread) as pool:
+        pending = deque()
+        for piece in pieces:
+            pending.append(pool.submit(prepare_raw, piece, recipe))
+            if len(pending) >= 2 * n_jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _one_blas_thread():
+    """Worker initializer: one BLAS thread per worker (the workers already use every core)."""
+    threadpool_limits(1, "blas")
+
+
+def _encode_part(model, flux, weight, mask, columns, lof, reconstructions):
+    """Encode one prepared chunk -> dict of output columns."""
+    mu, logvar, rchi2 = encode_chunk(model, flux, weight)
+    part = dict(columns, MU=mu, LOGVAR=logvar, RCHI2=rchi2, INFILL_FRAC=mask.mean(axis=1),
+                OUTLIER=lof_novelty_scores(lof, mu) if lof is not None else np.full(len(mu), np.nan))
+    if reconstructions:
+        part.update(FLUX=flux, WEIGHT=weight, RECON=model.decode(mu))
+    return part
+
+
+def _table(parts, model, reconstructions):
+    """Concatenate the chunks' columns into the output Table (empty columns when no part)."""
+    names = COLUMNS + (("FLUX", "WEIGHT", "RECON") if reconstructions else ())
+    if not parts:
+        z, d = model.n_latent, model.n_features
+        shapes = {"MU": (0, z), "LOGVAR": (0, z), "FLUX": (0, d), "WEIGHT": (0, d), "RECON": (0, d)}
+        kinds = {"PLATE": np.int64, "MJD": np.int64, "FIBERID": np.int64, "CLASS": "U6", "LABEL": "U9"}
+        return Table({n: np.zeros(shapes.get(n, (0,)), kinds.get(n, np.float32 if n in shapes else np.float64))
+                      for n in names})
+    return Table({n: np.concatenate([p[n] for p in parts]) for n in names})

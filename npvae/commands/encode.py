@@ -1,0 +1,109 @@
+"""``npvae encode``: a trained model applied to spectrum files -> one FITS table of latents.
+
+INPUTS are raw spectrum files (spec-lite, DR7 spSpec), folders of them (searched recursively)
+and dataset files (named directly). Each spectrum goes through the model's own preprocessing
+recipe and infill (:func:`npvae.apply.encode_spectra`), chunk by chunk. OUT gets a binary table
+``LATENTS`` (one row per spectrum; columns in docs/encode.md), a table ``SKIPPED`` (source and
+reason of each spectrum that could not be used, also written to ``OUT.skipped.csv``) and, with
+``--reconstructions``, images ``FLUX``, ``WEIGHT``, ``RECON`` (N, D) and ``WAVE`` (D,).
+Written atomically. Shapes: N spectra, D pixels.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from ..apply import encode_spectra
+from ..apply.spectra import CHUNK
+from ..data.preprocess import REST_WAVE, summarise
+from ..data.recipe import INFILL_METHODS
+from ..train import load
+from ..utils import NpvaeError, atomic_write
+from .preprocess import write_skipped
+
+__all__ = ["register", "run", "write_latents", "FORMAT_NAME"]
+
+FORMAT_NAME = "npvae-latents-1"
+IMAGES = ("FLUX", "WEIGHT", "RECON")
+
+
+def register(subparsers):
+    """Add the ``encode`` subcommand."""
+    p = subparsers.add_parser("encode", help="encode spectra with a trained model -> latents FITS table",
+                              description="Apply a trained model to spectrum files or dataset files: "
+                                          "latent means and variances, reconstruction chi^2 and "
+                                          "outlier score of every spectrum.")
+    p.add_argument("inputs", nargs="+", metavar="INPUTS",
+                   help="spec-lite / spSpec files, folders of them, or dataset files")
+    p.add_argument("--model", required=True, help="model file (OUT/model.npz of `npvae train`) or its folder")
+    p.add_argument("--out", required=True, help="FITS file to write (table LATENTS)")
+    p.add_argument("--reconstructions", action="store_true",
+                   help="also write the rest-frame input and the reconstruction of each spectrum")
+    p.add_argument("--infill", choices=INFILL_METHODS, default=None,
+                   help="infill of masked pixels: the training basis (pca) or the model itself "
+                        "(vae); default: the model's")
+    p.add_argument("--chunk", type=int, default=CHUNK, help="spectra per chunk (default %(default)s)")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes reading files (default %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def _check_out(out):
+    out = Path(out)
+    if out.suffix.lower() not in (".fits", ".fit"):
+        raise NpvaeError(f"--out {out}: the output must be a .fits file")
+    if out.is_dir():
+        raise NpvaeError(f"--out {out}: is a folder")
+    if not out.parent.exists():
+        raise NpvaeError(f"--out {out}: folder {out.parent} does not exist")
+    return out
+
+
+def run(args):
+    """Check the arguments, encode, write OUT. Exit 1 when no spectrum could be encoded."""
+    out = _check_out(args.out)
+    if args.chunk < 1 or args.jobs < 1:
+        raise NpvaeError(f"--chunk and --jobs must be >= 1, got {args.chunk} and {args.jobs}")
+    model = load(args.model)
+    table = encode_spectra(model, args.inputs, infill=args.infill, chunk=args.chunk,
+                           reconstructions=args.reconstructions, n_jobs=args.jobs, verbose=not args.quiet)
+    skipped = table.meta.pop("skipped")
+    print(summarise(len(table), skipped, verb="encoded"))
+    if skipped:
+        write_skipped(f"{out}.skipped.csv", skipped)
+        print(f"skipped spectra and reasons: {out}.skipped.csv")
+    if len(table) == 0:
+        print("npvae encode: no spectrum could be encoded; nothing written", file=sys.stderr)
+        return 1
+    write_latents(out, table, skipped, {"MODEL": str(args.model), "INFILL": table.meta["INFILL"]})
+    print(f"wrote {out}")
+    return 0
+
+
+def write_latents(path, table, skipped, keywords):
+    """Write the LATENTS table, the SKIPPED table and any image columns to ``path`` atomically."""
+    primary = fits.PrimaryHDU()
+    primary.header["NPVFMT"] = (FORMAT_NAME, "npvae latents file format")
+    primary.header["NSPEC"] = (len(table), "spectra encoded")
+    primary.header["NSKIP"] = (len(skipped), "spectra skipped (HDU SKIPPED)")
+    for key, value in keywords.items():
+        primary.header[key] = value
+    images = [name for name in IMAGES if name in table.colnames]
+    latents = fits.table_to_hdu(Table(table[[c for c in table.colnames if c not in images]], meta={}))
+    latents.name = "LATENTS"
+    sources = np.array([s for s, _ in skipped] or [""], dtype=str)[:len(skipped)]
+    reasons = np.array([r for _, r in skipped] or [""], dtype=str)[:len(skipped)]
+    skip_hdu = fits.table_to_hdu(Table({"SOURCE": sources, "REASON": reasons}))
+    skip_hdu.name = "SKIPPED"
+    hdus = [primary, latents, skip_hdu]
+    for name in images:
+        hdus.append(fits.ImageHDU(np.asarray(table[name], np.float32), name=name))
+    if images:
+        hdus.append(fits.ImageHDU(REST_WAVE, name="WAVE"))
+        hdus[-1].header["BUNIT"] = "Angstrom"
+    with atomic_write(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp, overwrite=True)
+    return path

@@ -1,0 +1,94 @@
+"""Encoding with a trained model: one chunk function, the same latents whatever the batch."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import npvae
+from npvae.analysis.outliers import fit_lof_reference, lof_novelty_scores
+from npvae.apply import encode_chunk, encode_spectra
+from npvae.apply.spectra import COLUMNS
+from npvae.baselines.metrics import reduced_chi2
+from npvae.data.dataset import load_dataset, write_dataset
+from npvae.data.preprocess import preprocess
+from npvae.data.recipe import Preprocessing
+from npvae.synthetic import generate
+
+
+def test_encode_chunk_matches_the_engine(bundle, survey):
+    _, model = bundle
+    flux, weight, _, _, _ = model.preprocessing.prepare(survey[:50])
+    mu, logvar, rchi2 = encode_chunk(model, flux, weight)
+    ref_mu, ref_logvar = model.encode(flux)                               # the engine's own path
+    assert np.abs(mu - ref_mu).max() <= 1e-4 and np.abs(logvar - ref_logvar).max() <= 1e-4
+    ref_chi2 = reduced_chi2(flux, model.reconstruct(flux), weight, model.n_latent)
+    assert np.allclose(rchi2, ref_chi2, rtol=1e-4)
+    assert encode_chunk(model, flux)[2] is None
+
+
+@pytest.fixture(scope="module")
+def crowd():
+    """2,000 other synthetic spectra."""
+    return generate(2000, rng=11)
+
+
+@pytest.mark.parametrize("infill", ["pca", "vae"])
+def test_same_spectra_alone_in_three_and_in_two_thousand_give_the_same_latents(bundle, survey, crowd, infill):
+    _, model = bundle
+    crowd = list(crowd)
+    picks = [replace(rec, fiber=9000 + i) for i, rec in enumerate(survey[:3])]   # unique ids
+    for slot, rec in zip((5, 1500, 1999), picks):                         # across chunk borders
+        crowd[slot] = rec
+    big = encode_spectra(model, crowd, infill=infill)
+    three = encode_spectra(model, picks, infill=infill)
+    keys = lambda t: list(zip(t["PLATE"], t["MJD"], t["FIBERID"]))
+    where = [keys(big).index(k) for k in keys(three)]
+    for i in range(3):
+        alone = encode_spectra(model, [picks[i]], infill=infill)
+        for col in ("MU", "LOGVAR"):
+            assert np.abs(alone[col][0] - three[col][i]).max() <= 1e-4
+            assert np.abs(alone[col][0] - big[col][where[i]]).max() <= 1e-4
+        assert np.isclose(alone["RCHI2"][0], big["RCHI2"][where[i]], rtol=1e-4)
+        assert np.isclose(alone["OUTLIER"][0], big["OUTLIER"][where[i]], rtol=1e-4)
+
+
+def test_dataset_input_gives_the_latents_of_the_raw_spectra(bundle, survey, tmp_path):
+    _, model = bundle
+    res = preprocess(survey[:60], rng=0, verbose=False)                  # batch-infilled file
+    path = write_dataset(tmp_path / "d.fits", res.flux, res.weight, res.mask, res.catalog)
+    from_file = encode_spectra(model, [str(path)], infill="pca")
+    from_raw = encode_spectra(model, survey[:60], infill="pca")
+    assert np.abs(from_file["MU"] - from_raw["MU"]).max() <= 1e-4
+    assert list(from_file["LABEL"]) == list(from_raw["LABEL"])
+    assert np.allclose(from_file["GOOD_FRAC"], from_raw["GOOD_FRAC"])
+    assert load_dataset(path).meta == {}
+
+
+def test_table_has_the_documented_columns_and_reconstructions(bundle, survey):
+    _, model = bundle
+    table = encode_spectra(model, survey[:4], reconstructions=True)
+    assert table.colnames == list(COLUMNS) + ["FLUX", "WEIGHT", "RECON"]
+    assert table["MU"].shape == (4, 6) and table["RECON"].shape == (4, 1000)
+    assert np.allclose(table["RECON"], model.decode(table["MU"]), atol=1e-5)
+    assert np.allclose(table["GOOD_FRAC"] + table["INFILL_FRAC"], 1.0)
+    empty = encode_spectra(model, [])
+    assert len(empty) == 0 and empty["MU"].shape == (0, 6)
+
+
+def test_outlier_score_is_about_one_inside_and_large_far_from_the_training_latents():
+    rng = np.random.default_rng(0)
+    lof = fit_lof_reference(rng.normal(size=(2000, 6)))
+    scores = lof_novelty_scores(lof, np.array([np.zeros(6), np.full(6, 8.0)]))
+    assert 0.8 < scores[0] < 1.3 and scores[1] > 5
+
+
+def test_an_autoencoder_bundle_encodes_with_either_infill(prepared, survey, tmp_path):
+    ae = npvae.make_model("ae", 3, hidden=(32,), seed=0)
+    ae.fit(prepared.flux[:200], prepared.weight[:200], prepared.flux[200:], prepared.weight[200:],
+           max_epochs=1, verbose=False)
+    ae.preprocessing = Preprocessing.from_training(prepared.flux[:200])
+    ae.save(tmp_path / "ae.npz")
+    model = npvae.load(tmp_path / "ae.npz")
+    for infill in ("pca", "vae"):
+        table = encode_spectra(model, survey[:3], infill=infill)
+        assert np.all(table["LOGVAR"] == 0) and np.isfinite(table["MU"]).all()

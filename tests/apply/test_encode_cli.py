@@ -1,0 +1,67 @@
+"""``npvae encode`` end to end on synthetic spec-lite files."""
+import csv
+import shutil
+
+import numpy as np
+from astropy.io import fits
+
+from npvae import nn
+from npvae.apply import encode_spectra
+from npvae.cli import main
+from npvae.synthetic.dataset import write_raw
+
+
+def latents(path):
+    with fits.open(path) as hdul:
+        return {h.name: (h.data.copy() if h.data is not None else None) for h in hdul}, dict(hdul[0].header)
+
+
+def test_encode_folder_matches_the_python_api_and_lists_skipped_files(bundle, survey, tmp_path, capsys):
+    path, model = bundle
+    raw = write_raw(survey[:5], tmp_path / "raw")
+    (raw / "broken.fits").write_bytes(b"not a FITS file at all")
+    out = tmp_path / "latents.fits"
+    assert main(["encode", str(raw), "--model", str(path), "--out", str(out), "--quiet",
+                 "--chunk", "2", "--jobs", "2"]) == 0
+    hdus, header = latents(out)
+    api = encode_spectra(model, survey[:5])
+    assert header["NSPEC"] == 5 and header["INFILL"] == model.preprocessing.infill
+    assert np.abs(hdus["LATENTS"]["MU"] - api["MU"]).max() <= 1e-4
+    assert np.allclose(hdus["LATENTS"]["RCHI2"], api["RCHI2"], rtol=1e-3)
+    assert list(hdus["LATENTS"]["FIBERID"]) == [r.fiber for r in survey[:5]]
+    assert [s.endswith("broken.fits") for s in hdus["SKIPPED"]["SOURCE"]] == [True]
+    assert hdus["SKIPPED"]["REASON"][0].startswith("unreadable file")
+    with open(f"{out}.skipped.csv") as fh:
+        assert len(list(csv.reader(fh))) == 2
+    assert "encoded 5 spectra, skipped 1" in capsys.readouterr().out
+
+
+def test_encode_one_spectrum_with_reconstructions_and_a_model_folder(bundle, survey, tmp_path):
+    path, model = bundle
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy(path, folder / "model.npz")
+    one = write_raw(survey[7:8], tmp_path / "raw") / f"{survey[7].name}.fits"
+    out = tmp_path / "one.fits"
+    assert main(["encode", str(one), "--model", str(folder), "--out", str(out), "--reconstructions",
+                 "--infill", "pca"]) == 0
+    hdus, header = latents(out)
+    assert len(hdus["LATENTS"]) == 1 and header["INFILL"] == "pca"
+    assert hdus["FLUX"].shape == hdus["RECON"].shape == (1, 1000) and hdus["WAVE"].shape == (1000,)
+    assert np.allclose(hdus["RECON"][0], model.decode(hdus["LATENTS"]["MU"])[0], atol=1e-5)
+
+
+def test_model_without_recipe_is_one_line_error(survey, tmp_path, capsys):
+    nn.InfoVAE(hidden=(16,), n_latent=2).save(tmp_path / "old.npz")
+    raw = write_raw(survey[:1], tmp_path / "raw")
+    out = tmp_path / "x.fits"
+    assert main(["encode", str(raw), "--model", str(tmp_path / "old.npz"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no preprocessing recipe" in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_bad_output_name_is_refused_before_any_work(bundle, tmp_path, capsys):
+    path, _ = bundle
+    assert main(["encode", str(tmp_path), "--model", str(path), "--out", str(tmp_path / "x.csv")]) == 1
+    assert "must be a .fits file" in capsys.readouterr().err
