@@ -12,6 +12,8 @@ Shapes: N spectra, D = M rest pixels, K infill eigenvectors.
 """
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import numpy as np
 
 from ..paper import INFILL_EIGENVECTORS, N_PIXELS, REST_DLOGLAM, REST_LOGLAM0, SN_CAP
@@ -132,13 +134,14 @@ class Preprocessing:
 
 
 def preprocessing_for_data_file(path, X):
-    """The recipe of a training data file: a dataset FITS file's settings and X's basis.
+    """The recipe of training data: a dataset file's (or sharded folder's) settings and X's basis.
 
     ``X`` (N, D) are the training rows read from it. An .npz (no recorded settings) or data
     off the paper's grid gives None: the model is then saved without a recipe.
     """
     name = str(path).lower()
-    if not name.endswith((".fits", ".fit", ".fits.gz")) or np.shape(X)[1] != N_PIXELS:
+    is_dataset = Path(path).is_dir() or name.endswith((".fits", ".fit", ".fits.gz"))
+    if not is_dataset or np.shape(X)[1] != N_PIXELS:
         return None
     dataset = load_dataset(path, memmap=True)
     meta = dict(dataset.meta)

@@ -37,6 +37,7 @@ def test_fit_stores_the_latent_means_of_the_training_spectra():
 
 def test_old_model_file_loads_and_refuses_raw_spectra_in_one_line(tmp_path, survey):
     old = nn.InfoVAE(hidden=(16,), n_latent=2)
+    old.is_fitted = True                                          # as if trained
     old.save(tmp_path / "old.npz")                                # the engine's plain file
     model = npvae.load(tmp_path / "old.npz")
     assert model.preprocessing is None and model.train_latents_ is None
@@ -47,6 +48,7 @@ def test_old_model_file_loads_and_refuses_raw_spectra_in_one_line(tmp_path, surv
 
 def test_extra_entries_may_not_replace_the_model_s_own(tmp_path):
     model = nn.InfoVAE(hidden=(16,), n_latent=2)
+    model.is_fitted = True
     with pytest.raises(NpvaeError, match="clash"):
         model.save(tmp_path / "m.npz", extra_arrays={"mean": np.zeros(3)})
     with pytest.raises(NpvaeError, match="clash"):

@@ -52,7 +52,9 @@ def test_encode_one_spectrum_with_reconstructions_and_a_model_folder(bundle, sur
 
 
 def test_model_without_recipe_is_one_line_error(survey, tmp_path, capsys):
-    nn.InfoVAE(hidden=(16,), n_latent=2).save(tmp_path / "old.npz")
+    old = nn.InfoVAE(hidden=(16,), n_latent=2)
+    old.is_fitted = True                                          # as if trained
+    old.save(tmp_path / "old.npz")
     raw = write_raw(survey[:1], tmp_path / "raw")
     out = tmp_path / "x.fits"
     assert main(["encode", str(raw), "--model", str(tmp_path / "old.npz"), "--out", str(out)]) == 1

@@ -86,7 +86,7 @@ def test_synth_checks_out_and_raw_dir_before_generating(tmp_path, capsys, monkey
     assert cli(["synth", "--n", "10", "--out", tmp_path / "d.fits", "--raw-dir", blocker]) == 1
     _one_line_error(capsys, "--raw-dir", "is a file")
     assert cli(["synth", "--n", "10", "--out", tmp_path]) == 1
-    _one_line_error(capsys, "is a folder")
+    _one_line_error(capsys, "is not empty and has no manifest.json")   # a folder means a sharded dataset
 
 
 def test_training_that_cannot_fit_in_memory_is_refused_before_it_starts(tmp_path, npz_file, capsys,
