@@ -20,7 +20,7 @@ GOOD = {"VAE": {2: 1.0, 4: 0.7, 6: 0.5, 10: 0.45}, "AE": {2: 1.2, 4: 0.8, 6: 0.6
         "NMF": {2: 2.0, 4: 1.3, 6: 1.0, 10: 0.55}, "PCA": {2: 2.5, 4: 1.5, 6: 1.1, 10: 0.6}}
 
 LATENT = {
-    "latent_variance": {"10": [0.01] * 6 + [1.2, 1.5, 3.0, 1.01]},            # four wider than the prior
+    "latent_variance": {"10": [0.01, 0.02, 0.1, 0.5, 0.9, 0.99, 1.2, 1.5, 3.0, 1.01]},   # four wider than the prior (1)
     "separation": {"raw": {"VAE": {"balanced_accuracy": 0.9}, "PCA 6": {"balanced_accuracy": 0.8}}},
     "outliers": {"top10": [{"oddity": "star_M", "label": "quiescent"}] * 4
                  + [{"oddity": "camera_jump", "label": "emission"}] * 6, "precision_lof": {}},
