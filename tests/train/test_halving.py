@@ -12,6 +12,7 @@ from npvae.train.halving import rung_plan
 from npvae.utils import NpvaeError
 
 search_module = importlib.import_module("npvae.train.search")
+loop_module = importlib.import_module("npvae.train.loop")
 
 # 10 configurations, eta 3, rungs at 1, 3 and 9 epochs
 OPTIONS = dict(n_latent=2, n_configs=10, seed=2, eta=3, min_epochs=1, max_epochs=9, batch_size=32,
@@ -47,9 +48,14 @@ def test_rung_plan_counts_by_hand():
 
 def test_rungs_train_the_right_configurations_for_the_right_epochs(tmp_path, tiny_data, monkeypatch):
     calls = _counting(monkeypatch)
+    epochs = []
+    real_epoch = loop_module._train_epoch
+    monkeypatch.setattr(loop_module, "_train_epoch", lambda run, opt: epochs.append(1) or real_epoch(run, opt))
     X, W, Xv, Wv = tiny_data
     rows = search_halving(X, W, Xv, Wv, out_dir=tmp_path, **OPTIONS)
     assert len(calls) == 10 + 3 + 1
+    # the cost: 10 configurations x 1 epoch, 3 continued from 1 to 3, 1 continued from 3 to 9
+    assert len(epochs) == 10 * 1 + 3 * 2 + 1 * 6
     assert [e for _, e in calls] == [1] * 10 + [3] * 3 + [9]
     for k, size in enumerate([10, 3, 1]):
         assert len(_rung(tmp_path, k)) == size
@@ -81,11 +87,12 @@ def test_resume_after_interruption_gives_the_same_ranking(tmp_path, tiny_data, m
     X, W, Xv, Wv = tiny_data
     whole = search_halving(X, W, Xv, Wv, out_dir=tmp_path / "whole", **OPTIONS)
     real = search_module._run_config
-    calls = []
+    calls, interrupted = [], []
 
     def interrupt_in_rung_1(cfg, opt):
         calls.append(cfg["id"])
-        if len(calls) == 12:                      # rung 0 (10) and one of rung 1 done
+        if len(calls) == 12 and not interrupted:  # rung 0 (10) and one of rung 1 done
+            interrupted.append(True)
             raise KeyboardInterrupt
         return real(cfg, opt)
 
