@@ -5,7 +5,8 @@ synthetic spectra by default), each at 2 and 10 parameters, scored with the pape
 metric (mean weighted squared error on the validation set, npvae.baselines.metrics.weighted_mse):
 
 1. convergence: the unweighted objective and the validation metric of NMF after 100, 300
-   (the reproduce preset), 1000 and 2000 multiplicative updates (tol = 0, so all are run);
+   (the reproduce preset), 1000 and 2000 updates (tol = 0, so all are run), with ``--solver mu``
+   (multiplicative updates) or ``hals`` (npvae's default);
 2. initialisation: three random starts (seeds) at 300 updates;
 3. objective vs metric: NMF (unweighted, the paper's) against WeightedNMF (minimises the metric);
 4. non-negativity: the fraction of negative flux, and the part of the metric that no
@@ -16,7 +17,8 @@ metric (mean weighted squared error on the validation set, npvae.baselines.metri
    do on the unweighted training objective (Eckart-Young): sum_(i > k) s_i^2 / (N D) is a lower
    bound of NMF's objective; PCA without its mean shows it on the validation metric.
 
-    python benchmarks/nmf_vs_pca.py [DATASET.fits]
+    python benchmarks/nmf_vs_pca.py [DATASET.fits] [--sizes 2 10] [--iters 100 300 1000 2000] \
+        [--solver hals|mu] [--seeds 1 2 3] [--weighted-iters 300]
 
 The last line starts with SUMMARY.
 """
@@ -36,10 +38,10 @@ from npvae.commands.train import read_training_data
 DEFAULT = os.path.expanduser("~/npvae_data/demo_runs/synthetic_n8000_e30_s0/dataset.fits")
 
 
-def nmf_metric(cls, k, X, W, Xv, Wv, n_iter, seed=0):
+def nmf_metric(cls, k, X, W, Xv, Wv, n_iter, seed=0, solver=None):
     """(validation metric, final training objective per value, seconds) of one NMF fit."""
     t0 = time.perf_counter()
-    est = cls(k, max_iter=n_iter, tol=0.0, rng=seed).fit(X, W)
+    est = cls(k, max_iter=n_iter, tol=0.0, rng=seed, solver=solver).fit(X, W)
     score = weighted_mse(Xv, est.reconstruct(Xv, Wv), Wv)
     return score, est.objective_history_[-1] / X.size, time.perf_counter() - t0
 
@@ -56,6 +58,9 @@ def main():
     parser.add_argument("data", nargs="?", default=DEFAULT)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 10])
     parser.add_argument("--iters", type=int, nargs="+", default=[100, 300, 1000, 2000])
+    parser.add_argument("--weighted-iters", type=int, nargs="*", default=[300])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3])
+    parser.add_argument("--solver", choices=("hals", "mu"), default="hals", help="of the unweighted NMF")
     args = parser.parse_args()
     X, W, Xv, Wv = (np.asarray(a, np.float64) for a in read_training_data(args.data))
     print(f"{args.data}: {len(X)} training, {len(Xv)} validation spectra; {platform.machine()}, "
@@ -77,13 +82,14 @@ def main():
         print(f"k={k}: PCA {row['PCA']:.4g}, PCA without mean {row['PCA_no_mean']:.4g}, "
               f"PCA with k-1 components + mean {row['PCA_k_minus_1']}")
         for n_iter in args.iters:
-            score, obj, sec = nmf_metric(NMF, k, X, W, Xv, Wv, n_iter)
-            row[f"NMF_{n_iter}"] = score
-            print(f"  NMF {n_iter:5d} updates: metric {score:.4g}, objective/value {obj:.5g} ({sec:.0f} s)",
+            score, obj, sec = nmf_metric(NMF, k, X, W, Xv, Wv, n_iter, solver=args.solver)
+            row[f"NMF_{args.solver}_{n_iter}"] = score
+            print(f"  NMF ({args.solver}) {n_iter:5d} updates: metric {score:.4g}, objective/value {obj:.5g} ({sec:.0f} s)",
                   flush=True)
-        row["NMF_seeds_300"] = [nmf_metric(NMF, k, X, W, Xv, Wv, 300, seed)[0] for seed in (1, 2, 3)]
-        print(f"  NMF 300 updates, seeds 1-3: {', '.join(f'{v:.4g}' for v in row['NMF_seeds_300'])}", flush=True)
-        for n_iter in (300, max(args.iters)):
+        row["NMF_seeds_300"] = [nmf_metric(NMF, k, X, W, Xv, Wv, 300, seed, args.solver)[0] for seed in args.seeds]
+        print(f"  NMF ({args.solver}) 300 updates, seeds {args.seeds}: "
+              f"{', '.join(f'{v:.4g}' for v in row['NMF_seeds_300'])}", flush=True)
+        for n_iter in args.weighted_iters:
             score, _, sec = nmf_metric(WeightedNMF, k, X, W, Xv, Wv, n_iter)
             row[f"WeightedNMF_{n_iter}"] = score
             print(f"  WeightedNMF {n_iter} updates: metric {score:.4g} ({sec:.0f} s)", flush=True)
