@@ -30,8 +30,8 @@ def build_report(ctx):
     """Write metrics.json and report.html."""
     recon, latent, models = (_load(ctx, n) for n in ("reconstruction.json", "latent.json", "models.json"))
     claims = evaluate_claims(recon, latent)
-    metrics = {"paper_vs_npvae": claims, "config": ctx.config, "versions": versions(), "timings_s": ctx.timings,
-               "models": models, "reconstruction": recon, "latent": latent}
+    metrics = {"paper_vs_npvae": claims, "config": ctx.config, "versions": versions(),
+               "timings_s": ctx.timings, "models": models, "reconstruction": recon, "latent": latent}
     with atomic_write(ctx.path("metrics.json")) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1, default=str))
     sections = [claims_section(claims), _data_section(ctx)]

@@ -58,10 +58,11 @@ def _architecture(ctx, n_latent):
         return hidden, lam
     train, valid = split(ctx)
     halving = bool(ctx.config.get("search_halving", False))
+    run_search, folder = (search_halving, "halving") if halving else (search, "search")
     log.info("random search Z=%d: %d configurations%s", n_latent, n_configs, " (successive halving)" * halving)
-    rows = (search_halving if halving else search)(train.flux, train.weight, valid.flux, valid.weight, n_latent=n_latent,
-                  out_dir=ctx.path("models", f"{'halving' if halving else 'search'}_z{n_latent}"), n_configs=n_configs,
-                  seed=ctx.config["seed"], max_epochs=ctx.config["max_epochs"], verbose=ctx.verbose)
+    rows = run_search(train.flux, train.weight, valid.flux, valid.weight, n_latent=n_latent,
+                      out_dir=ctx.path("models", f"{folder}_z{n_latent}"), n_configs=n_configs,
+                      seed=ctx.config["seed"], max_epochs=ctx.config["max_epochs"], verbose=ctx.verbose)
     best = rows[0]
     log.info("random search Z=%d: best lam %.3g, hidden %d-%d (Table 1: lam %.3g, hidden %s)", n_latent,
              best["lam"], best["h1"], best["h2"], lam, hidden)
