@@ -71,12 +71,15 @@ def test_rungs_train_the_right_configurations_for_the_right_epochs(tmp_path, tin
 
 
 def test_continued_configuration_equals_one_trained_straight(tmp_path, tiny_data):
+    """Rungs at 1, 3, 9, 27 epochs: the winner's learning rate drops and it stops early on the
+    way, so the schedule and early stopping must carry across rungs for the two to agree."""
     X, W, Xv, Wv = tiny_data
-    rows = search_halving(X, W, Xv, Wv, out_dir=tmp_path, **OPTIONS)
+    rows = search_halving(X, W, Xv, Wv, out_dir=tmp_path, **dict(OPTIONS, max_epochs=27))
     best = rows[0]
     straight = make_model("vae", 2, n_features=X.shape[1], hidden=(best["h1"], best["h2"]), lam=best["lam"],
                           seed=best["seed"])
-    straight.fit(X, W, Xv, Wv, batch_size=32, max_epochs=9, verbose=False)
+    straight.fit(X, W, Xv, Wv, batch_size=32, max_epochs=27, verbose=False)
+    assert len({r["lr"] for r in straight.history_}) > 1 and 9 < len(straight.history_) < 27
     halved = npvae.load(tmp_path / "best_model.npz")
     np.testing.assert_array_equal(halved.flat_params, straight.flat_params)
     untimed = [[{k: v for k, v in r.items() if k != "seconds"} for r in m.history_] for m in (halved, straight)]
