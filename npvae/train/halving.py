@@ -121,8 +121,8 @@ def _run_rung(out, k, entrants, options, data, n_workers, bar):
         write_rows(path, rank_rows(rows))
         bar.update(1)
         bar.set_postfix(rung=k, best_recon=f"{rank_rows(rows)[0]['val_recon']:.4g}")
-    if pending:
-        best = rank_rows(rows)[0]
+    best = rank_rows(rows)[0]
+    if pending and best["model"]:                     # no model file: every configuration failed
         with atomic_write(out / "best_model.npz", suffix=".npz") as tmp:
             shutil.copyfile(out / best["model"], tmp)
     return rows
@@ -132,5 +132,5 @@ def _drop_files(out, dropped, best_id):
     """Delete the checkpoints and model files of configurations that go no further (not the best's model)."""
     for row in dropped:
         (out / "checkpoints" / f"config_{row['id']:03d}.npz").unlink(missing_ok=True)
-        if row["id"] != best_id:
+        if row["id"] != best_id and row["model"]:
             (out / row["model"]).unlink(missing_ok=True)
