@@ -256,11 +256,15 @@ class WeightedNMF:
     """
 
     weighted = True
+    solvers = ("mu",)              # the first is the default
 
     def __init__(self, n_components, max_iter=500, tol=1e-6, negative="clip",
-                 transform_iter=300, rng=None, verbose=False):
+                 transform_iter=300, rng=None, verbose=False, solver=None):
         if negative not in ("clip", "raise"):
             raise NpvaeError(f"negative must be 'clip' or 'raise', not {negative!r}")
+        self.solver = self.solvers[0] if solver is None else solver
+        if self.solver not in self.solvers:
+            raise NpvaeError(f"{type(self).__name__} solver must be one of {self.solvers}, not {solver!r}")
         self.n_components = int(n_components)
         self.max_iter, self.tol, self.negative = int(max_iter), float(tol), negative
         self.transform_iter, self.rng, self.verbose = int(transform_iter), rng, verbose
@@ -293,7 +297,7 @@ class WeightedNMF:
         xx = float((X ** 2).sum())
         history = []
         for _ in progress(range(self.max_iter), desc=type(self).__name__, verbose=self.verbose):
-            C, H = nmf_step(X, W, C, H, WX)
+            C, H = hals_step(X, C, H) if self.solver == "hals" else nmf_step(X, W, C, H, WX)
             history.append(nmf_objective(X, W, C, H, xx))
             if len(history) > 1 and history[-2] - history[-1] <= self.tol * history[-2]:
                 break
@@ -326,13 +330,17 @@ class WeightedNMF:
 
 
 class NMF(WeightedNMF):
-    """The paper's NMF: unweighted Lee & Seung multiplicative updates for ||X - C H||^2.
+    """The paper's NMF: min ||X - C H||^2 over C, H >= 0, unweighted.
 
-    Same as WeightedNMF with all weights 1 (weights passed to fit/transform are ignored);
-    the updates use the Gram matrices C^T C and H H^T, so no (N, D) temporaries per step.
+    Same as WeightedNMF with all weights 1 (weights passed to fit/transform are ignored).
+    ``solver="hals"`` (default) sweeps hierarchical alternating least squares (:func:`hals_step`),
+    which gets much closer to the optimum in a few hundred sweeps than ``solver="mu"``, the
+    multiplicative updates of Lee & Seung. Both use the Gram matrices C^T C and H H^T, so no
+    (N, D) temporaries per step.
     """
 
     weighted = False
+    solvers = ("hals", "mu")
 
 
 def nnls_codes(X, W, H, max_sweeps=300, tol=1e-9):
@@ -381,6 +389,29 @@ def nmf_step(X, W, C, H, WX=None):
     WX = W * X if WX is None else WX                                    # (N, D)
     H = H * (WX.T @ C).T / (((W * (C @ H)).T @ C).T + _TINY)           # (K, D)
     C = C * (WX @ H.T) / ((W * (C @ H)) @ H.T + _TINY)                  # (N, K)
+    return C, H
+
+
+def hals_step(X, C, H):
+    """One sweep of hierarchical alternating least squares (Cichocki & Phan 2009), unweighted.
+
+    Each row h_k of H, then each column c_k of C, is set to its exact non-negative least-squares
+    value with the others fixed, so ||X - C H||^2 never increases:
+
+    .. math:: h_k <- max(0, h_k + ((X^T C)_k - H^T (C^T C)_k) / (C^T C)_kk)
+
+    and likewise c_k <- max(0, c_k + ((X H^T)_k - C (H H^T)_k) / (H H^T)_kk).
+    X (N, D) >= 0, C (N, K), H (K, D) -> new (C, H).
+    """
+    C, H = C.copy(), H.copy()
+    XtC = X.T @ C                                                       # (D, K)
+    CtC = C.T @ C                                                       # (K, K)
+    for k in range(H.shape[0]):
+        H[k] = np.maximum(H[k] + (XtC[:, k] - CtC[k] @ H) / max(CtC[k, k], _TINY), 0.0)   # (D,)
+    XHt = X @ H.T                                                       # (N, K)
+    HHt = H @ H.T                                                       # (K, K)
+    for k in range(H.shape[0]):
+        C[:, k] = np.maximum(C[:, k] + (XHt[:, k] - C @ HHt[:, k]) / max(HHt[k, k], _TINY), 0.0)  # (N,)
     return C, H
 
 

@@ -31,6 +31,7 @@ def register(subparsers):
     p.add_argument("--search", type=integer(0), default=0, metavar="N",
                    help="random search of N configurations per latent size instead of Table 1 "
                         "(the paper used 100)")
+    p.add_argument("--halving", action="store_true", help="run the --search with successive halving")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run, preset="quick")
 
@@ -39,6 +40,6 @@ def run(args):
     with locked_folder(args.out, "npvae reproduce"):
         reproduce(out=args.out, data=args.data, preset=args.preset, force=args.force, verbose=not args.quiet,
                   seed=args.seed, latents=args.latents, max_epochs=args.epochs, n_spectra=args.n,
-                  search_configs=args.search)
+                  search_configs=args.search, search_halving=args.halving)
     print(f"report: {args.out}/report.html")
     return 0

@@ -1,11 +1,13 @@
 """``npvae search``: the paper's random search over lambda, h1, h2 for one latent size.
 
 Writes OUT/results.csv (sorted by validation reconstruction loss), OUT/best_model.npz and
-OUT/search.json; running the same command again resumes. DATA as for ``npvae train``.
+OUT/search.json; running the same command again resumes. ``--halving`` runs the same
+configurations with successive halving (npvae.train.halving; OUT/rung_K.csv per rung).
+DATA as for ``npvae train``.
 Docs: docs/training.md ("Random search").
 """
 from ..runfolder import locked_folder
-from ..train import search
+from ..train import search, search_halving
 from .arguments import integer
 from .train import add_data_arguments, read_training_data
 
@@ -22,6 +24,11 @@ def register(subparsers):
     p.add_argument("--n-configs", type=integer(1), default=100, help="configurations (default 100)")
     p.add_argument("--workers", type=integer(0), default=None, help="worker processes (default: one per core; 0 = in process)")
     p.add_argument("--model", choices=("vae", "ae"), default="vae", help="InfoVAE or plain autoencoder")
+    p.add_argument("--halving", action="store_true",
+                   help="successive halving: all configurations for a few epochs, the best 1/eta go on")
+    p.add_argument("--eta", type=integer(2), default=3, help="with --halving: keep the best 1/eta of each rung (default 3)")
+    p.add_argument("--min-epochs", type=integer(1), default=None,
+                   help="with --halving: epochs of the first rung (default: max epochs / eta^K)")
     p.add_argument("--keep-models", action="store_true", help="keep every configuration's model file")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run)
@@ -32,9 +39,13 @@ def run(args):
     """Read the data, run or resume the search, print the best rows. Returns the exit code."""
     with locked_folder(args.out, "npvae search"):
         X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes)
-        rows = search(X, W, Xv, Wv, n_latent=args.latent, out_dir=args.out, n_configs=args.n_configs,
-                      seed=args.seed, n_workers=args.workers, model=args.model, batch_size=args.batch_size,
-                      max_epochs=args.epochs, lr=args.lr, keep_models=args.keep_models, verbose=not args.quiet)
+        common = dict(n_latent=args.latent, out_dir=args.out, n_configs=args.n_configs, seed=args.seed,
+                      n_workers=args.workers, model=args.model, batch_size=args.batch_size,
+                      max_epochs=args.epochs, lr=args.lr, verbose=not args.quiet)
+        if args.halving:
+            rows = search_halving(X, W, Xv, Wv, eta=args.eta, min_epochs=args.min_epochs, **common)
+        else:
+            rows = search(X, W, Xv, Wv, keep_models=args.keep_models, **common)
     print(f"{len(rows)} configurations in {args.out}/results.csv; best:")
     for row in rows[:3]:
         print(f"  id {row['id']:3d}  lam {row['lam']:10.3f}  hidden {row['h1']}-{row['h2']}  "

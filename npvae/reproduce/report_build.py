@@ -11,6 +11,7 @@ import numpy as np
 
 from ..paper import CLASSES as PAPER_CLASSES, LOF_K
 from ..utils import atomic_write
+from .claims import claims_section, evaluate_claims
 from .config import versions
 from .report import Section, table_html, write_report
 
@@ -28,11 +29,12 @@ def _load(ctx, name):
 def build_report(ctx):
     """Write metrics.json and report.html."""
     recon, latent, models = (_load(ctx, n) for n in ("reconstruction.json", "latent.json", "models.json"))
-    metrics = {"config": ctx.config, "versions": versions(), "timings_s": ctx.timings,
-               "models": models, "reconstruction": recon, "latent": latent}
+    claims = evaluate_claims(recon, latent)
+    metrics = {"paper_vs_npvae": claims, "config": ctx.config, "versions": versions(),
+               "timings_s": ctx.timings, "models": models, "reconstruction": recon, "latent": latent}
     with atomic_write(ctx.path("metrics.json")) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1, default=str))
-    sections = [_data_section(ctx)]
+    sections = [claims_section(claims), _data_section(ctx)]
     if models:
         sections.append(_models_section(models))
     if recon:

@@ -5,7 +5,8 @@ tracks, the single-axis traversals, outliers by local outlier factor and by reco
 chi^2 (with their precision for the synthetic survey's labelled oddities), stars projected
 into the latent space, the noise-sensitivity experiment and the class-separation scores
 (VAE latent space vs PCA coefficients of the same dimension, and the correlation of each VAE
-axis with the synthetic truth). Shapes: N spectra, D pixels, Z latent.
+axis with the synthetic truth), and the median reported latent variance of every trained VAE.
+Shapes: N spectra, D pixels, Z latent.
 """
 import logging
 
@@ -90,6 +91,7 @@ def stage_latent(ctx):
     # class separation and truth correlations
     res["separation"] = _separation(ctx, train, valid, vae, n_latent, rng)
     res["truth_correlations"] = _truth(ctx, data, coords, names)
+    res["latent_variance"] = _latent_variance(ctx, valid)
     ctx.save_json("latent.json", res)
 
 
@@ -101,6 +103,17 @@ def stage_explorer(ctx):
     vae = load(model_path(ctx, "vae", _pick_latent(ctx)))
     write_explorer(ctx.path("explorer.html"), vae, ctx.data, seed=ctx.config["seed"])
     log.info("explorer: %s", ctx.path("explorer.html"))
+
+
+def _latent_variance(ctx, valid):
+    """{Z: (Z,) median over validation spectra of the reported variance exp(logvar)} per trained VAE."""
+    out = {}
+    for n_latent in ctx.config["latents"]:
+        path = model_path(ctx, "vae", n_latent)
+        if path.exists():
+            _, logvar = load(path).encode(valid.flux)                   # (V, Z)
+            out[int(n_latent)] = np.median(np.exp(logvar), axis=0)      # (Z,)
+    return out
 
 
 def star_rows(catalog):

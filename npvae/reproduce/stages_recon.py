@@ -17,7 +17,7 @@ from ..data.recipe import Preprocessing
 from ..baselines import metrics
 from ..paper import architecture
 from ..plots.reconstruction import choose_example_spectra, plot_error_vs_params, plot_reconstruction_zooms
-from ..train import best_record, load, make_model, search
+from ..train import best_record, load, make_model, search, search_halving
 
 __all__ = ["stage_models", "stage_reconstruction", "split", "model_path", "METHODS"]
 
@@ -50,17 +50,20 @@ def _architecture(ctx, n_latent):
 
     With ``search_configs`` > 0 the random search of the paper (npvae.train.search: lambda, h1, h2
     log-uniform) runs first into models/search_zZ/ (resumable) and its best configuration by
-    validation reconstruction loss replaces Table 1's.
+    validation reconstruction loss replaces Table 1's; with ``search_halving`` the search is
+    :func:`npvae.train.search_halving` (into models/halving_zZ/).
     """
     hidden, lam = architecture(n_latent)
     n_configs = int(ctx.config.get("search_configs", 0))
     if n_configs <= 0:
         return hidden, lam
     train, valid = split(ctx)
-    log.info("random search Z=%d: %d configurations", n_latent, n_configs)
-    rows = search(train.flux, train.weight, valid.flux, valid.weight, n_latent=n_latent,
-                  out_dir=ctx.path("models", f"search_z{n_latent}"), n_configs=n_configs,
-                  seed=ctx.config["seed"], max_epochs=ctx.config["max_epochs"], verbose=ctx.verbose)
+    halving = bool(ctx.config.get("search_halving", False))
+    run_search, folder = (search_halving, "halving") if halving else (search, "search")
+    log.info("random search Z=%d: %d configurations%s", n_latent, n_configs, " (successive halving)" * halving)
+    rows = run_search(train.flux, train.weight, valid.flux, valid.weight, n_latent=n_latent,
+                      out_dir=ctx.path("models", f"{folder}_z{n_latent}"), n_configs=n_configs,
+                      seed=ctx.config["seed"], max_epochs=ctx.config["max_epochs"], verbose=ctx.verbose)
     best = rows[0]
     log.info("random search Z=%d: best lam %.3g, hidden %d-%d (Table 1: lam %.3g, hidden %s)", n_latent,
              best["lam"], best["h1"], best["h2"], lam, hidden)

@@ -34,7 +34,8 @@ from .estimators import make_model
 from .guards import TrainingDiverged
 from .history import best_record
 
-__all__ = ["search", "sample_configs", "COLUMNS"]
+__all__ = ["search", "sample_configs", "COLUMNS", "run_all", "rank_rows", "read_results", "write_rows",
+           "check_settings", "settings_of", "check_validation_set"]
 
 LAM_RANGE = SEARCH_LAMBDA_RANGE
 H1_MAX = SEARCH_H1_MAX
@@ -85,20 +86,16 @@ def search(X, weights, X_val, weights_val, *, n_latent, out_dir, n_configs=100, 
     list of dict
         One row per finished configuration (keys :data:`COLUMNS`), sorted by ``val_recon``.
     """
-    if X_val is None:
-        raise NpvaeError("search needs a validation set (X_val) to rank configurations")
+    check_validation_set(X_val)
     out = Path(out_dir)
-    settings = {"n_latent": int(n_latent), "seed": int(seed), "model": model, "batch_size": int(batch_size),
-                "max_epochs": int(max_epochs), "lr": float(lr),
-                "data": [data_fingerprint(np.asarray(X)), data_fingerprint(np.asarray(X_val))]}
-    _check_settings(out / "search.json", settings)
-    results = _read_results(out / "results.csv")
+    check_settings(out / "search.json", settings_of(X, X_val, n_latent, seed, model, batch_size, max_epochs, lr))
+    results = read_results(out / "results.csv")
     pending = [c for c in sample_configs(n_latent, n_configs, seed) if c["id"] not in results]
     options = {"model": model, "batch_size": batch_size, "max_epochs": max_epochs, "lr": lr, "out": str(out)}
     data = (X, weights, X_val, weights_val)
     bar = progress(total=len(pending), desc=f"search Z={n_latent}", unit="config", verbose=verbose)
     try:
-        for row in _run_all(pending, options, data, n_workers):
+        for row in run_all(pending, options, data, n_workers):
             results[row["id"]] = row
             _record(out, results, row, keep_models)
             bar.update(1)
@@ -109,10 +106,23 @@ def search(X, weights, X_val, weights_val, *, n_latent, out_dir, n_configs=100, 
               f"search again to resume (finished ones are skipped)", flush=True)
         raise
     bar.close()
-    return _sorted(results)
+    return rank_rows(results)
 
 
-def _run_all(configs, options, data, n_workers):
+def check_validation_set(X_val):
+    """Raise NpvaeError without a validation set (it ranks the configurations)."""
+    if X_val is None:
+        raise NpvaeError("search needs a validation set (X_val) to rank configurations")
+
+
+def settings_of(X, X_val, n_latent, seed, model, batch_size, max_epochs, lr):
+    """The settings a search folder is tied to (checked by :func:`check_settings` on a rerun)."""
+    return {"n_latent": int(n_latent), "seed": int(seed), "model": model, "batch_size": int(batch_size),
+            "max_epochs": int(max_epochs), "lr": float(lr),
+            "data": [data_fingerprint(np.asarray(X)), data_fingerprint(np.asarray(X_val))]}
+
+
+def run_all(configs, options, data, n_workers):
     """Yield finished result rows, in this process (n_workers=0) or in a process pool."""
     if not configs:
         return
@@ -172,7 +182,8 @@ def _run_config(cfg, options):
     path = out / "models" / f"config_{cfg['id']:03d}.npz"
     if model.is_fitted:
         model.save(path)
-    ckpt.unlink(missing_ok=True)
+    if not options.get("keep_checkpoint"):
+        ckpt.unlink(missing_ok=True)
     best = best_record(model.history_)
     row = dict(cfg, best_epoch=best.get("epoch", 0), epochs=len(model.history_),
                seconds=round(time.perf_counter() - t0, 2),
@@ -184,7 +195,7 @@ def _run_config(cfg, options):
 
 def _record(out, results, row, keep_models):
     """Rewrite results.csv; make best_model.npz the best so far; drop other model files."""
-    ranked = _sorted(results)
+    ranked = rank_rows(results)
     best = ranked[0]
     if best["id"] == row["id"] and best["model"]:
         with atomic_write(out / "best_model.npz", suffix=".npz") as tmp:
@@ -193,19 +204,24 @@ def _record(out, results, row, keep_models):
         for other in ranked:
             if other["id"] != best["id"] and other["model"]:
                 (out / other["model"]).unlink(missing_ok=True)
-    with atomic_write(out / "results.csv") as tmp:
+    write_rows(out / "results.csv", ranked)
+
+
+def write_rows(path, rows):
+    """Write result rows (keys :data:`COLUMNS`) to a CSV file atomically."""
+    with atomic_write(path) as tmp:
         with open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=COLUMNS)
             writer.writeheader()
-            writer.writerows(ranked)
+            writer.writerows(rows)
 
 
-def _sorted(results):
+def rank_rows(results):
     """Rows sorted by validation reconstruction loss (NaN last)."""
     return sorted(results.values(), key=lambda r: (math.isnan(r["val_recon"]), r["val_recon"]))
 
 
-def _read_results(path):
+def read_results(path):
     """Finished rows of an earlier run of the same search, by id (empty if none)."""
     if not path.exists():
         return {}
@@ -219,7 +235,7 @@ def _read_results(path):
         raise NpvaeError(f"{path}: not a results table of npvae search ({err})") from err
 
 
-def _check_settings(path, settings):
+def check_settings(path, settings):
     """Write the search settings, or check them against an earlier run's (n_configs may grow)."""
     if path.exists():
         try:

@@ -114,6 +114,15 @@ def test_search_command(tmp_path, npz_file, capsys):
     assert (out / "best_model.npz").exists() and "best:" in capsys.readouterr().out
 
 
+def test_search_command_with_halving(tmp_path, npz_file, capsys):
+    out = tmp_path / "h"
+    args = ["search", "--data", str(npz_file), "--out", str(out), "--latent", "2", "--n-configs", "3",
+            "--epochs", "3", "--halving", "--min-epochs", "1", "--batch-size", "32", "--workers", "0", "--quiet"]
+    assert main(args) == 0
+    assert sorted(p.name for p in out.glob("rung_*.csv")) == ["rung_0.csv", "rung_1.csv"]   # 3 x 1 epoch, 1 x 3
+    assert len(npvae.load(out / "best_model.npz").history_) == 3 and "best:" in capsys.readouterr().out
+
+
 def test_ctrl_c_in_train_saves_and_tells_how_to_resume(tmp_path, npz_file, capsys, monkeypatch):
     import os
     import signal

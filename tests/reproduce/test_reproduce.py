@@ -124,3 +124,19 @@ def test_the_report_links_an_explorer_that_loads_in_chromium(run):
         assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:
         stop_chromium(driver)
+
+
+def test_report_and_metrics_start_with_the_paper_vs_npvae_table(run):
+    out, metrics, _ = run
+    from npvae.reproduce.claims import CLAIMS
+
+    rows = metrics["paper_vs_npvae"]
+    assert list(metrics)[0] == "paper_vs_npvae" and len(rows) == len(CLAIMS)
+    by_claim = {r["claim"]: r for r in rows}
+    # the tiny run trains 2 latents only: the 2-parameter ordering is computed, the 10-latent claim is not
+    assert by_claim["Fig. 3, all spectra, 2 parameters: VAE < AE < NMF < PCA"]["verdict"] != "not computed"
+    assert by_claim["Fig. 3, all spectra, 10 parameters: VAE < AE < NMF < PCA"]["verdict"] == "not computed"
+    html = (out / "report.html").read_text()
+    body = html[html.index("</ol>"):]                      # after the table of contents
+    assert body.index("Paper vs npvae") < body.index("Figure 3")
+    assert "VAE &lt; AE &lt; NMF &lt; PCA" in html
