@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 from npvae import make_model  # noqa: E402
+from npvae.explore.build import run_dataset_path  # noqa: E402
 from npvae.paper import ANALYSIS_LATENT  # noqa: E402
 from npvae.utils import NpvaeError, atomic_write, get_data_home  # noqa: E402
 
@@ -89,19 +90,6 @@ def get_run(run_dir=None, n=DEFAULT_N, epochs=DEFAULT_EPOCHS, kinds=("vae",), se
     return out
 
 
-def _dataset_path(run_dir):
-    """dataset.fits of the run, or the --data file recorded in its metrics.json."""
-    own = run_dir / "dataset.fits"
-    if own.exists():
-        return own
-    metrics = run_dir / "metrics.json"
-    if metrics.exists():
-        data = json.loads(metrics.read_text()).get("config", {}).get("data")
-        if data and Path(data).exists():
-            return Path(data)
-    raise NpvaeError(f"{run_dir}: no dataset.fits and no existing --data file in metrics.json")
-
-
 class Run:
     """A loaded run: ``data`` (all spectra), ``train`` / ``valid`` (galaxies and quasars only,
     as the models were trained), ``wave`` (D,), and models by :meth:`model`."""
@@ -144,7 +132,7 @@ def load_run(run_dir, need_model=True):
     from npvae.data.dataset import load_dataset
 
     run_dir = Path(run_dir)
-    run = Run(run_dir, load_dataset(_dataset_path(run_dir)))
+    run = Run(run_dir, load_dataset(run_dataset_path(run_dir)))
     if need_model and not run.latents("vae"):
         raise NpvaeError(f"{run_dir / 'models'}: no vae_zZ.npz model; run `npvae reproduce --out {run_dir}`")
     return run

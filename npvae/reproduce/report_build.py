@@ -73,8 +73,9 @@ def _models_section(models):
              m["config"].get("lam", "-"), m["epochs"], m["best_epoch"], m["val_recon"], m["seconds"]]
             for name, m in sorted(models.items())]
     return Section("Trained models", ["Architectures and lambda from the paper's Table 1; Adam, batch 64, "
-                                      "learning rate x0.1 after 5 epochs without improvement, early stopping "
-                                      "after 10, the best epoch's weights kept."],
+                                      "learning rate x0.1 on the 6th epoch without improvement (PyTorch's "
+                                      "ReduceLROnPlateau, patience 5), early stopping after 10, the best "
+                                      "epoch's weights kept."],
                    [table_html(rows, ["model", "architecture", "lambda", "epochs", "best epoch",
                                       "val recon", "seconds"])])
 

@@ -2,8 +2,9 @@
 
 The paper's recipe (npvae.paper, Sec. 2), explained in docs/training.md: shuffled
 minibatches of 64 with fresh noise per step from the model's generator, the validation objective
-of :mod:`npvae.validation` after each epoch, learning rate x0.1 after 5 epochs without improvement,
-early stopping after 10, at most 200 epochs; the model keeps the weights of its best epoch.
+of :mod:`npvae.train.validation` after each epoch, learning rate x0.1 when 5 epochs have passed
+without improvement (cut on the 6th, as PyTorch's ReduceLROnPlateau that the paper used), early
+stopping after 10, at most 200 epochs; the model keeps the weights of its best epoch.
 With ``checkpoint=PATH`` a checkpoint is written after every epoch (and on Ctrl-C), and
 ``resume=True`` continues from it bit for bit. A non-finite loss or gradient stops the run at
 once with :class:`TrainingDiverged` (the checkpoint on disk stays the last good state; what

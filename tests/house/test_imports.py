@@ -1,9 +1,8 @@
 """The package's import graph, read from the source with ast: one way down, no cycles.
 
 The layers, from the bottom: ``paper`` / ``utils`` / ``_version``; ``nn`` (the engine),
-``data``; ``synthetic``; ``distributed``; ``train``; ``baselines``; ``analysis``; ``apply``; ``plots``; ``explore``;
-``reproduce``;
-``commands``; ``cli``. A module may import its own package and any package below it, never one
+``data``; ``synthetic``; ``distributed``; ``train``; ``baselines``; ``analysis``; ``apply``;
+``plots``; ``explore``; ``reproduce``; ``commands``; ``cli``. A module may import its own package and any package below it, never one
 above. ``npvae.nn`` may import only itself, ``npvae.paper``, ``npvae.utils`` and
 ``npvae._version``. Every import of an npvae module sits at module level (none hidden in a function).
 """
