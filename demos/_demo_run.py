@@ -13,7 +13,6 @@ a demo from scratch takes about a minute on 2 cores. The folder layout is the pi
 Shapes: N spectra, D pixels, Z latent dimensions.
 """
 import argparse
-import json
 import re
 import time
 from pathlib import Path
