@@ -73,7 +73,7 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
     """
     sources = _sources(inputs)
     recipe = model.preprocessing
-    if recipe is None and any(kind != "dataset" for kind, _ in sources):
+    if recipe is None and any(kind != "dataset" for kind, _, _ in sources):
         raise NpvaeError(NO_RECIPE)
     method = infill or (recipe.infill if recipe is not None else "pca")
     if method not in ("pca", "vae"):
