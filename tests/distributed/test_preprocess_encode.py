@@ -96,3 +96,23 @@ def test_sharded_preprocess_with_a_model_keeps_each_spectrum_of_the_one_file_run
     np.testing.assert_array_equal(np.asarray(shards.mask), np.asarray(one.mask))
     np.testing.assert_array_equal(np.asarray(shards.weight), np.asarray(one.weight))
     np.testing.assert_allclose(np.asarray(shards.flux), np.asarray(one.flux), rtol=1e-5, atol=1e-6)
+
+
+def test_a_rerun_redoes_only_the_missing_shard_and_options_are_checked_first(inputs, tmp_path, capsys):
+    raw, model = inputs
+    first = _preprocess(raw, tmp_path / "shards")
+    (tmp_path / "shards" / first["shards"][2]["file"]).unlink()            # as if killed before shard 2
+    mtimes = {r["file"]: (tmp_path / "shards" / r["file"]).stat().st_mtime_ns for r in first["shards"][:2]}
+    again = _preprocess(raw, tmp_path / "shards")
+    assert [r["sha256"] for r in again["shards"]] == [r["sha256"] for r in first["shards"]]
+    assert {f: (tmp_path / "shards" / f).stat().st_mtime_ns for f in mtimes} == mtimes   # kept untouched
+    capsys.readouterr()
+    for argv, message in (
+            (["preprocess", raw, "--out", tmp_path / "shards", "--seed", "5"], "seed 4 now 5"),
+            (["preprocess", raw, "--out", tmp_path / "one.fits", "--scheduler", "none"],
+             "--scheduler needs a sharded output"),
+            (["encode", raw, "--model", model, "--out", tmp_path / "x.fits", "--scheduler", "none", "--workers", "2"],
+             "--workers 2: only for --scheduler local")):
+        assert main([str(a) for a in argv]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
