@@ -116,3 +116,19 @@ def test_a_rerun_redoes_only_the_missing_shard_and_options_are_checked_first(inp
         assert main([str(a) for a in argv]) == 1
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_shard_whose_files_were_all_skipped_loads_and_encodes(inputs, tmp_path):
+    raw, model = inputs
+    few = tmp_path / "few"
+    few.mkdir()
+    for path in sorted(raw.glob("*.fits"))[:3]:                        # the unreadable file sorts first
+        (few / path.name).write_bytes(path.read_bytes())
+    assert main(["preprocess", str(few), "--out", str(tmp_path / "shards"), "--shard-size", "1", "--no-infill",
+                 "--quiet"]) == 0
+    assert [r["rows"] for r in read_manifest(tmp_path / "shards")["shards"]] == [0, 1, 1]
+    data = load_dataset(tmp_path / "shards")
+    assert len(data) == 2 and np.asarray(data.flux).shape == (2, 1000)
+    latents, _ = _encode(tmp_path / "latents.fits", tmp_path / "shards", "--model", model, "--scheduler", "none")
+    assert list(latents["FIBERID"]) == list(data.catalog["FIBERID"])
+
