@@ -25,9 +25,9 @@ from threadpoolctl import threadpool_limits
 from ..analysis.outliers import fit_lof_reference, lof_novelty_scores
 from ..data.dataset import Dataset, is_dataset_file, load_dataset
 from ..data.files import find_spectrum_files, read_records
-from ..data.shards import MANIFEST, read_manifest
 from ..data.labels import classify
 from ..data.record import Spectrum
+from ..data.shards import MANIFEST, read_manifest
 from ..paper import LOF_K
 from ..utils import NpvaeError, progress
 from .encode import encode_chunk, vae_infill

@@ -69,10 +69,14 @@ def write_preprocessed_shard(index, folder, paths, options, seed, basis, meta):
                  basis=basis)
     record = write_shard(folder, index, res.flux, res.weight, res.mask, res.catalog,
                          meta={**meta, "shard": int(index), "n_files": len(paths), "n_skipped": len(res.skipped)})
-    counts = lambda column: dict(zip(*(v.tolist() for v in np.unique(np.asarray(res.catalog[column], str),
-                                                                       return_counts=True))))
-    return {**record, "skipped": [list(s) for s in res.skipped], "labels": counts("LABEL"),
-            "splits": counts("SPLIT"), "written_by": f"{socket.gethostname()}:{os.getpid()}"}
+    return {**record, "skipped": [list(s) for s in res.skipped], "labels": _counts(res.catalog, "LABEL"),
+            "splits": _counts(res.catalog, "SPLIT"), "written_by": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def _counts(catalog, column):
+    """{value: rows} of a string column of the catalogue."""
+    values, counts = np.unique(np.asarray(catalog[column], str), return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist()))
 
 
 def open_preprocess_folder(folder, plan, meta):
