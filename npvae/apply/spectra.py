@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 from threadpoolctl import threadpool_limits
 
@@ -26,11 +27,12 @@ from ..data.dataset import Dataset, is_dataset_file, load_dataset
 from ..data.files import find_spectrum_files, read_records
 from ..data.labels import classify
 from ..data.record import Spectrum
+from ..data.shards import MANIFEST, read_manifest
 from ..paper import LOF_K
 from ..utils import NpvaeError, progress
 from .encode import encode_chunk, vae_infill
 
-__all__ = ["encode_spectra", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
+__all__ = ["encode_spectra", "encode_task", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
 
 CHUNK = 1024                     # spectra per chunk
 COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
@@ -41,7 +43,7 @@ NO_RECIPE = ("the model file carries no preprocessing recipe (it was saved befor
 
 
 def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=False, n_jobs=1,
-                   verbose=False):
+                   engine=None, verbose=False):
     """Latent means, log-variances, fit quality and outlier scores of spectra.
 
     Parameters
@@ -57,7 +59,12 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
     reconstructions : bool
         Add columns FLUX (the model input), WEIGHT and RECON (decode of MU), each (N, D).
     n_jobs : int
-        Worker processes reading and preparing raw files (1 = in this process).
+        Worker processes reading and preparing raw files (1 = in this process; without ``engine``).
+    engine : an engine of :func:`npvae.distributed.open_engine`, or None
+        Run each chunk (read, prepare, infill, encode, score: :func:`encode_task`) as one task
+        of the engine, the model sent to the workers once; results gathered in input order and
+        the same on any engine. Dataset files are read by the workers themselves, so they must
+        see the same paths. None: the chunks are encoded in this process.
 
     Returns
     -------
@@ -66,22 +73,26 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
     """
     sources = _sources(inputs)
     recipe = model.preprocessing
-    if recipe is None and any(kind != "dataset" for kind, _ in sources):
+    if recipe is None and any(kind != "dataset" for kind, _, _ in sources):
         raise NpvaeError(NO_RECIPE)
     method = infill or (recipe.infill if recipe is not None else "pca")
     if method not in ("pca", "vae"):
         raise NpvaeError(f"infill must be 'pca' or 'vae', not {method!r}")
-    lof = outlier_reference(model)
-    total = sum(len(items) for _, items in sources)
+    total = sum(len(items) for _, items, _ in sources)
     bar = progress(total=total, desc="encode", verbose=verbose and total > chunk, unit="spec")
+    if engine is None:
+        lof = outlier_reference(model)
+        results = (_encode_prepared(model, prepared, method, lof, reconstructions)
+                   for prepared in _prepared_chunks(sources, recipe, int(chunk), n_jobs))
+    else:
+        results = engine.map_in_order(encode_task, _tasks(sources, recipe, int(chunk)), engine.share(model),
+                                      method, reconstructions)
     parts, skipped = [], []
-    for flux, weight, mask, columns, skips in _prepared_chunks(sources, recipe, int(chunk), n_jobs):
+    for part, skips, n_done in results:
         skipped += skips
-        if len(flux):
-            if method == "vae":
-                flux = vae_infill(model, flux, mask)[0]
-            parts.append(_encode_part(model, flux, weight, mask, columns, lof, reconstructions))
-        bar.update(len(flux) + len(skips))
+        if part is not None:
+            parts.append(part)
+        bar.update(n_done)
     bar.close()
     table = _table(parts, model, reconstructions)
     table.meta.update(INFILL=method, skipped=skipped)
@@ -100,16 +111,19 @@ def outlier_reference(model):
 
 
 def _sources(inputs):
-    """[(kind, items)]: "records" (Spectrum list), "files" (raw paths), "dataset" (one Dataset)."""
+    """[(kind, items, path)]: "records" (Spectrum list), "files" (raw paths), "dataset" (one Dataset).
+
+    ``path`` is the dataset file or sharded folder a "dataset" was opened from, else None.
+    """
     if isinstance(inputs, (Spectrum, Dataset, str, os.PathLike)):
         inputs = [inputs]
     sources = []
 
-    def add(kind, item):
+    def add(kind, item, path=None):
         if kind != "dataset" and sources and sources[-1][0] == kind:
             sources[-1][1].extend(item)
         else:
-            sources.append((kind, item if kind == "dataset" else list(item)))
+            sources.append((kind, item if kind == "dataset" else list(item), path))
 
     for item in inputs:
         if isinstance(item, Spectrum):
@@ -118,8 +132,8 @@ def _sources(inputs):
             add("dataset", item)
         elif isinstance(item, (str, os.PathLike)):
             path = Path(item)
-            if path.is_file() and is_dataset_file(path):
-                add("dataset", load_dataset(path, memmap=True))
+            if (path.is_file() and is_dataset_file(path)) or (path / MANIFEST).is_file():
+                add("dataset", load_dataset(path, memmap=True), path)
             else:
                 add("files", find_spectrum_files([path]))
         else:
@@ -164,7 +178,7 @@ def _dataset_chunk(ds, lo, hi, recipe):
 
 def _prepared_chunks(sources, recipe, chunk, n_jobs):
     """Yield prepared chunks in input order; raw files prepared in ``n_jobs`` processes."""
-    for kind, items in sources:
+    for kind, items, _ in sources:
         if kind == "dataset":
             for lo in range(0, len(items), chunk):
                 yield _dataset_chunk(items, lo, lo + chunk, recipe)
@@ -194,6 +208,68 @@ def _ordered_pool_map(pieces, recipe, n_jobs):
 def _one_blas_thread():
     """Worker initializer: one BLAS thread per worker (the workers already use every core)."""
     threadpool_limits(1, "blas")
+
+
+def _tasks(sources, recipe, chunk):
+    """The engine's work items, one per chunk, in input order (see :func:`encode_task`).
+
+    ("records", [Spectrum]), ("files", [path]), ("rows", dataset file, lo, hi) for a dataset
+    opened from a path (a sharded one: chunks within each shard file), and ("prepared", chunk)
+    for a Dataset given in memory (prepared here, only encoded by the task).
+    """
+    for kind, items, path in sources:
+        if kind != "dataset":
+            for i in range(0, len(items), chunk):
+                yield kind, [it if kind == "records" else str(it) for it in items[i:i + chunk]]
+        elif path is None:
+            for lo in range(0, len(items), chunk):
+                yield "prepared", _dataset_chunk(items, lo, lo + chunk, recipe)
+        else:
+            for file, rows in _dataset_files(Path(path).resolve()):
+                for lo in range(0, rows, chunk):
+                    yield "rows", str(file), lo, min(lo + chunk, rows)
+
+
+def _dataset_files(path):
+    """[(file, rows)] of a dataset file or of the shards of a sharded dataset folder."""
+    if path.is_dir():
+        return [(path / r["file"], r["rows"]) for r in read_manifest(path)["shards"]]
+    with fits.open(path) as hdul:
+        return [(path, hdul["FLUX"].header["NAXIS2"])]
+
+
+def _prepare_item(item, recipe):
+    """One work item of :func:`_tasks` -> a prepared chunk (flux, weight, mask, columns, skipped)."""
+    kind = item[0]
+    if kind == "prepared":
+        return item[1]
+    if kind != "rows":
+        return prepare_raw(item[1], recipe)
+    ds = load_dataset(item[1], memmap=True)
+    try:
+        return _dataset_chunk(ds, item[2], item[3], recipe)
+    finally:
+        ds.close()
+
+
+def encode_task(item, model, method, reconstructions):
+    """Task: read and prepare one work item, infill, encode, score -> (columns or None, skipped, n).
+
+    The one function the engines run, in a loop or on Dask workers; the LOF reference is
+    fitted once per model in each process (:func:`outlier_reference`).
+    """
+    prepared = _prepare_item(item, model.preprocessing)
+    return _encode_prepared(model, prepared, method, outlier_reference(model), reconstructions)
+
+
+def _encode_prepared(model, prepared, method, lof, reconstructions):
+    """A prepared chunk -> (dict of output columns or None when empty, skipped, spectra handled)."""
+    flux, weight, mask, columns, skips = prepared
+    if not len(flux):
+        return None, skips, len(skips)
+    if method == "vae":
+        flux = vae_infill(model, flux, mask)[0]
+    return _encode_part(model, flux, weight, mask, columns, lof, reconstructions), skips, len(flux) + len(skips)
 
 
 def _encode_part(model, flux, weight, mask, columns, lof, reconstructions):

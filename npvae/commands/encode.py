@@ -19,6 +19,7 @@ from ..apply import encode_spectra
 from ..apply.spectra import CHUNK
 from ..data.preprocess import REST_WAVE, summarise
 from ..data.recipe import INFILL_METHODS
+from ..distributed import SCHEDULER_HELP, check_scheduler, open_engine
 from ..train import load
 from ..utils import NpvaeError, atomic_write
 from .preprocess import write_skipped
@@ -45,7 +46,12 @@ def register(subparsers):
                    help="infill of masked pixels: the training basis (pca) or the model itself "
                         "(vae); default: the model's")
     p.add_argument("--chunk", type=int, default=CHUNK, help="spectra per chunk (default %(default)s)")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes reading files (default %(default)s)")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="worker processes reading files, without --scheduler (default %(default)s)")
+    p.add_argument("--scheduler", default=None,
+                   help=SCHEDULER_HELP.replace("; default", "") + "; each chunk one Dask task. Default: "
+                        "no Dask, the chunks in this process and --jobs readers")
+    p.add_argument("--workers", type=int, default=None, help="workers of --scheduler local (default: one per core)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -67,9 +73,18 @@ def run(args):
     out = _check_out(args.out)
     if args.chunk < 1 or args.jobs < 1:
         raise NpvaeError(f"--chunk and --jobs must be >= 1, got {args.chunk} and {args.jobs}")
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler, args.workers)
+    elif args.workers is not None:
+        raise NpvaeError("--workers needs --scheduler local")
     model = load(args.model)
-    table = encode_spectra(model, args.inputs, infill=args.infill, chunk=args.chunk,
-                           reconstructions=args.reconstructions, n_jobs=args.jobs, verbose=not args.quiet)
+    options = dict(infill=args.infill, chunk=args.chunk, reconstructions=args.reconstructions,
+                   verbose=not args.quiet)
+    if args.scheduler is None:
+        table = encode_spectra(model, args.inputs, n_jobs=args.jobs, **options)
+    else:
+        with open_engine(args.scheduler, args.workers) as engine:
+            table = encode_spectra(model, args.inputs, engine=engine, **options)
     skipped = table.meta.pop("skipped")
     print(summarise(len(table), skipped, verb="encoded"))
     if skipped:

@@ -7,15 +7,25 @@ preprocessing recipe is followed (S/N cap, coverage, mask dilation) and each spe
 pixels are filled from the model's training basis, alone; without it the infill is the PCA of
 the files themselves, which needs more spectra than eigenvectors: for fewer, the masked pixels
 stay 0 and the dataset's metadata says ``"infill": false`` (docs/encode.md).
+
+When ``--out`` is a folder (existing, or ending in /) or ``--shard-size`` is given, the output
+is a sharded dataset folder instead, made one batch of files per task on ``--scheduler`` (default
+``none``: in this process), resumable after a kill; its infill basis is the model's or is fitted
+once on a seeded sample of the files (docs/scale.md).
 """
+import os
 import csv
 import sys
 from collections import Counter
+from pathlib import Path
 
 from ..data.dataset import write_dataset
 from ..data.files import find_spectrum_files, preprocess_files
+from ..data.shards import DEFAULT_SHARD_SIZE
 from ..data.preprocess import MIN_COVERAGE
 from ..paper import INFILL_EIGENVECTORS, SN_CAP
+from ..distributed import (SCHEDULER_HELP, check_scheduler, open_engine, open_preprocess_folder, preprocess_plan,
+                           preprocess_shards)
 from ..runfolder import locked_file
 from ..train import load
 from ..utils import NpvaeError, atomic_write
@@ -31,7 +41,14 @@ def register(subparsers):
                                           "rest-frame grid and write a dataset FITS file.")
     p.add_argument("inputs", nargs="+", metavar="RAW_DIR_OR_FILES",
                    help="files or folders (searched recursively)")
-    p.add_argument("--out", required=True, help="dataset file to write (.fits)")
+    p.add_argument("--out", required=True,
+                   help="dataset file to write (.fits), or a folder (existing, or ending in /) for a sharded dataset")
+    p.add_argument("--shard-size", type=integer(1), default=None,
+                   help=f"files per shard; writes a sharded dataset folder (default {DEFAULT_SHARD_SIZE} "
+                        "when --out is a folder)")
+    p.add_argument("--scheduler", default=None,
+                   help=SCHEDULER_HELP.replace("; default", "") + "; sharded output only (default: none)")
+    p.add_argument("--workers", type=integer(1), default=None, help="workers of --scheduler local (default: one per core)")
     p.add_argument("--sn-cap", type=real(minimum=0), default=None,
                    help=f"pixel S/N cap of the weights (default {SN_CAP:g} or the model's; 0 = none)")
     p.add_argument("--min-coverage", type=real(0, 1), default=None,
@@ -41,7 +58,8 @@ def register(subparsers):
                    help="trained model file or folder: follow its preprocessing and fill bad pixels "
                         "from its training basis, spectrum by spectrum")
     p.add_argument("--seed", type=integer(0), default=0, help="seed of the train/valid split (default 0)")
-    p.add_argument("--jobs", type=integer(1), default=2, help="worker processes (default %(default)s)")
+    p.add_argument("--jobs", type=integer(1), default=2,
+                   help="worker processes for a one-file output (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
@@ -55,9 +73,22 @@ def write_skipped(path, skipped):
         writer.writerows(skipped)
 
 
+def _is_sharded(args):
+    """A sharded output: --shard-size given, or --out an existing folder or a path ending in /."""
+    return args.shard_size is not None or Path(args.out).is_dir() or args.out.endswith(("/", os.sep))
+
+
 def run(args):
     """Preprocess, write the dataset, then print the summary. Exit 1 when nothing could be kept."""
+    if not _is_sharded(args):
+        for flag, value in (("--scheduler", args.scheduler), ("--workers", args.workers)):
+            if value is not None:
+                raise NpvaeError(f"{flag} needs a sharded output: give --shard-size or a folder as --out")
+    else:
+        check_scheduler(args.scheduler or "none", args.workers)
     sn_cap, min_coverage, dilate, basis = _settings(args)       # the model is read before any work
+    if _is_sharded(args):
+        return _run_sharded(args, (sn_cap, min_coverage, dilate), basis)
     with locked_file(args.out, "npvae preprocess", also=(f"{args.out}.skipped.csv",)):
         paths = find_spectrum_files(args.inputs)
         if not paths:
@@ -91,6 +122,39 @@ def run(args):
     print("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(labels.items())))
     print(f"split: train {splits.get('train', 0)}, valid {splits.get('valid', 0)}")
     print(f"wrote {args.out}")
+    return 0
+
+
+def _run_sharded(args, settings, basis):
+    """``--out DIR``: the files in shards on the engine; prints the same summary as one file."""
+    paths = find_spectrum_files(args.inputs)
+    if not paths:
+        print(f"npvae preprocess: no spectrum files (*.fits, *.fit) found in {' '.join(args.inputs)}",
+              file=sys.stderr)
+        return 1
+    paths = [p.resolve() for p in paths]                         # workers may start elsewhere
+    options = dict(zip(("sn_cap", "min_coverage", "dilate"), settings))
+    infill = not args.no_infill
+    plan = preprocess_plan(paths, args.shard_size or DEFAULT_SHARD_SIZE, args.seed, options, infill, args.model)
+    meta = {"source": "npvae preprocess", "inputs": [str(i) for i in args.inputs], **options,
+            "sn_cap": options["sn_cap"] or 0, "infill": infill,
+            "infill_method": ("model basis" if basis is not None else "sample basis") if infill else "none",
+            "model": args.model, "seed": args.seed, "n_files": len(paths)}
+    writer = open_preprocess_folder(args.out, plan, meta)        # a foreign folder: error before a cluster
+    with open_engine(args.scheduler or "none", args.workers) as engine:
+        manifest = preprocess_shards(writer, paths, plan, engine, basis=basis if infill else None,
+                                     verbose=not args.quiet)
+    records = manifest["shards"]
+    skipped = [tuple(s) for r in records for s in r["skipped"]]
+    if skipped:
+        write_skipped(Path(args.out) / "skipped.csv", skipped)
+    labels = sum((Counter(r["labels"]) for r in records), Counter())
+    splits = sum((Counter(r["splits"]) for r in records), Counter())
+    print(f"{len(paths)} files: kept {sum(r['rows'] for r in records)}, skipped {len(skipped)}"
+          + (f" (reasons: {Path(args.out) / 'skipped.csv'})" if skipped else ""))
+    print("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(labels.items())))
+    print(f"split: train {splits.get('train', 0)}, valid {splits.get('valid', 0)}")
+    print(f"wrote {args.out}: {len(records)} shard(s) on {engine.name}")
     return 0
 
 

@@ -285,7 +285,8 @@ def _load_shards(folder, memmap):
             if not np.array_equal(shard.wave, shards[0].wave):
                 raise NpvaeError(f"{shard.path}: HDU WAVE differs from {shards[0].path}'s")
         try:
-            catalog = vstack([shard.catalog for shard in shards], join_type="exact")
+            tables = [shard.catalog for shard in shards if len(shard)] or [shards[0].catalog]   # an empty
+            catalog = vstack(tables, join_type="exact")          # shard (every file skipped) has no line columns
         except Exception as err:
             raise NpvaeError(f"{folder}: the shards' CATALOG columns differ ({err})") from err
     except Exception:

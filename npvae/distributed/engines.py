@@ -8,7 +8,11 @@ per-shard function whatever the engine, so the results are the same by construct
   worker process per core), started and stopped around the work;
 - ``tcp://HOST:PORT``: an existing cluster (``dask scheduler`` + ``dask worker``), results as
   they complete. Workers must import the same npvae and see the same files.
+
+``engine.map`` yields results as they complete (a driver that files them by index, like the
+shard writer); ``engine.map_in_order`` yields them in item order (a driver that concatenates).
 """
+import collections
 import contextlib
 import importlib
 import os
@@ -57,6 +61,8 @@ class InProcess:
         for item in items:
             yield one_thread(fn, item, *args)
 
+    map_in_order = map
+
 
 class DaskEngine:
     """The Dask engine: one task per item on a ``distributed.Client``; results as they complete."""
@@ -76,6 +82,17 @@ class DaskEngine:
         futures = [self.client.submit(one_thread, fn, item, *args, pure=False) for item in items]
         for future in _distributed().as_completed(futures):
             yield future.result()
+
+    def map_in_order(self, fn, items, *args, ahead=None):
+        """Like ``map``, results in item order, at most ``ahead`` tasks (default 2 per worker) in flight."""
+        ahead = ahead or 2 * max(1, len(self.client.scheduler_info()["workers"]))
+        pending = collections.deque()
+        for item in items:
+            pending.append(self.client.submit(one_thread, fn, item, *args, pure=False))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _distributed():

@@ -48,13 +48,14 @@ def write_one_shard(index, folder, plan, basis):
             "written_by": f"{socket.gethostname()}:{os.getpid()}"}
 
 
-def _basis(writer, plan, engine):
-    """The infill basis (mu, V): the saved one if a previous run finished it, else fitted now."""
+def saved_basis(writer, engine, fit, *args):
+    """The infill basis (mu, V): the one a previous run saved in the folder, else ``fit(*args)``
+    run as one task and saved (None when ``fit`` returns None)."""
     saved = writer.file("basis")
     if saved is not None:
         with np.load(saved) as data:
             return data["mu"], data["V"]
-    basis = engine.submit(fit_shard_basis, plan)
+    basis = engine.submit(fit, *args)
     if basis is not None:
         with atomic_write(writer.folder / BASIS_FILE) as tmp:
             np.savez(tmp, mu=basis[0], V=basis[1])                  # (M,), (M, K)
@@ -88,7 +89,7 @@ def synth_shards(folder, plan, engine, verbose=False):
     folder = writer.folder
     todo = writer.todo
     if todo:
-        basis = _basis(writer, plan, engine) if plan.infill else None
+        basis = saved_basis(writer, engine, fit_shard_basis, plan) if plan.infill else None
         basis = None if basis is None else engine.share(basis)
         bar = progress(total=len(todo), desc=f"synth shards ({engine.name})", verbose=verbose, unit="shard")
         for record in engine.map(write_one_shard, todo, str(folder), plan, basis):
