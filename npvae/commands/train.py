@@ -7,8 +7,9 @@ diverges stops at once with a one-line message; it keeps the checkpoint of its l
 and writes its best finite epoch to OUT/best_finite_model.npz, never OUT/model.npz.
 DATA is a dataset FITS file (docs/design.md, "Dataset file": its SPLIT column picks
 the validation rows), a sharded dataset folder (trained streaming: never read whole, each batch
-gathered from the memory-mapped shards; docs/scale.md) or an .npz with ``flux`` and ``weight`` (N, D) arrays and optionally
-``split`` (N,) of "train" / "valid"; without it a seeded random 25% is held out.
+gathered from the memory-mapped shards; docs/scale.md) or an .npz with ``flux`` and ``weight``
+(N, D) arrays and optionally ``split`` (N,) of "train" / "valid"; without it a seeded random
+25% is held out.
 Docs: docs/training.md. Shapes: N spectra, D pixels.
 """
 import csv
