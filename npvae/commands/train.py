@@ -6,8 +6,10 @@ unless ``--resume`` or ``--on-exists overwrite`` says what to do (docs/files.md)
 diverges stops at once with a one-line message; it keeps the checkpoint of its last good epoch
 and writes its best finite epoch to OUT/best_finite_model.npz, never OUT/model.npz.
 DATA is a dataset FITS file (docs/design.md, "Dataset file": its SPLIT column picks
-the validation rows) or an .npz with ``flux`` and ``weight`` (N, D) arrays and optionally
-``split`` (N,) of "train" / "valid"; without it a seeded random 25% is held out.
+the validation rows), a sharded dataset folder (trained streaming: never read whole, each batch
+gathered from the memory-mapped shards; docs/scale.md) or an .npz with ``flux`` and ``weight``
+(N, D) arrays and optionally ``split`` (N,) of "train" / "valid"; without it a seeded random
+25% is held out.
 Docs: docs/training.md. Shapes: N spectra, D pixels.
 """
 import csv
@@ -20,8 +22,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import paper
-from ..data.dataset import load_dataset, load_training_rows
+from ..data.dataset import load_dataset, load_training_rows, training_class_rows
 from ..data.recipe import preprocessing_for_data_file
+from ..data.shards import ShardedArray, row_chunks
 from ..runfolder import existing_run_policy, locked_folder
 from ..train import TrainingDiverged, TrainingInterrupted, best_record, make_model
 from ..train.guards import training_memory_bytes
@@ -77,7 +80,7 @@ def run(args):
     outputs = [out / name for name in OUTPUTS]
     with locked_folder(out, "npvae train"):
         start = existing_run_policy("resume" if args.resume else args.on_exists, outputs, ckpt, out)
-        X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes)
+        X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes, lazy=True)
         hidden = args.hidden or paper.architecture(args.latent)[0]
         check_memory(X.shape[1], hidden, args.latent, args.batch_size, len(X), len(Xv))
         model = make_model(args.model, args.latent, n_features=X.shape[1], hidden=hidden, lam=args.lam,
@@ -123,21 +126,26 @@ def check_memory(n_features, hidden, n_latent, batch_size, n_train, n_val, items
                          f"{have / 2**30:.1f} GiB are available; use a smaller --batch-size or --hidden")
 
 
-def read_training_data(path, seed=0, all_classes=False):
-    """Training and validation arrays from a dataset FITS file or an .npz.
+def read_training_data(path, seed=0, all_classes=False, lazy=False):
+    """Training and validation arrays from a dataset FITS file, a sharded dataset folder or an .npz.
 
-    Of a dataset file only the GALAXY and QSO rows are used unless ``all_classes``; an .npz
-    has no classes and is taken as it is.
+    Of a dataset only the GALAXY and QSO rows are used unless ``all_classes``; an .npz has no
+    classes and is taken as it is. With ``lazy`` a sharded folder is not read into memory: the
+    four arrays are lazy row selections of its memory-mapped shards
+    (:meth:`npvae.data.shards.ShardedArray.select`), checked chunk by chunk, for streaming training.
 
     Returns
     -------
     X, W : ndarray (N, D) float32
     X_val, W_val : ndarray (V, D) float32
+        Or ShardedArray (N, D) and (V, D) with ``lazy`` and a folder.
     """
     path = Path(path)
     if not path.exists():
         raise NpvaeError(f"{path}: no such data file")
-    if path.is_dir() or path.suffix.lower() in (".fits", ".fit", ".fits.gz") or path.name.lower().endswith(".fits.gz"):
+    if lazy and path.is_dir():
+        flux, weight, split = _open_shards(path, all_classes)
+    elif path.is_dir() or path.suffix.lower() in (".fits", ".fit") or path.name.lower().endswith(".fits.gz"):
         flux, weight, split = _read_fits(path, all_classes)
     else:
         flux, weight, split = _read_npz(path)
@@ -158,13 +166,26 @@ def read_training_data(path, seed=0, all_classes=False):
     if is_val.all() or not is_val.any():
         raise NpvaeError(f"{path}: need both training and validation rows, got {int((~is_val).sum())} "
                          f"and {int(is_val.sum())}")
-    as32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
-    return as32(flux[~is_val]), as32(weight[~is_val]), as32(flux[is_val]), as32(weight[is_val])
+    return _rows(flux, ~is_val), _rows(weight, ~is_val), _rows(flux, is_val), _rows(weight, is_val)
+
+
+def _rows(A, keep):
+    """Rows ``keep`` (N,) bool of A: a lazy selection of lazy rows, else a float32 array."""
+    if isinstance(A, ShardedArray):
+        return A.select(keep)
+    return np.ascontiguousarray(A[keep], dtype=np.float32)
 
 
 def _read_fits(path, all_classes):
     ds = load_training_rows(path, all_classes)
     return np.asarray(ds.flux), np.asarray(ds.weight), ds.split
+
+
+def _open_shards(path, all_classes):
+    """Lazy flux and weight rows (ShardedArray) of the training classes of a sharded folder, and their split."""
+    ds = load_dataset(path)                                   # memory-mapped shards, nothing read
+    keep = np.flatnonzero(training_class_rows(ds, all_classes))
+    return ds.flux.select(keep), ds.weight.select(keep), ds.split[keep]
 
 
 def _read_npz(path):
@@ -188,12 +209,15 @@ def _check_arrays(path, flux, weight):
             raise NpvaeError(f"{path}: {name} holds {array.dtype} values, not real numbers")
     if flux.ndim != 2 or flux.shape != weight.shape:
         raise NpvaeError(f"{path}: flux {flux.shape} and weight {weight.shape} must be the same (N, D)")
-    bad = np.flatnonzero(~np.isfinite(flux).all(axis=1))
-    if bad.size:
-        raise NpvaeError(f"{path}: flux row {bad[0]} has non-finite values ({bad.size} rows in all)")
-    bad = np.flatnonzero(~(np.isfinite(weight) & (weight >= 0)).all(axis=1))
-    if bad.size:
-        raise NpvaeError(f"{path}: weight row {bad[0]} has negative or non-finite values")
+    for start, rows in row_chunks(flux):                      # in memory: one piece; lazy: chunks
+        bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+        if bad.size:
+            count = f" ({bad.size} rows in all)" if rows is flux else ""
+            raise NpvaeError(f"{path}: flux row {start + bad[0]} has non-finite values{count}")
+    for start, rows in row_chunks(weight):
+        bad = np.flatnonzero(~(np.isfinite(rows) & (rows >= 0)).all(axis=1))
+        if bad.size:
+            raise NpvaeError(f"{path}: weight row {start + bad[0]} has negative or non-finite values")
 
 
 def write_history_csv(history, path):

@@ -24,8 +24,9 @@ from .fitsfast import iter_hdus
 from .preprocess import REST_WAVE
 from .shards import ShardedArray, file_record, read_manifest, shard_name
 
-__all__ = ["Dataset", "write_dataset", "write_shard", "load_dataset", "load_training_rows", "is_dataset_file",
-           "pipeline_stars", "pipeline_galaxies_and_quasars", "TRAINING_CLASSES", "REQUIRED_COLUMNS", "FORMAT_NAME"]
+__all__ = ["Dataset", "write_dataset", "write_shard", "load_dataset", "load_training_rows", "training_class_rows",
+           "is_dataset_file", "pipeline_stars", "pipeline_galaxies_and_quasars", "TRAINING_CLASSES",
+           "REQUIRED_COLUMNS", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-dataset-1"
 REQUIRED_COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN", "SPLIT")
@@ -193,12 +194,20 @@ def load_training_rows(path, all_classes=False):
     Raises NpvaeError if no row is left.
     """
     ds = load_dataset(path, memmap=False)
+    return ds if all_classes else ds.rows(training_class_rows(ds))
+
+
+def training_class_rows(ds, all_classes=False):
+    """(N,) bool: the rows of Dataset ``ds`` that are trained on, GALAXY and QSO unless ``all_classes``.
+
+    Raises NpvaeError if no row is left.
+    """
     if all_classes:
-        return ds
-    kept = ds.galaxies_and_quasars()
-    if len(kept) == 0:
+        return np.ones(len(ds), bool)
+    kept = ds.is_galaxy_or_quasar
+    if not kept.any():
         found = sorted(set(_pipeline_class(ds.catalog)))
-        raise NpvaeError(f"{path}: HDU CATALOG column CLASS has no GALAXY or QSO rows "
+        raise NpvaeError(f"{ds.path}: HDU CATALOG column CLASS has no GALAXY or QSO rows "
                          f"(found {found}); use --all-classes to train on every row")
     return kept
 

@@ -28,6 +28,7 @@ from scipy import sparse
 
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS
 from ..utils import NpvaeError, as_generator, progress
+from .shards import ShardedArray, column_mean
 
 __all__ = ["iterative_pca_infill", "top_eigenvectors", "fit_infill_basis", "basis_infill"]
 
@@ -169,13 +170,15 @@ def fit_infill_basis(X, n_ev=INFILL_EIGENVECTORS, block=8192):
 
     X is a set of (already infilled) training spectra; K = min(n_ev, N - 1). The covariance is
     summed over blocks of rows (bounded memory) and decomposed exactly, so the basis is a
-    function of X alone; each eigenvector's sign is fixed (largest entry positive).
+    function of X alone; each eigenvector's sign is fixed (largest entry positive). X may be
+    lazy rows (:class:`npvae.data.shards.ShardedArray`): it is then read a block at a time.
     """
-    X = np.asarray(X)
+    if not isinstance(X, ShardedArray):
+        X = np.asarray(X)
     if X.ndim != 2 or len(X) < 2:
         raise NpvaeError(f"an infill basis needs at least 2 spectra (N, D), got shape {X.shape}")
     k = min(int(n_ev), len(X) - 1)
-    mu = X.mean(axis=0, dtype=np.float64)                                     # (D,)
+    mu = column_mean(X)                                                       # (D,) = X.mean(axis=0)
     cov = np.zeros((X.shape[1], X.shape[1]))                                  # (D, D)
     for s in range(0, len(X), block):
         xc = X[s:s + block] - mu                                              # (B, D) float64

@@ -15,8 +15,9 @@ index, file, rows, bytes, sha256), ``files`` (other files, same records) and ``c
 Writing (:class:`ShardWriter`) goes shard by shard: each shard file is written atomically, then
 the manifest is rewritten atomically, so the manifest never lists a half-written file. A rerun
 after a kill checks the sizes and checksums of the listed shards, keeps the good ones and redoes
-the rest. Reading (:class:`ShardedArray`) concatenates the memory-mapped shard arrays lazily.
-Docs: docs/scale.md. Shapes: N spectra, M pixels, K shards.
+the rest. Reading (:class:`ShardedArray`) concatenates the memory-mapped shard arrays lazily;
+:func:`row_chunks` and :func:`column_mean` pass over such rows a chunk at a time (streaming
+training). Docs: docs/scale.md. Shapes: N spectra, M pixels, K shards.
 """
 import hashlib
 import json
@@ -27,11 +28,13 @@ import numpy as np
 from ..utils import NpvaeError, atomic_write
 
 __all__ = ["SHARDS_FORMAT", "MANIFEST", "DEFAULT_SHARD_SIZE", "shard_name", "file_record", "check_file",
-           "read_manifest", "write_manifest", "ShardWriter", "ShardedArray"]
+           "read_manifest", "write_manifest", "ShardWriter", "ShardedArray", "READ_ROWS", "row_chunks",
+           "column_mean"]
 
 SHARDS_FORMAT = "npvae-shards-1"
 MANIFEST = "manifest.json"
 DEFAULT_SHARD_SIZE = 50000      # spectra per shard: 450 MB of flux, weight and mask
+READ_ROWS = 1024                # rows read at once by a pass over lazy rows (4 MB of float32 flux)
 
 
 def shard_name(index):
@@ -192,15 +195,25 @@ class ShardedArray:
 
     Supports ``len``, ``shape``, ``dtype``, integer and slice rows, fancy rows (integer or
     boolean arrays), a column key after the rows (``a[rows, cols]``) and ``np.asarray``.
-    Indexing returns an ordinary in-memory ndarray, in native byte order.
+    Indexing returns an ordinary in-memory ndarray, in native byte order. :meth:`select`
+    gives a lazy view of some of the rows (e.g. the training rows), itself a ShardedArray.
+
+    Parameters
+    ----------
+    parts : list of array (n_k, M)
+        The shards' arrays (memory maps), in order.
+    rows : int array (N,), optional
+        Which rows of the concatenated parts this array is, in order; None = all of them.
     """
 
-    def __init__(self, parts):
+    def __init__(self, parts, rows=None):
         self.parts = list(parts)
         if not self.parts:
             raise NpvaeError("a sharded array needs at least one part")
         self.offsets = np.concatenate([[0], np.cumsum([len(p) for p in self.parts])])   # (K+1,)
-        self.shape = (int(self.offsets[-1]),) + tuple(self.parts[0].shape[1:])
+        self.rows = None if rows is None else np.asarray(rows, np.int64)                # (N,)
+        n = int(self.offsets[-1]) if self.rows is None else len(self.rows)
+        self.shape = (n,) + tuple(self.parts[0].shape[1:])
         self.dtype = self.parts[0].dtype.newbyteorder("=")                   # FITS is big-endian
         self.ndim = len(self.shape)
 
@@ -216,34 +229,79 @@ class ShardedArray:
 
     def __getitem__(self, key):
         rows, cols = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-        n = len(self)
         if isinstance(rows, (int, np.integer)):
+            n = len(self)
             i = int(rows) + n if rows < 0 else int(rows)
             if not 0 <= i < n:
                 raise IndexError(f"row {rows} out of range for {n} rows")
+            i = i if self.rows is None else int(self.rows[i])
             k = int(np.searchsorted(self.offsets, i, side="right")) - 1
             return np.asarray(self.parts[k][(i - self.offsets[k],) + cols], self.dtype)
+        return self._take(self._row_indices(rows))[(slice(None),) + cols]
+
+    def select(self, rows):
+        """A lazy view of the rows ``rows`` (slice, integer or boolean array); nothing is read."""
+        idx = self._row_indices(rows)                                         # (R,)
+        return ShardedArray(self.parts, idx if self.rows is None else self.rows[idx])
+
+    def _row_indices(self, rows):
+        """A slice, boolean or integer row key as checked non-negative indices (R,)."""
+        n = len(self)
         if isinstance(rows, slice):
-            idx = np.arange(n)[rows]                                          # (R,)
-        else:
-            idx = np.asarray(rows)
-            if idx.dtype == bool:
-                if idx.shape != (n,):
-                    raise IndexError(f"boolean row index of shape {idx.shape} for {n} rows")
-                idx = np.flatnonzero(idx)
-            elif idx.dtype.kind in "iu":
-                idx = np.where(idx < 0, idx + n, idx)
-                if idx.size and (idx.min() < 0 or idx.max() >= n):
-                    raise IndexError(f"row index out of range for {n} rows")
-            else:
-                raise IndexError(f"rows must be integers, a slice or booleans, not {idx.dtype}")
-        return self._take(idx.ravel())[(slice(None),) + cols]
+            return np.arange(*rows.indices(n))                                # (R,)
+        idx = np.asarray(rows)
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise IndexError(f"boolean row index of shape {idx.shape} for {n} rows")
+            return np.flatnonzero(idx)
+        if idx.dtype.kind not in "iu":
+            raise IndexError(f"rows must be integers, a slice or booleans, not {idx.dtype}")
+        idx = np.where(idx < 0, idx + n, idx).ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        return idx
 
     def _take(self, idx):
-        """Rows ``idx`` (R,) gathered shard by shard into one (R, M) array."""
+        """Rows ``idx`` (R,) of this array gathered shard by shard into one (R, M) array."""
+        if self.rows is not None:
+            idx = self.rows[idx]                                              # rows of the parts
         out = np.empty((len(idx),) + self.shape[1:], self.dtype)              # (R, M)
         shard = np.searchsorted(self.offsets, idx, side="right") - 1          # (R,)
         for k in np.unique(shard):
             sel = shard == k
             out[sel] = self.parts[k][idx[sel] - self.offsets[k]]
         return out
+
+
+def row_chunks(A, chunk=None, dtype=None):
+    """Consecutive pieces of the rows of A (N, M): yields (start, rows as an ndarray).
+
+    An in-memory array comes in one piece unless ``chunk`` is given; a :class:`ShardedArray`
+    is read ``chunk`` (default :data:`READ_ROWS`) rows at a time, so it is never in memory whole.
+    """
+    if chunk is None:
+        if isinstance(A, np.ndarray):
+            yield 0, np.asarray(A, dtype)
+            return
+        chunk = READ_ROWS
+    for start in range(0, len(A), chunk):
+        yield start, np.asarray(A[start:start + chunk], dtype)               # (<=C, M)
+
+
+def column_mean(A, dtype=None, chunk=READ_ROWS):
+    """Mean over the rows of A (N, M), accumulated in float64 chunk by chunk -> (M,) float64.
+
+    Each chunk is added row after row onto the running sum (carried in as the chunk's first
+    row), the order in which NumPy sums ``A.mean(axis=0, dtype=np.float64)`` for a C-ordered
+    array; so the result is the same bit for bit, for any chunk size and for lazy rows.
+    ``dtype`` casts each chunk first (the dtype the rows are used in).
+    """
+    n, width = len(A), A.shape[1]
+    total = np.zeros(width)                                                  # (M,)
+    stack = np.empty((min(chunk, max(n, 1)) + 1, width))                     # (C+1, M) float64
+    for _, rows in row_chunks(A, chunk, dtype):
+        part = stack[:len(rows) + 1]
+        part[0] = total
+        part[1:] = rows
+        np.sum(part, axis=0, out=total)
+    return total / n

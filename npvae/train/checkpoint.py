@@ -24,10 +24,14 @@ FORMAT = "npvae-checkpoint-1"
 ARRAYS = ("flat", "best_flat", "mean", "adam_m", "adam_v", "order")
 
 
-def data_fingerprint(X):
-    """A cheap identity of a data set: shape and a CRC32 of up to 64 evenly spaced rows.  X (N, D)."""
+def data_fingerprint(X, dtype=None):
+    """A cheap identity of a data set: shape and a CRC32 of up to 64 evenly spaced rows.  X (N, D).
+
+    Only those rows are read, so X may be lazy rows of a sharded dataset; ``dtype`` is the one
+    the rows are trained in (the same data give the same fingerprint in memory or lazy).
+    """
     step = max(1, len(X) // 64)
-    rows = np.ascontiguousarray(X[::step][:64])                    # (<=64, D)
+    rows = np.ascontiguousarray(X[np.arange(0, len(X), step)[:64]], dtype)     # (<=64, D)
     return f"{X.shape[0]}x{X.shape[1]}:{zlib.crc32(rows.tobytes()):08x}"
 
 

@@ -19,6 +19,8 @@ import numpy as np
 
 from .. import nn, paper
 from ..data.recipe import Preprocessing
+from ..data.shards import ShardedArray
+from ..nn.model import ENCODE_CHUNK
 from ..utils import NpvaeError
 from .loop import fit
 
@@ -41,9 +43,12 @@ class _Trainable:
         Afterwards ``train_latents_`` holds the latent means of (up to MAX_TRAIN_LATENTS rows of) X.
         """
         fit(self, X, weights, X_val, weights_val, **options)
-        X = self.check_X(X)
-        keep = np.unique(np.linspace(0, len(X) - 1, min(len(X), MAX_TRAIN_LATENTS)).astype(int))
-        self.train_latents_ = self.transform(X[keep])                    # (N_ref, Z)
+        if not isinstance(X, ShardedArray):               # lazy rows stay lazy: read by pieces below
+            X = self.check_X(X)
+        keep = np.unique(np.linspace(0, len(X) - 1, min(len(X), MAX_TRAIN_LATENTS)).astype(int))   # (N_ref,)
+        # in the pieces that transform encodes anyway, so the same numbers as transform(X[keep])
+        self.train_latents_ = np.concatenate([self.transform(X[keep[s:s + ENCODE_CHUNK]])
+                                              for s in range(0, len(keep), ENCODE_CHUNK)])   # (N_ref, Z)
         return self
 
     def save(self, path):

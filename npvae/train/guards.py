@@ -1,7 +1,8 @@
 """Guards of the training loop: input checks, divergence detection, a memory estimate.
 
 :func:`as_training_arrays` checks what ``fit`` is given the way scikit-learn's estimators do
-(at least one row, finite values, non-negative finite weights that are not all zero);
+(at least one row, finite values, non-negative finite weights that are not all zero), chunk
+by chunk for lazy rows;
 :func:`first_non_finite` is the per-step divergence test; :func:`training_memory_bytes` lets the
 command line refuse a run that cannot fit in memory before it starts. Docs: docs/files.md.
 Shapes: N spectra, D pixels, H hidden, Z latent, B batch, P parameters.
@@ -10,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..data.shards import ShardedArray, row_chunks
 from ..utils import NpvaeError
 
 __all__ = ["TrainingDiverged", "as_training_arrays", "first_non_finite", "divergence_message",
@@ -28,36 +30,57 @@ class TrainingDiverged(NpvaeError):
         self.epoch, self.step, self.term, self.best_epoch = epoch, step, term, best_epoch
 
 
-def as_training_arrays(model, X, W, name_x, name_w, ones=False):
-    """X and W as C-contiguous arrays of the model's dtype (W None -> ones if ``ones``).
+def as_training_arrays(model, X, W, name_x, name_w):
+    """X and W as C-contiguous arrays of the model's dtype (W may be None), checked.
 
-    Raises NpvaeError (naming the first bad row) for no rows, non-finite X, or negative,
-    non-finite or all-zero weights.
+    A :class:`npvae.data.shards.ShardedArray` (lazy rows of a sharded dataset) is not read
+    into memory: its shape is checked and its rows are checked chunk by chunk, and it is
+    returned as it is (streaming training). Raises NpvaeError (naming the first bad row) for no
+    rows, non-finite X, or negative, non-finite or all-zero weights.
     """
-    X = np.ascontiguousarray(model.check_X(X, name_x), dtype=model.dtype)            # (N, D)
+    X = _as_rows(model, X, name_x)                                                  # (N, D)
     if len(X) == 0:
         raise NpvaeError(f"{name_x} has no rows: need at least one spectrum to fit")
-    check_finite(X, name_x)
+    for start, rows in row_chunks(X, dtype=model.dtype):
+        check_finite(rows, name_x, start, whole=rows is X)
     if W is None:
-        return X, (np.ones_like(X) if ones else None)
-    W = np.ascontiguousarray(model.check_X(W, name_w), dtype=model.dtype)            # (N, D)
+        return X, None
+    W = _as_rows(model, W, name_w)                                                  # (N, D)
     if W.shape != X.shape:
         raise NpvaeError(f"{name_w} has shape {W.shape}, {name_x} {X.shape}")
-    check_finite(W, name_w)
-    negative = np.flatnonzero((W < 0).any(axis=1))
-    if negative.size:
-        raise NpvaeError(f"{name_w} row {negative[0]} has negative values ({negative.size} rows in all)")
-    if not W.any():
+    any_positive = False
+    for start, rows in row_chunks(W, dtype=model.dtype):
+        check_finite(rows, name_w, start, whole=rows is W)
+        negative = np.flatnonzero((rows < 0).any(axis=1))
+        if negative.size:
+            count = f" ({negative.size} rows in all)" if rows is W else ""
+            raise NpvaeError(f"{name_w} row {start + negative[0]} has negative values{count}")
+        any_positive = any_positive or bool(rows.any())
+    if not any_positive:
         raise NpvaeError(f"{name_w} are all zero: no pixel would count in the loss, nothing to fit")
     return X, W
 
 
-def check_finite(A, name):
-    """NpvaeError naming the first row of A (N, D) with a NaN or an infinity."""
+def _as_rows(model, A, name):
+    """A as a C-contiguous (N, D) array of the model's dtype; lazy rows stay lazy (shape checked)."""
+    if not isinstance(A, ShardedArray):
+        return np.ascontiguousarray(model.check_X(A, name), dtype=model.dtype)     # (N, D)
+    if A.dtype.kind not in "fiu" or A.ndim != 2 or A.shape[1] != model.n_features:
+        raise NpvaeError(f"{name} must be (N, {model.n_features}) real numbers, got {A.dtype} {A.shape}")
+    return A
+
+
+def check_finite(A, name, start=0, whole=True):
+    """NpvaeError naming the first row of A (N, D) with a NaN or an infinity.
+
+    ``start`` is the row number of A's first row; ``whole`` says A is all the rows (then the
+    message counts the bad ones).
+    """
     if not np.isfinite(A.sum(dtype=np.float64)):                      # cheap test first
         bad = np.flatnonzero(~np.isfinite(A).all(axis=1))
         if bad.size:
-            raise NpvaeError(f"{name} row {bad[0]} has non-finite values (NaN or inf; {bad.size} rows in all)")
+            count = f"; {bad.size} rows in all" if whole else ""
+            raise NpvaeError(f"{name} row {start + bad[0]} has non-finite values (NaN or inf{count})")
 
 
 def training_memory_bytes(n_features, hidden, n_latent, batch_size, n_train, n_val=0, itemsize=4):

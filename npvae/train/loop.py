@@ -8,8 +8,11 @@ stopping after 10, at most 200 epochs; the model keeps the weights of its best e
 With ``checkpoint=PATH`` a checkpoint is written after every epoch (and on Ctrl-C), and
 ``resume=True`` continues from it bit for bit. A non-finite loss or gradient stops the run at
 once with :class:`TrainingDiverged` (the checkpoint on disk stays the last good state; what
-is kept: docs/files.md). Shapes: N training spectra, B batch, D pixels, Z latent, M prior
-samples, P parameters.
+is kept: docs/files.md). The data may be lazy rows of a sharded dataset
+(:class:`npvae.data.shards.ShardedArray`): then nothing is read whole (streaming training,
+docs/scale.md); each batch is gathered from the shards with the same permutation, so the run is
+the same as on the same rows in memory. Shapes: N training spectra, B batch, D pixels, Z latent,
+M prior samples, P parameters.
 """
 import contextlib
 import math
@@ -20,6 +23,7 @@ import time
 
 import numpy as np
 
+from ..data.shards import column_mean
 from ..nn.adam import Adam, flat_base
 from ..utils import NpvaeError, as_generator, progress
 from . import checkpoint as ckpt
@@ -78,10 +82,12 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
     model : InfoVAE or Autoencoder
     X, weights : ndarray (N, D)
         Training spectra and inverse-variance weights (None = all ones). ``model.mean_`` is set
-        from X.
+        from X. Either may be a :class:`npvae.data.shards.ShardedArray` (e.g. ``ds.flux`` of a
+        sharded dataset, or a ``.select(rows)`` of it): it is then read in chunks and batches,
+        never whole, and the run is bit for bit the run on the same rows in memory.
     X_val, weights_val : ndarray (V, D), optional
-        Validation set; its objective drives the schedule and early stopping and picks the best
-        epoch. Without it the training epoch's mean objective does.
+        Validation set (may be lazy too); its objective drives the schedule and early stopping
+        and picks the best epoch. Without it the training epoch's mean objective does.
     batch_size, max_epochs, lr : int, int, float
         64, 200, 1e-3 in the paper. On resume the checkpoint's learning rate is used and
         ``max_epochs`` may be larger than before.
@@ -120,7 +126,7 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
     X, W = as_training_arrays(model, X, weights, "X", "weights")
     has_val = X_val is not None
     if has_val:
-        X_val, W_val = as_training_arrays(model, X_val, weights_val, "X_val", "weights_val", ones=True)
+        X_val, W_val = as_training_arrays(model, X_val, weights_val, "X_val", "weights_val")
     if int(batch_size) != batch_size or batch_size < 1 or int(max_epochs) != max_epochs or max_epochs < 0:
         raise NpvaeError(f"batch_size must be an integer >= 1 and max_epochs >= 0, got {batch_size}, {max_epochs}")
     if not (math.isfinite(lr) and lr > 0):
@@ -129,13 +135,14 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
     opt = Adam(model.params, lr=lr)
     sched = ReduceLROnPlateau(opt, lr_factor, lr_patience, lr_threshold)
     stopper = EarlyStopping(es_patience, es_threshold)
-    fingerprints = {"train": ckpt.data_fingerprint(X), "val": ckpt.data_fingerprint(X_val) if has_val else None}
+    fingerprints = {"train": ckpt.data_fingerprint(X, model.dtype),
+                    "val": ckpt.data_fingerprint(X_val, model.dtype) if has_val else None}
     if resume:
         if checkpoint is None:
             raise NpvaeError("resume=True needs checkpoint=PATH")
         noise = _restore(run, opt, sched, stopper, checkpoint, fingerprints)
     else:
-        model.mean_[...] = X.mean(axis=0, dtype=np.float64)
+        model.mean_[...] = column_mean(X, model.dtype)            # = X.mean(axis=0, dtype=float64)
         model.history_ = []
         noise = draw_validation_noise(model, len(X_val), val_seed) if has_val else ValidationNoise()
         run.best_flat[...] = model.flat_params
@@ -203,9 +210,9 @@ def _train_epoch(run, opt):
         idx = run.order[s:s + bs]                                        # (B,)
         b = len(idx)
         xb, wb, eps = run.xb[:b], run.wb[:b], run.eps[:b]
-        np.take(X, idx, axis=0, out=xb, mode="clip")                     # (B, D)
+        _gather(X, idx, xb)                                              # (B, D)
         if W is not None:
-            np.take(W, idx, axis=0, out=wb, mode="clip")                 # (B, D)
+            _gather(W, idx, wb)                                          # (B, D)
         if run.n_prior is not None:
             rng.standard_normal(out=eps, dtype=model.dtype)              # (B, Z)
             rng.standard_normal(out=run.prior, dtype=model.dtype)        # (M, Z)
@@ -217,6 +224,14 @@ def _train_epoch(run, opt):
     run.pos = n
     if run.interrupted:
         raise _StopRequested
+
+
+def _gather(A, idx, out):
+    """Rows ``idx`` (B,) of A (N, D) into ``out`` (B, D): one fancy index, in memory or from the shards."""
+    if isinstance(A, np.ndarray):
+        np.take(A, idx, axis=0, out=out, mode="clip")
+    else:
+        out[...] = A[idx]                  # lazy rows: only these B rows are read (and cast)
 
 
 def _end_epoch(run, opt, sched, stopper, evaluate_val):

@@ -63,6 +63,8 @@ def evaluate(model, X, W, noise, block=64, chunk=CHUNK):
     ----------
     model : InfoVAE or Autoencoder
     X, W : ndarray (N, D)
+        Or lazy rows (:class:`npvae.data.shards.ShardedArray`), read a chunk at a time;
+        W None = weights of one.
     noise : ValidationNoise
         From :func:`draw_validation_noise` (eps rows match X rows).
     block : int
@@ -78,7 +80,7 @@ def evaluate(model, X, W, noise, block=64, chunk=CHUNK):
     chunk = max(block, (chunk // block) * block)
     sums = {"recon": 0.0, "kl": 0.0, "mmd": 0.0}
     for s in range(0, len(X), chunk):
-        _add_chunk(model, X[s:s + chunk], W[s:s + chunk], noise, s, block, sums)
+        _add_chunk(model, X[s:s + chunk], None if W is None else W[s:s + chunk], noise, s, block, sums)
     n = len(X)
     if noise.eps is None:
         return {"recon": sums["recon"] / n, "total": sums["recon"] / n}
@@ -91,7 +93,7 @@ def evaluate(model, X, W, noise, block=64, chunk=CHUNK):
 def _add_chunk(model, x, w, noise, start, block, sums):
     """Add one chunk's summed recon, kl and block-size-weighted mmd to ``sums``."""
     x = np.asarray(x, model.dtype)                                       # (C, D)
-    w = np.asarray(w, model.dtype)                                       # (C, D)
+    w = np.ones_like(x) if w is None else np.asarray(w, model.dtype)     # (C, D)
     mu, logvar = model.encode(x)                                         # (C, Z)
     if noise.eps is None:
         z = mu

@@ -1,19 +1,27 @@
-"""``npvae train --data DIR`` on a sharded dataset trains exactly as on the same data in one file."""
+"""``npvae train --data DIR`` on a sharded dataset trains exactly as on the same data in one file.
+
+The folder is trained streaming: the run fails if anything reads a whole ShardedArray.
+"""
 import csv
 
 import numpy as np
-from astropy.table import vstack
+from astropy.table import Table, vstack
 
 from npvae.cli import main
 from npvae.commands.train import read_training_data
 from npvae.data import load_dataset, write_dataset
-from npvae.data.shards import read_manifest
+from npvae.data.dataset import write_shard
+from npvae.data.shards import ShardedArray, ShardWriter, read_manifest
 
 TINY = ["--latent", "2", "--hidden", "16", "8", "--lam", "3", "--epochs", "2", "--batch-size", "32",
         "--seed", "4", "--quiet"]
 
 
-def test_training_from_shards_matches_training_from_one_file(tmp_path):
+def _never_whole(self, dtype=None, copy=None):
+    raise AssertionError("a sharded array was read into memory whole")
+
+
+def test_training_from_shards_matches_training_from_one_file(tmp_path, monkeypatch):
     shards = tmp_path / "shards"
     assert main(["synth", "--n", "240", "--shard-size", "100", "--out", str(shards), "--scheduler", "none",
                  "--seed", "2", "--quiet"]) == 0
@@ -21,8 +29,14 @@ def test_training_from_shards_matches_training_from_one_file(tmp_path):
     assert len(parts) == 3
     arrays = [np.concatenate([getattr(p, k) for p in parts]) for k in ("flux", "weight", "mask")]
     write_dataset(tmp_path / "one.fits", *arrays, vstack([p.catalog for p in parts]))   # joined here
-    for a, b in zip(read_training_data(shards), read_training_data(tmp_path / "one.fits")):
+    in_memory = read_training_data(tmp_path / "one.fits")
+    for a, b in zip(read_training_data(shards), in_memory):
         np.testing.assert_array_equal(a, b)
+    lazy = read_training_data(shards, lazy=True)                     # lazy rows, nothing read
+    assert all(isinstance(a, ShardedArray) for a in lazy)
+    for a, b in zip(lazy, in_memory):
+        np.testing.assert_array_equal(a[:], b)
+    monkeypatch.setattr(ShardedArray, "__array__", _never_whole)
     for data, out in ((shards, "from_shards"), (tmp_path / "one.fits", "from_file")):
         assert main(["train", "--data", str(data), "--out", str(tmp_path / out)] + TINY) == 0
     with np.load(tmp_path / "from_shards" / "model.npz") as a, np.load(tmp_path / "from_file" / "model.npz") as b:
@@ -36,3 +50,26 @@ def test_training_from_shards_matches_training_from_one_file(tmp_path):
         for row in rows:
             del row["seconds"]                                       # wall time, not a result
     assert histories[0] == histories[1] and len(histories[0]) == 2
+
+
+def test_lazy_training_rows_keep_the_class_filter_and_the_split(tmp_path):
+    rng = np.random.default_rng(8)
+    n, folder = 40, tmp_path / "shards"
+    flux = rng.normal(size=(n, 1000)).astype(np.float32)                # (N, D)
+    weight = rng.uniform(0.5, 2.0, size=(n, 1000)).astype(np.float32)   # (N, D)
+    classes = np.array(["GALAXY", "QSO", "STAR", "UNKNOWN", "SKY"] * 8)
+    split = np.array(["train", "valid", "train", "train"] * 10)
+    catalog = Table({"PLATE": np.arange(n), "MJD": np.full(n, 52000), "FIBERID": np.arange(n) + 1,
+                     "Z": np.full(n, 0.1), "CLASS": classes, "LABEL": ["quiescent"] * n,
+                     "SN_MEDIAN": np.full(n, 10.0), "SPLIT": split})
+    writer = ShardWriter(folder, {"kind": "test"}, 2)
+    for index, rows in enumerate((slice(0, 25), slice(25, n))):
+        writer.add(write_shard(folder, index, flux[rows], weight[rows], np.zeros((n, 1000))[rows], catalog[rows]))
+    keep = np.isin(classes, ["GALAXY", "QSO"])
+    for all_classes, kept in ((False, keep), (True, np.ones(n, bool))):
+        lazy = read_training_data(folder, all_classes=all_classes, lazy=True)
+        assert all(isinstance(a, ShardedArray) for a in lazy)
+        expected = [flux[kept & (split == "train")], weight[kept & (split == "train")],
+                    flux[kept & (split == "valid")], weight[kept & (split == "valid")]]
+        for a, b in zip(lazy, expected):
+            np.testing.assert_array_equal(a[:], b)

@@ -37,6 +37,21 @@ def test_sharded_array_indexes_like_the_concatenation(parts):
             lazy[bad]
 
 
+def test_a_lazy_row_selection_indexes_like_the_selected_rows(parts):
+    whole = np.concatenate(parts)                                        # (23, 7)
+    rng = np.random.default_rng(5)
+    picks = rng.random(23) < 0.6
+    chosen = ShardedArray(parts).select(picks)                           # lazy: nothing read
+    again = chosen.select(np.array([4, 0, -1, 2]))                       # a selection of a selection
+    for lazy, rows in ((chosen, whole[picks]), (again, whole[picks][[4, 0, -1, 2]])):
+        assert isinstance(lazy, ShardedArray) and lazy.shape == rows.shape
+        for key in (0, -1, slice(None), slice(1, None, 2), np.array([3, 0, 3]), (slice(None), 5)):
+            np.testing.assert_array_equal(lazy[key], rows[key], err_msg=repr(key))
+        np.testing.assert_array_equal(np.asarray(lazy), rows)
+    with pytest.raises(IndexError):
+        chosen.select(np.ones(23, bool))                                 # a mask of the wrong length
+
+
 def _write_shards(folder, n_rows, writer=None, stop=None):
     """Random shards through ShardWriter; returns the arrays and catalogue of all of them."""
     rng = np.random.default_rng(5)
