@@ -9,7 +9,8 @@ one file (``npvae synth --out``, ``npvae preprocess --out``) holds :func:`locked
   is refused while the owner lives; a lock left by a process that died (same host, pid gone or
   reused by a newer process) is taken over;
 * remove the temporary files that a killed run left behind (:func:`npvae.utils.is_atomic_temp`:
-  ``.NAME.XXXXXXXX.tmpSUFFIX``); no live run can own them, because we hold the lock.
+  ``.NAME.<random>.tmpSUFFIX``, from tempfile.mkstemp); no live run can own them, because we
+  hold the lock.
 
 :func:`existing_run_policy` decides what a new run does with a folder that already holds one
 (``--on-exists error|resume|overwrite``). What this promises: docs/files.md.

@@ -67,7 +67,7 @@ def atomic_write(path, suffix=None):
         raise
 
 
-TEMP_MARK = ".tmp"      # atomic_write's temporary files: .NAME.XXXXXXXX.tmpSUFFIX
+TEMP_MARK = ".tmp"      # atomic_write's temporary files: .NAME.<random>.tmpSUFFIX
 _TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)*$")
 
 

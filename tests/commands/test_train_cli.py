@@ -8,6 +8,8 @@ import npvae
 from npvae.cli import main
 from npvae.commands.train import read_training_data
 
+from _datafiles import write_small_dataset
+
 TINY = ["--latent", "2", "--hidden", "16", "8", "--lam", "3", "--epochs", "2", "--batch-size", "32", "--quiet"]
 
 
@@ -37,24 +39,9 @@ def test_npz_split_seeded_and_explicit(tmp_path, tiny_data):
     assert np.array_equal(Xt, X) and np.array_equal(Xval, Xv)
 
 
-def _write_fits(path, flux, weight, split, classes):
-    from astropy.table import Table
-
-    from npvae.data.dataset import write_dataset
-
-    n = len(flux)
-    catalog = Table({"PLATE": np.ones(n, int), "MJD": np.ones(n, int), "FIBERID": np.arange(n),
-                     "Z": np.full(n, 0.1), "CLASS": classes, "LABEL": ["other"] * n,
-                     "SN_MEDIAN": np.ones(n), "SPLIT": split})
-    write_dataset(path, flux, weight, np.zeros(flux.shape, np.uint8), catalog,
-                  wave=np.linspace(3000, 9000, flux.shape[1]))
-    return path
-
-
-def test_dataset_fits_file_uses_its_split(tmp_path, tiny_data):
+def test_dataset_fits_file_uses_its_split(dataset_fits, tiny_data):
     X, W, Xv, Wv = tiny_data
-    path = _write_fits(tmp_path / "d.fits", np.vstack([Xv, X]), np.vstack([Wv, W]),
-                       ["valid"] * 70 + ["train"] * 150, ["GALAXY"] * 220)
+    path = dataset_fits
     Xt, Wt, Xval, Wval = read_training_data(path)
     assert np.array_equal(Xt, X) and np.array_equal(Wval, Wv)
 
@@ -66,7 +53,7 @@ def test_train_and_search_use_only_galaxies_and_quasars_unless_all_classes(tmp_p
     flux, weight = np.vstack([X, Xv]), np.vstack([W, Wv])                # 150 train, 70 valid
     classes = np.array(["GALAXY", "QSO", "STAR", "UNKNOWN", "SKY"] * 44)
     split = ["train"] * 150 + ["valid"] * 70
-    path = _write_fits(tmp_path / "d.fits", flux, weight, split, classes)
+    path = write_small_dataset(tmp_path / "d.fits", flux, weight, split, classes)
     keep = np.isin(classes, ["GALAXY", "QSO"])
     is_val = np.array(split) == "valid"
     Xt, Wt, Xval, Wval = read_training_data(path)
