@@ -25,10 +25,10 @@ __all__ = ["PRESETS", "LATENT_FOR_ANALYSIS", "versions"]
 PRESETS = {
     "quick": {"n_spectra": 8000, "latents": (2, 4, 6, 10), "max_epochs": 30, "noise_draws": 1000,
               "baseline_iter": 300, "search_configs": 0, "search_halving": False,
-              "est_minutes": 6, "minutes_per_config": 0.1},
+              "model_workers": 2, "est_minutes": 6, "minutes_per_config": 0.1},
     "full": {"n_spectra": 64000, "latents": (2, 4, 6, 10), "max_epochs": 200, "noise_draws": 10000,
              "baseline_iter": 300, "search_configs": 0, "search_halving": False,
-             "est_minutes": 90, "minutes_per_config": 3},
+             "model_workers": 2, "est_minutes": 90, "minutes_per_config": 3},
 }
 LATENT_FOR_ANALYSIS = ANALYSIS_LATENT      # the paper analyses the 6-latent model (Sections 3.2 to 3.4)
 

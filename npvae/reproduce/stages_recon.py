@@ -7,10 +7,15 @@ spectra, measures every method on the validation set (weighted MSE, the paper's 
 the reduced chi^2) for all spectra and per class, and draws Figure 3 and Figures 4 to 7.
 Shapes: N spectra, D pixels, K parameters.
 """
+import concurrent.futures as cf
 import logging
+import multiprocessing
+import os
 import time
+from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .. import baselines
 from ..data.recipe import Preprocessing
@@ -18,6 +23,7 @@ from ..baselines import metrics
 from ..paper import architecture
 from ..plots.reconstruction import choose_example_spectra, plot_error_vs_params, plot_reconstruction_zooms
 from ..train import best_record, load, make_model, search, search_halving
+from ..utils import die_with_parent
 
 __all__ = ["stage_models", "stage_reconstruction", "split", "model_path", "METHODS"]
 
@@ -71,31 +77,85 @@ def _architecture(ctx, n_latent):
 
 
 def stage_models(ctx):
-    """Train (or reuse) models/vae_zZ.npz and models/ae_zZ.npz for every latent size."""
+    """Train (or reuse) models/vae_zZ.npz and models/ae_zZ.npz for every latent size.
+
+    With ``model_workers`` >= 2 the models train side by side in that many worker processes of
+    one BLAS thread each, largest first: on 2 cores two single-threaded trainings do more work
+    per second than one training whose batch-64 matrix products are split over both cores
+    (benchmarks/README.md). Each model's numbers depend only on its seed.
+    """
     train, valid = split(ctx)
     info = ctx.load_json("models.json") if ctx.path("results", "models.json").exists() else {}
+    jobs = []
     for n_latent in ctx.config["latents"]:
+        hidden, lam = _architecture(ctx, n_latent)
         for kind in ("vae", "ae"):
             path = model_path(ctx, kind, n_latent)
             if ctx.done(path):
                 log.info("model %s: reusing", path.name)
                 continue
-            ckpt = path.with_suffix(".ckpt")
-            hidden, lam = _architecture(ctx, n_latent)
-            model = make_model(kind, n_latent, hidden=hidden, lam=lam, seed=ctx.config["seed"] + n_latent)
-            log.info("model %s: training %s (%s)", path.name, type(model).__name__,
-                     "-".join(map(str, [model.n_features, *model.hidden, n_latent])))
-            t0 = time.perf_counter()
-            model.fit(train.flux, train.weight, valid.flux, valid.weight, max_epochs=ctx.config["max_epochs"],
-                      checkpoint=ckpt, resume=ckpt.exists() and not ctx.force, verbose=ctx.verbose)
-            model.preprocessing = Preprocessing.from_training(train.flux, ctx.data.meta)
-            model.save(path)
-            ckpt.unlink(missing_ok=True)
-            best = best_record(model.history_)
-            info[path.stem] = {"seconds": time.perf_counter() - t0, "epochs": len(model.history_),
-                               "best_epoch": best.get("epoch"), "val_recon": best.get("val_recon"),
-                               "config": model.config()}
-            ctx.save_json("models.json", info)
+            jobs.append({"kind": kind, "n_latent": n_latent, "hidden": hidden, "lam": lam, "path": str(path),
+                         "seed": ctx.config["seed"] + n_latent, "max_epochs": ctx.config["max_epochs"],
+                         "force": ctx.force})
+    if not jobs:
+        return
+    jobs.sort(key=lambda job: -sum(job["hidden"]))          # the largest (slowest) models first
+    options = {"preprocessing": Preprocessing.from_training(train.flux, ctx.data.meta), "verbose": ctx.verbose}
+    arrays = (train.flux, train.weight, valid.flux, valid.weight)
+    for job in jobs:
+        log.info("model %s: training %s (%s)", Path(job["path"]).name, job["kind"].upper(),
+                 "-".join(map(str, [train.flux.shape[1], *job["hidden"], job["n_latent"]])))
+    for name, row in _train_models(jobs, arrays, options, int(ctx.config.get("model_workers", 0))):
+        info[name] = row
+        log.info("model %s: %d epochs (best %s) in %.0f s", name, row["epochs"], row["best_epoch"], row["seconds"])
+        ctx.save_json("models.json", info)
+
+
+def _train_models(jobs, arrays, options, n_workers):
+    """Yield (model name, info row) as each job finishes: in this process, or in a worker pool."""
+    if n_workers <= 1 or len(jobs) == 1:
+        for job in jobs:
+            yield _train_model(job, arrays, options)
+        return
+    options = dict(options, verbose=False)           # no interleaved progress bars from the workers
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), mp_context=context,
+                                initializer=_init_model_worker, initargs=(os.getpid(),)) as pool:
+        futures = [pool.submit(_train_model, job, arrays, options) for job in jobs]
+        try:
+            for future in cf.as_completed(futures):
+                yield future.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _init_model_worker(parent_pid):
+    """Worker start: die with the parent; one BLAS thread (a model per core)."""
+    die_with_parent(parent_pid)
+    _WORKER["limits"] = threadpool_limits(limits=1)
+
+
+_WORKER = {}
+
+
+def _train_model(job, arrays, options):
+    """Train one model of ``job`` (resuming its checkpoint), save it; return (name, info row)."""
+    X, W, X_val, W_val = arrays
+    path = Path(job["path"])
+    ckpt = path.with_suffix(".ckpt")
+    model = make_model(job["kind"], job["n_latent"], n_features=X.shape[1], hidden=job["hidden"], lam=job["lam"],
+                       seed=job["seed"])
+    t0 = time.perf_counter()
+    model.fit(X, W, X_val, W_val, max_epochs=job["max_epochs"], checkpoint=ckpt,
+              resume=ckpt.exists() and not job["force"], verbose=options["verbose"])
+    model.preprocessing = options["preprocessing"]
+    model.save(path)
+    ckpt.unlink(missing_ok=True)
+    best = best_record(model.history_)
+    return path.stem, {"seconds": time.perf_counter() - t0, "epochs": len(model.history_),
+                       "best_epoch": best.get("epoch"), "val_recon": best.get("val_recon"),
+                       "config": model.config()}
 
 
 def _baseline(name, k, ctx):

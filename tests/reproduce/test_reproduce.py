@@ -140,3 +140,25 @@ def test_report_and_metrics_start_with_the_paper_vs_npvae_table(run):
     body = html[html.index("</ol>"):]                      # after the table of contents
     assert body.index("Paper vs npvae") < body.index("Figure 3")
     assert "VAE &lt; AE &lt; NMF &lt; PCA" in html
+
+
+def test_models_trained_in_worker_processes_match_in_process_training(tmp_path):
+    """model_workers=2 (two single-threaded workers) trains the same models as one process."""
+    import numpy as np
+
+    from npvae.reproduce.stages_recon import _train_models
+    from npvae.train import load
+    rng = np.random.default_rng(0)
+    X, Xv = rng.normal(1, 0.2, (96, 40)).astype(np.float32), rng.normal(1, 0.2, (48, 40)).astype(np.float32)
+    W, Wv = np.ones_like(X), np.ones_like(Xv)
+    rows = {}
+    for workers in (0, 2):
+        jobs = [{"kind": kind, "n_latent": 2, "hidden": (12, 6), "lam": 1.0, "seed": 5, "max_epochs": 3,
+                 "force": False, "path": str(tmp_path / f"{kind}_{workers}.npz")} for kind in ("vae", "ae")]
+        rows[workers] = dict(_train_models(jobs, (X, W, Xv, Wv), {"preprocessing": None, "verbose": False},
+                                           workers))
+    assert set(rows[2]) == {"vae_2", "ae_2"}
+    for kind in ("vae", "ae"):
+        a, b = load(tmp_path / f"{kind}_0.npz"), load(tmp_path / f"{kind}_2.npz")
+        assert rows[0][f"{kind}_0"]["epochs"] == rows[2][f"{kind}_2"]["epochs"] == 3
+        np.testing.assert_allclose(a.encode(Xv), b.encode(Xv), rtol=1e-4, atol=1e-5)
