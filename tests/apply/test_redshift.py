@@ -112,6 +112,8 @@ def test_parabola_vertex_and_curvature_are_exact_on_a_parabola():
     u0, y0, a = _parabola(u, y)
     assert np.isclose(u0, 0.13) and np.isclose(y0, 2.0) and np.isclose(a, 3.0)
     assert np.isnan(_parabola(u, -y)[2])                                            # concave: no curvature
+    w = np.array([0.5, 2.0, 0.0, 2.0, 0.5])                                         # lowest in the middle,
+    assert np.isnan(_parabola(np.linspace(-1, 1, 5), w)[2])                         # but a concave fit
 
 
 def test_same_result_whatever_the_chunk(bundle, survey):
