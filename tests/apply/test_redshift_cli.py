@@ -55,3 +55,18 @@ def test_model_without_recipe_and_missing_input_are_one_line_errors(survey, bund
                  "--out", str(tmp_path / "z.fits")]) == 1
     err = capsys.readouterr().err.strip()
     assert "no such file or folder" in err and "\n" not in err
+
+
+def test_templates_from_the_training_data_equal_the_model_basis(bundle, survey, prepared, tmp_path):
+    from _datafiles import write_small_dataset
+
+    path, model = bundle
+    n = 240                                                          # the rows the recipe's basis came from
+    data = write_small_dataset(tmp_path / "train.fits", prepared.flux[:n], prepared.weight[:n],
+                               ["train"] * n, ["GALAXY"] * n)
+    raw = write_raw(survey[:2], tmp_path / "raw")
+    common = ["redshift", str(raw), "--model", str(path), "--method", "pca", "--quiet", "--z-max", "0.3"]
+    assert main(common + ["--out", str(tmp_path / "own.fits")]) == 0
+    assert main(common + ["--out", str(tmp_path / "data.fits"), "--templates-from", str(data)]) == 0
+    with fits.open(tmp_path / "own.fits") as own, fits.open(tmp_path / "data.fits") as other:
+        assert np.allclose(own["REDSHIFTS"].data["Z"], other["REDSHIFTS"].data["Z"], rtol=1e-7)
