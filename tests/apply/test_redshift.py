@@ -121,3 +121,11 @@ def test_same_result_whatever_the_chunk(bundle, survey):
     one = redshift_spectra(model, survey[:3], z_range=(0.0, 0.3), chunk=1)
     all_ = redshift_spectra(model, survey[:3], z_range=(0.0, 0.3), chunk=3)
     assert np.array_equal(one["Z"], all_["Z"]) and np.array_equal(one["MU"], all_["MU"])
+
+
+def test_vae_infill_at_every_trial_finds_the_planted_redshift(bundle, vae_truth):
+    _, model = bundle
+    spectrum = planted(vae_truth, 0.1234, np.random.default_rng(11))
+    spectrum.ivar[200:260] = 0                                                      # a gap to fill
+    table = redshift_spectra(model, [spectrum], infill="vae", z_range=(0.1, 0.15))
+    assert abs(table["Z"][0] - 0.1234) < 4 * table["Z_ERR"][0] + 1e-5
