@@ -129,3 +129,6 @@ def test_vae_infill_at_every_trial_finds_the_planted_redshift(bundle, vae_truth)
     spectrum.ivar[200:260] = 0                                                      # a gap to fill
     table = redshift_spectra(model, [spectrum], infill="vae", z_range=(0.1, 0.15))
     assert abs(table["Z"][0] - 0.1234) < 4 * table["Z_ERR"][0] + 1e-5
+    encoded = encode_spectra(model, [replace(spectrum, z=float(table["Z"][0]))], infill="vae")
+    assert np.abs(table["MU"][0] - encoded["MU"][0]).max() < 1e-4                   # the encode path at Z
+    assert np.isclose(table["RCHI2"][0], encoded["RCHI2"][0], rtol=1e-4)
