@@ -85,8 +85,8 @@ def observe(records, recipe):
         return [], skipped
     at_rest = [dataclasses.replace(r, z=0.0) for r, _ in ok]                          # observed frame
     flux, ivar, good, edges, n_pix = observed_stage(at_rest, recipe.dilate)
-    spectra = [Observed(record=r, edges=edges[i, :n_pix[i] + 1], flux=flux[i, :n_pix[i]],
-                        ivar=ivar[i, :n_pix[i]], good=good[i, :n_pix[i]], s_reach=tuple(reach))
+    spectra = [Observed(record=r, edges=edges[i, :n + 1], flux=flux[i, :n], ivar=ivar[i, :n],
+                        good=good[i, :n], s_reach=tuple(reach))
                for i, ((r, reach), n) in enumerate(zip(ok, n_pix))]
     return spectra, skipped
 
@@ -108,9 +108,8 @@ def rows_at(obs, s, recipe):
 
 
 def coarse_rows(obs, s_grid, recipe):
-    """The model rows at every coarse trial s_grid (T,): one rebinning, T windows of it."""
-    step = s_grid[1] - s_grid[0] if len(s_grid) > 1 else REST_DLOGLAM
-    edges = REST_EDGES[0] + s_grid[0] + step * np.arange(N_PIXELS + len(s_grid))     # (M+T,)
+    """The model rows at every coarse trial s_grid (T,), REST_DLOGLAM apart: one rebinning, T windows."""
+    edges = REST_EDGES[0] + s_grid[0] + REST_DLOGLAM * np.arange(N_PIXELS + len(s_grid))   # (M+T,)
     rebinned = rebin_rows(obs.edges[None], obs.flux[None], obs.ivar[None], obs.good[None], edges)
     windows = [sliding_window_view(a[0], N_PIXELS) for a in rebinned]               # (T, M) views
     return _rest_rows(obs, *windows, s_grid, recipe)
