@@ -17,7 +17,7 @@ from ._version import __version__
 from .utils import NpvaeError
 
 # command modules, in the order `npvae --help` lists them; a missing module is skipped
-COMMANDS = ["reproduce", "train", "search", "explore", "synth", "fetch_sdss", "preprocess", "encode"]
+COMMANDS = ["reproduce", "train", "search", "explore", "synth", "fetch_sdss", "preprocess", "encode", "redshift"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -278,3 +278,14 @@ def test_class_separation_correlations_are_rank_correlations_of_the_axes(demo, r
         for a in range(coords.shape[1]):
             rho = np.corrcoef(_ranks(coords[ok, a]), _ranks(truth[ok]))[0, 1]
             assert abs(corr.rho[a, j]) == pytest.approx(abs(rho), abs=1e-9), (param, a)
+
+
+def test_redshift_smoke_and_curves_on_the_trial_grid(demo):
+    from npvae.apply.redshift import trial_grid
+
+    (vae_t, pca_t, z_true), out = demo("redshift", "--spectra", "3")
+    _assert_png(out / "redshift.png")
+    assert len(vae_t) == len(pca_t) == len(z_true) == 3
+    assert np.array_equal(vae_t.meta["Z_GRID"], trial_grid()[1])
+    at_truth = np.abs(vae_t.meta["Z_GRID"][None, :] - z_true[:, None]).argmin(axis=1)   # (3,)
+    assert np.all(np.isfinite(vae_t["RCHI2_SCAN"][np.arange(3), at_truth]))          # scanned there

@@ -5,8 +5,11 @@
 """
 import argparse
 import math
+from pathlib import Path
 
-__all__ = ["integer", "real", "on_exists_argument"]
+from ..utils import NpvaeError
+
+__all__ = ["integer", "real", "on_exists_argument", "fits_output"]
 
 
 def integer(minimum):
@@ -51,3 +54,15 @@ def on_exists_argument(p, choices=("error", "resume", "overwrite")):
                    help="when the output already holds a run: error (default: refuse, naming the "
                         "options), " + ", ".join(c for c in choices if c != "error")
                         + " (docs/files.md)")
+
+
+def fits_output(out, option="--out"):
+    """``out`` as a Path when it can be written as a new .fits file, else a one-line NpvaeError."""
+    out = Path(out)
+    if out.suffix.lower() not in (".fits", ".fit"):
+        raise NpvaeError(f"{option} {out}: the output must be a .fits file")
+    if out.is_dir():
+        raise NpvaeError(f"{option} {out}: is a folder")
+    if not out.parent.exists():
+        raise NpvaeError(f"{option} {out}: folder {out.parent} does not exist")
+    return out

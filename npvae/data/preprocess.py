@@ -36,8 +36,9 @@ from .labels import classify, line_columns
 from .masks import observed_bad_mask
 from .rebin import rebin_rows
 
-__all__ = ["REST_LOGLAM", "REST_WAVE", "REST_EDGES", "NORM_WINDOW", "PreprocessResult",
-           "preprocess", "prepare_chunk", "finish", "check_record", "rows_to_table", "summarise"]
+__all__ = ["REST_LOGLAM", "REST_WAVE", "REST_EDGES", "NORM_WINDOW", "PreprocessResult", "preprocess",
+           "prepare_chunk", "normalise_rest", "window_reach", "finish", "check_record", "rows_to_table",
+           "summarise", "observed_stage"]
 
 REST_LOGLAM = rest_loglam()                                 # (M,) log10 Angstrom
 REST_WAVE = 10.0 ** REST_LOGLAM                               # (M,) Angstrom
@@ -96,13 +97,19 @@ def check_record(rec):
     loglam = np.asarray(rec.loglam, np.float64)
     if not np.all(np.diff(loglam) > 0):
         return "bad wavelengths: loglam is not increasing"
-    shift = np.log10(1.0 + z)
-    lo, hi = 10 ** (loglam[0] - shift), 10 ** (loglam[-1] - shift)
-    if lo > NORM_WINDOW[0] or hi < NORM_WINDOW[1]:
+    z_lo, z_hi = window_reach(loglam)
+    if not z_lo <= z <= z_hi:
+        shift = np.log10(1.0 + z)
+        lo, hi = 10 ** (loglam[0] - shift), 10 ** (loglam[-1] - shift)
         return (f"z out of the grid's reach: z = {z:.4f} puts the observed range at "
                 f"{lo:.0f}-{hi:.0f} A rest, which misses the normalisation window "
                 f"{NORM_WINDOW[0]:.0f}-{NORM_WINDOW[1]:.0f} A")
     return None
+
+
+def window_reach(loglam):
+    """(z_lo, z_hi): the redshifts at which observed pixel centres ``loglam`` (P,) cover NORM_WINDOW."""
+    return 10 ** loglam[0] / NORM_WINDOW[0] - 1.0, 10 ** loglam[-1] / NORM_WINDOW[1] - 1.0
 
 
 def _pad(records):
@@ -141,37 +148,61 @@ def prepare_chunk(records, *, sn_cap=SN_CAP, min_coverage=MIN_COVERAGE, dilate=2
     if not ok:
         return (np.zeros((0, m), np.float32), np.zeros((0, m), np.float32),
                 np.zeros((0, m), bool), [], skipped)
-    flux, ivar, and_mask, valid, edges, n_pix = _pad(ok)
-    bad_obs = observed_bad_mask(flux, ivar, and_mask, valid, dilate=dilate)   # (N, P)
-    rflux, rivar, cover = rebin_rows(edges, flux, ivar, ~bad_obs, REST_EDGES, n_pix)  # (N, M) x3
-    bad = (cover < MIN_PIXEL_COVERAGE) | (rivar <= 0)                        # (N, M)
-    good_frac = 1.0 - bad.mean(axis=1)                                       # (N,)
-    win_good = (~bad[:, _IN_WINDOW]).sum(axis=1)                             # (N,)
-    norm = (np.where(bad, 0, rflux)[:, _IN_WINDOW].sum(axis=1) / np.maximum(win_good, 1))
-    keep = np.ones(len(ok), bool)
+    flux, ivar, good, edges, n_pix = observed_stage(ok, dilate)
+    rflux, rivar, cover = rebin_rows(edges, flux, ivar, good, REST_EDGES, n_pix)  # (N, M) x3
+    flux_n, ivar_n, weight, bad, problem, good_frac = normalise_rest(rflux, rivar, cover, sn_cap, min_coverage)
     for i, r in enumerate(ok):
-        reason = None
-        if good_frac[i] < min_coverage:
-            reason = (f"too little good coverage: {good_frac[i]:.0%} of the rest grid is good "
-                      f"(needs {min_coverage:.0%})")
-        elif win_good[i] < 0.5 * _IN_WINDOW.sum():
-            reason = "normalisation window mostly bad: fewer than half its pixels are good"
-        elif not norm[i] > 0:
-            reason = f"non-positive mean flux in the normalisation window ({norm[i]:.3g})"
-        if reason:
-            keep[i] = False
-            skipped.append((r.source or r.name, reason))
+        if problem[i]:
+            skipped.append((r.source or r.name, _REST_PROBLEMS[problem[i]].format(
+                good=good_frac[i], needs=min_coverage)))
+    keep = problem == 0                                                      # (N,)
     kept = [r for r, k in zip(ok, keep) if k]
-    scale = norm[keep][:, None]                                              # (N, 1)
-    flux_n = np.where(bad[keep], 0.0, rflux[keep] / scale)                   # (N, M)
-    ivar_n = np.where(bad[keep], 0.0, rivar[keep] * scale ** 2)              # (N, M)
+    flux_n, ivar_n, weight, bad = flux_n[keep], ivar_n[keep], weight[keep], bad[keep]
+    sn = np.abs(flux_n) * np.sqrt(ivar_n)                                    # (N, M)
+    sn_median = np.array([np.median(s[~b]) for s, b in zip(sn, bad)])
+    rows = [_row(r, sn_median[i], good_frac[keep][i]) for i, r in enumerate(kept)]
+    return flux_n.astype(np.float32), weight.astype(np.float32), bad, rows, skipped
+
+
+def observed_stage(records, dilate=2):
+    """Step 2 for valid records: padded observed arrays and their good pixels.
+
+    Returns (flux, ivar (N, P) float32, good (N, P) bool, edges (N, P+1) log10 pixel edges
+    shifted to each record's rest frame, n_pix (N,) real pixel counts).
+    """
+    flux, ivar, and_mask, valid, edges, n_pix = _pad(records)
+    bad_obs = observed_bad_mask(flux, ivar, and_mask, valid, dilate=dilate)   # (N, P)
+    return flux, ivar, ~bad_obs, edges, n_pix
+
+
+_REST_PROBLEMS = {   # normalise_rest's problem codes -> skip reasons
+    1: "too little good coverage: {good:.0%} of the rest grid is good (needs {needs:.0%})",
+    2: "normalisation window mostly bad: fewer than half its pixels are good",
+    3: "non-positive mean flux in the normalisation window"}
+
+
+def normalise_rest(rflux, rivar, cover, sn_cap=SN_CAP, min_coverage=MIN_COVERAGE):
+    """Steps 3 (bad rest pixels), 4, 5 and 6 for rows already rebinned onto the rest grid.
+
+    rflux, rivar, cover (R, M) as :func:`npvae.data.rebin.rebin_rows` returns them. Returns
+    (flux (R, M) normalised, ivar (R, M) normalised, weight (R, M), all float64,
+    bad (R, M) bool, problem (R,) int, good_frac (R,)): ``problem`` is 0 for a usable row, else
+    1 too little coverage, 2 normalisation window mostly bad, 3 non-positive window mean (the
+    row's flux and weight are then meaningless).
+    """
+    bad = (cover < MIN_PIXEL_COVERAGE) | (rivar <= 0)                        # (R, M)
+    good_frac = 1.0 - bad.mean(axis=1)                                       # (R,)
+    win_good = (~bad[:, _IN_WINDOW]).sum(axis=1)                             # (R,)
+    norm = (np.where(bad, 0, rflux)[:, _IN_WINDOW].sum(axis=1) / np.maximum(win_good, 1))
+    problem = np.select([good_frac < min_coverage, win_good < 0.5 * _IN_WINDOW.sum(), ~(norm > 0)],
+                        [1, 2, 3], 0)                                        # (R,)
+    scale = np.where(problem == 0, norm, 1.0)[:, None]                       # (R, 1)
+    flux_n = np.where(bad, 0.0, rflux / scale)                               # (R, M)
+    ivar_n = np.where(bad, 0.0, rivar * scale ** 2)                          # (R, M)
     with np.errstate(divide="ignore"):
         cap = 0.0 if not sn_cap or not np.isfinite(sn_cap) else (1.0 / sn_cap) ** 2
         weight = np.where(ivar_n > 0, 1.0 / (1.0 / np.where(ivar_n > 0, ivar_n, 1.0) + cap), 0.0)
-    sn = np.abs(flux_n) * np.sqrt(ivar_n)                                    # (N, M)
-    sn_median = np.array([np.median(s[~b]) for s, b in zip(sn, bad[keep])])
-    rows = [_row(r, sn_median[i], good_frac[keep][i]) for i, r in enumerate(kept)]
-    return (flux_n.astype(np.float32), weight.astype(np.float32), bad[keep], rows, skipped)
+    return flux_n, ivar_n, weight, bad, problem, good_frac
 
 
 def _row(rec, sn_median, good_frac):

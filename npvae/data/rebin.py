@@ -18,7 +18,7 @@ Shapes: N spectra, P observed pixels (padded), M new pixels.
 import numba
 import numpy as np
 
-__all__ = ["loglam_edges", "rebin_batch", "rebin_rows", "rebin_reference"]
+__all__ = ["loglam_edges", "rebin_batch", "rebin_rows", "rebin_shifted", "rebin_reference"]
 
 
 def loglam_edges(loglam):
@@ -147,6 +147,24 @@ def rebin_rows(old_loglam_edges, flux, ivar, good, new_loglam_edges, n_pix=None)
     good = np.asarray(good, bool) & (np.asarray(ivar) > 0)
     flux, ivar = np.ascontiguousarray(flux), np.ascontiguousarray(ivar)     # float32 or float64
     _rebin_rows_jit(lam_old, flux, ivar, good, n_pix, lam_new, *out)
+    return tuple(out)
+
+
+def rebin_shifted(old_loglam_edges, flux, ivar, good, new_loglam_edges, shifts, n_pix=None):
+    """ONE spectrum rebinned at many shifts: row t is :func:`rebin_rows` of ``old - shifts[t]``.
+
+    old_loglam_edges (P+1,), flux/ivar/good (P,), shifts (T,) in log10 -> three (T, M) arrays.
+    Only the shifted edges (T, P+1) are made; the spectrum's arrays are shared by every row.
+    """
+    lam = 10.0 ** np.asarray(old_loglam_edges, np.float64)                   # (P+1,)
+    lam_old = lam[None, :] / 10.0 ** np.asarray(shifts, np.float64)[:, None]  # (T, P+1)
+    lam_new = 10.0 ** np.asarray(new_loglam_edges, np.float64)               # (M+1,)
+    t, p = len(lam_old), len(flux)
+    good = np.asarray(good, bool) & (np.asarray(ivar) > 0)
+    rows = [np.broadcast_to(np.ascontiguousarray(a), (t, p)) for a in (flux, ivar, good)]   # (T, P) views
+    n_pix = np.full(t, p if n_pix is None else n_pix, np.int64)
+    out = [np.empty((t, len(lam_new) - 1)) for _ in range(3)]
+    _rebin_rows_jit(lam_old, *rows, n_pix, lam_new, *out)
     return tuple(out)
 
 
