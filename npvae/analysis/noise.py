@@ -13,7 +13,9 @@ S/N definition: at level s the added noise has one standard deviation for all pi
 sigma_s = median_{good d} |x_d| / s, so s is the median per-pixel S/N of the added noise
 (the noise already in x is ignored; ``sn_effective`` also counts it through the weights,
 s_eff = median_d [|x_d| / sqrt(sigma_s^2 + 1 / w_d)] over good pixels). Noise is added to every pixel, good or not,
-since the encoder sees every pixel. Doc: docs/analysis.md.
+since the encoder sees every pixel. A noise-aware encoder (``InfoVAE(noise_aware=True)``,
+docs/noise_aware.md) also reads the weights: with ``with_weights=True`` it is called as
+encode(x_r, w'), w' = w / (1 + w sigma_s^2), the weights of the noisier copy. Doc: docs/analysis.md.
 
 Shapes: D pixels, Z latent dimensions, L noise levels, R realisations per level, C chunk rows.
 """
@@ -89,9 +91,9 @@ def added_noise_sigma(x, sn, good=None):
     return level / sn
 
 
-def _encode_checked(encode, X, z=None):
-    """Call ``encode`` and check it returns (mu, logvar), both (C, Z)."""
-    mu, logvar = encode(X)
+def _encode_checked(encode, X, z=None, W=None):
+    """Call ``encode`` (with W (C, D) when given) and check it returns (mu, logvar), both (C, Z)."""
+    mu, logvar = encode(X) if W is None else encode(X, W)
     mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
     if mu.shape != logvar.shape or mu.ndim != 2 or mu.shape[0] != X.shape[0] \
             or (z is not None and mu.shape[1] != z):
@@ -100,20 +102,26 @@ def _encode_checked(encode, X, z=None):
     return mu, logvar
 
 
-def _encode_level(encode, x, sigma, n_draws, rng, chunk, z):
-    """Encode R noisy copies x + sigma n in chunks of C rows; returns mu, logvar (R, Z)."""
+def _encode_level(encode, x, sigma, n_draws, rng, chunk, z, w=None):
+    """Encode R noisy copies x + sigma n in chunks of C rows; returns mu, logvar (R, Z).
+
+    With weights w (D,), encode also gets the copies' weights w / (1 + w sigma^2), (C, D).
+    """
     mus, logvars = np.empty((n_draws, z)), np.empty((n_draws, z))
+    w_noisy = None if w is None else (w / (1 + w * sigma ** 2)).astype(x.dtype)   # (D,)
     for start in range(0, n_draws, chunk):
         rows = min(chunk, n_draws - start)
         noisy = rng.standard_normal((rows, x.shape[0]), dtype=x.dtype)   # (C, D)
         noisy *= x.dtype.type(sigma)
         noisy += x                                                        # (C, D)
-        mus[start:start + rows], logvars[start:start + rows] = _encode_checked(encode, noisy, z)
+        W = None if w_noisy is None else np.broadcast_to(w_noisy, noisy.shape)     # (C, D)
+        mus[start:start + rows], logvars[start:start + rows] = _encode_checked(encode, noisy, z, W)
     return mus, logvars
 
 
 def noise_sensitivity(encode, x, w=None, sn_levels=(2, 4, 6, 8, 10, 15, 20, 30, 50, 80),
-                      n_draws=10_000, rng=None, chunk=4096, std_threshold=0.5, verbose=False):
+                      n_draws=10_000, rng=None, chunk=4096, std_threshold=0.5, verbose=False,
+                      with_weights=False):
     """Encode many white-noise realisations of one spectrum at several S/N levels.
 
     For each level s: sigma_s = median_good |x| / s, x_r = x + sigma_s n_r with n_r ~ N(0, I),
@@ -135,6 +143,8 @@ def noise_sensitivity(encode, x, w=None, sn_levels=(2, 4, 6, 8, 10, 15, 20, 30, 
     rng : np.random.Generator, int seed or None.
     chunk : int, rows encoded per call (bounds memory at C x D).
     std_threshold : float, a dimension is "constrained" if its clean std is below this.
+    with_weights : bool, call encode(X, W) with the weights of each copy, w / (1 + w sigma_s^2)
+        (and w itself for x): for a noise-aware encoder. Needs ``w``.
 
     Returns
     -------
@@ -146,19 +156,23 @@ def noise_sensitivity(encode, x, w=None, sn_levels=(2, 4, 6, 8, 10, 15, 20, 30, 
         raise NpvaeError(f"x must be one finite spectrum (D,), got shape {x.shape}")
     if int(n_draws) < 2 or int(chunk) < 1:
         raise NpvaeError(f"need n_draws >= 2 and chunk >= 1, got {n_draws}, {chunk}")
+    if with_weights and w is None:
+        raise NpvaeError("with_weights=True needs the spectrum's weights w")
     good = None if w is None else np.asarray(w, np.float64) > 0
     if good is not None and good.shape != x.shape:
         raise NpvaeError(f"w has shape {np.shape(w)}, x has {x.shape}")
     sn = np.atleast_1d(np.asarray(sn_levels, dtype=np.float64))             # (L,)
     sigma = added_noise_sigma(x, sn, good)                                  # (L,)
     rng = as_generator(rng)
-    mu0, logvar0 = _encode_checked(encode, x[None])                        # (1, Z)
+    w_enc = np.asarray(w, np.float64) if with_weights else None             # (D,) for the encoder
+    w0 = None if w_enc is None else w_enc[None].astype(x.dtype)             # (1, D)
+    mu0, logvar0 = _encode_checked(encode, x[None], None, w0)               # (1, Z)
     z = mu0.shape[1]
     std0 = np.exp(0.5 * logvar0[0])                                         # (Z,)
     shape = (sn.size, z)
     var_mu, rep_var, mean_mu = np.empty(shape), np.empty(shape), np.empty(shape)
     for i in progress(range(sn.size), desc="noise levels", verbose=verbose):
-        mus, logvars = _encode_level(encode, x, sigma[i], int(n_draws), rng, int(chunk), z)
+        mus, logvars = _encode_level(encode, x, sigma[i], int(n_draws), rng, int(chunk), z, w_enc)
         var_mu[i] = mus.var(axis=0, ddof=1)
         rep_var[i] = np.exp(logvars).mean(axis=0)
         mean_mu[i] = mus.mean(axis=0)

@@ -28,14 +28,17 @@ VAE_INFILL_MAX_ITER = 50     # and in any case after this many iterations
 SMALL_CHUNK = 256            # below this many rows one BLAS thread is faster (no waiting for the second)
 
 
-def encoder_means(model, x):
+def encoder_means(model, x, w=None):
     """Latent means and log-variances of a chunk.  x (B, D) -> mu (B, Z), logvar (B, Z).
 
-    ``logvar`` is zeros for a model without a variance head (the autoencoder).
+    ``logvar`` is zeros for a model without a variance head (the autoencoder). A noise-aware
+    model also reads the weights w (B, D) (its enc1.W is (2D, H1): flux rows, then noise rows).
     """
     p = model.params
-    W1 = p["enc1.W"]                                                   # (D, H1)
-    b1 = p["enc1.b"] - model.mean_ @ W1                                # (H1,) centring folded in
+    W1 = p["enc1.W"]                                                   # (D, H1) or (2D, H1)
+    b1 = p["enc1.b"] - model.mean_ @ W1[:model.n_features]             # (H1,) centring folded in
+    if model.noise_aware:
+        x = model.encoder_input(x, model.encoder_weights(x, w), work=False)   # (B, 2D) [x, noise block]
     h = linear_act_forward(x, W1, b1, model.slope)[0]                  # (B, H1)
     for i in range(1, len(model.hidden)):
         h = linear_act_forward(h, p[f"enc{i + 1}.W"], p[f"enc{i + 1}.b"], model.slope)[0]   # (B, H_i)
@@ -66,7 +69,7 @@ def encode_chunk(model, flux, weight=None):
         n_good <= Z.
     """
     x = np.ascontiguousarray(model.check_X(flux, "flux"), dtype=model.dtype)    # (B, D) no copy if ready
-    mu, logvar = encoder_means(model, x)
+    mu, logvar = encoder_means(model, x, weight)
     if weight is None:
         return mu, logvar, None
     w = np.asarray(weight)

@@ -50,6 +50,9 @@ def register(subparsers):
                    help="InfoVAE lambda >= 0 (default: Table 1; 3.02 for 6)")
     p.add_argument("--alpha", type=real(0, 1), default=0.0, help="InfoVAE alpha in [0, 1] (default 0)")
     p.add_argument("--model", choices=("vae", "ae"), default="vae", help="InfoVAE or plain autoencoder")
+    p.add_argument("--noise-aware", action="store_true",
+                   help="the encoder also reads the pixel noise and trains on spectra degraded by known "
+                        "extra noise, so its latent variance follows the S/N (InfoVAE only; docs/noise_aware.md)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT/checkpoint.npz)")
     p.add_argument("--resume", action="store_true",
@@ -78,13 +81,16 @@ def run(args):
     out = Path(args.out)
     ckpt = Path(args.checkpoint) if args.checkpoint else out / "checkpoint.npz"
     outputs = [out / name for name in OUTPUTS]
+    if args.noise_aware and args.model != "vae":
+        raise NpvaeError("--noise-aware is an option of the InfoVAE (--model vae), not of the autoencoder")
     with locked_folder(out, "npvae train"):
         start = existing_run_policy("resume" if args.resume else args.on_exists, outputs, ckpt, out)
         X, W, Xv, Wv = read_training_data(args.data, seed=args.seed, all_classes=args.all_classes, lazy=True)
         hidden = args.hidden or paper.architecture(args.latent)[0]
         check_memory(X.shape[1], hidden, args.latent, args.batch_size, len(X), len(Xv))
+        extra = {"noise_aware": True} if args.noise_aware else {}
         model = make_model(args.model, args.latent, n_features=X.shape[1], hidden=hidden, lam=args.lam,
-                           alpha=args.alpha, seed=args.seed)
+                           alpha=args.alpha, seed=args.seed, **extra)
         if start == "fresh":
             for path in outputs + [ckpt]:
                 path.unlink(missing_ok=True)          # --on-exists overwrite: the old run goes now

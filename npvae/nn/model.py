@@ -13,7 +13,10 @@ Public contract (also how weights are exported to other tools):
 ``model.params`` is a dict with keys ``enc1.W enc1.b enc2.W enc2.b mu.W mu.b logvar.W logvar.b
 dec1.W dec1.b dec2.W dec2.b out.W out.b`` (no ``logvar.*`` for the autoencoder); W is
 (n_in, n_out) and a layer computes ``y = x W + b``. The network sees ``x - mean_`` and its
-output is added back to ``mean_``.
+output is added back to ``mean_``. A noise-aware InfoVAE (``noise_aware=True``, paper Sec. 4)
+has ``enc1.W`` of shape (2D, H1): its encoder reads the centred flux and the noise block
+:func:`npvae.nn.network.noise_feature` of the weights side by side (docs/derivations/noise_aware.md),
+so its ``encode`` needs the weights too.
 """
 import numpy as np
 
@@ -23,7 +26,7 @@ from ..utils import NotFittedError, NpvaeError, as_count, as_generator
 from . import losses
 from .layers import linear_act_backward, linear_act_forward
 from .model_file import MODEL_FORMAT, read_npz_with_meta, write_npz_with_meta
-from .network import ACTIVATIONS, allocate_params, init_params, layer_layout, param_shapes
+from .network import ACTIVATIONS, allocate_params, init_params, layer_layout, noise_feature, param_shapes
 
 __all__ = ["InfoVAE", "Autoencoder", "load", "MODEL_CLASSES"]
 
@@ -37,7 +40,7 @@ class _MLPModel:
     heads = ("mu",)
     variational = False    # True for a model with a latent distribution (mu and logvar heads)
 
-    def __init__(self, n_features, hidden, n_latent, activation, dtype, seed):
+    def __init__(self, n_features, hidden, n_latent, activation, dtype, seed, noise_aware=False):
         if activation not in ACTIVATIONS:
             raise NpvaeError(f"activation must be one of {sorted(ACTIVATIONS)}, not {activation!r}")
         self.n_features, self.n_latent = as_count(n_features, "n_features"), as_count(n_latent, "n_latent")
@@ -50,7 +53,9 @@ class _MLPModel:
             raise NpvaeError(f"dtype must be float32 or float64, not {self.dtype}")
         self.seed = seed
         self.rng = as_generator(seed)
-        self.layout = layer_layout(self.n_features, self.hidden, self.n_latent, self.heads)
+        self.noise_aware = bool(noise_aware)       # the encoder also reads the noise block (2D inputs)
+        n_inputs = 2 * self.n_features if self.noise_aware else self.n_features
+        self.layout = layer_layout(self.n_features, self.hidden, self.n_latent, self.heads, n_inputs)
         self._shapes = param_shapes(self.layout)
         self.flat_params, self.params = allocate_params(self._shapes, self.dtype)
         init_params(self.params, self.layout, self.rng)
@@ -128,8 +133,37 @@ class _MLPModel:
         p = self.params
         return linear_act_forward(h, p[f"{name}.W"], p[f"{name}.b"], slope, out=out)
 
+    def encoder_input(self, xc, w, work=True):
+        """What the first encoder layer reads.  xc (B, D), w (B, D) -> (B, D) or (B, 2D).
+
+        The centred flux xc itself; for a noise-aware model the joined block [xc, u] with the
+        noise block u = :func:`npvae.nn.network.noise_feature` (w) (paper Sec. 4's suggestion:
+        the pixel noise as a feature; docs/derivations/noise_aware.md). ``w`` is ignored otherwise.
+        """
+        if not self.noise_aware:
+            return xc
+        n, dim = xc.shape
+        out = self._buf("xin", (n, 2 * dim)) if work else np.empty((n, 2 * dim), self.dtype)   # (B, 2D)
+        out[:, :dim] = xc
+        noise_feature(w, out=out[:, dim:])                                # (B, D) u, 0 where w = 0
+        return out
+
+    def encoder_weights(self, X, weights):
+        """The weights ``encode`` passes to the encoder: checked (N, D) for a noise-aware model, else None."""
+        if not self.noise_aware:
+            return None
+        if weights is None:
+            raise NpvaeError("this noise-aware model reads each spectrum's noise: pass its weights "
+                             "(inverse variances, N x D) to encode")
+        weights = self.check_X(weights, "weights")
+        if weights.shape != X.shape:
+            raise NpvaeError(f"weights must have the shape of X {X.shape}, got {weights.shape}")
+        if not np.isfinite(weights.sum(dtype=np.float64)) or (weights < 0).any():
+            raise NpvaeError("weights must be finite and >= 0")
+        return weights
+
     def _encoder_forward(self, xc, work=True):
-        """Hidden layers of the encoder.  xc (B, D) -> h (B, H_L), caches."""
+        """Hidden layers of the encoder.  xc (B, D_in) -> h (B, H_L), caches (D_in = D or 2D)."""
         h, caches = xc, []
         for i, _ in enumerate(self.hidden):
             name = f"enc{i + 1}"
@@ -194,13 +228,13 @@ class _MLPModel:
 
     inverse_transform = decode
 
-    def transform(self, X):
-        """Latent means (the codes).  X (N, D) -> (N, Z)."""
-        return self.encode(X)[0]
+    def transform(self, X, weights=None):
+        """Latent means (the codes).  X (N, D) -> (N, Z); ``weights`` (N, D) for a noise-aware model."""
+        return self.encode(X, weights)[0]
 
-    def reconstruct(self, X):
+    def reconstruct(self, X, weights=None):
         """decode(transform(X)): the reconstruction from the latent MEAN, no sampling.  (N, D)."""
-        return self.decode(self.transform(X))
+        return self.decode(self.transform(X, weights))
 
     def save(self, path, extra_arrays=None, extra_meta=None):
         """Write weights and metadata to ``path`` (.npz) atomically; read back with :func:`load`.
@@ -247,14 +281,19 @@ class InfoVAE(_MLPModel):
         Seeds the initial weights and, through ``self.rng``, the training noise.
     n_prior : int
         Prior samples per step for the MMD (M).
+    noise_aware : bool
+        The encoder also reads the pixel noise (paper Sec. 4): enc1 is (2D, H1) and ``encode``
+        needs the weights; ``fit`` then trains on spectra degraded by known extra noise
+        (:mod:`npvae.train.degrade`). docs/noise_aware.md.
     """
 
     heads = ("mu", "logvar")
     variational = True
 
     def __init__(self, n_features=paper.N_PIXELS, hidden=TABLE1_Z6_HIDDEN, n_latent=6, lam=TABLE1_Z6_LAM,
-                 alpha=paper.ALPHA, activation="relu", dtype=np.float32, seed=0, n_prior=paper.N_PRIOR):
-        super().__init__(n_features, hidden, n_latent, activation, dtype, seed)
+                 alpha=paper.ALPHA, activation="relu", dtype=np.float32, seed=0, n_prior=paper.N_PRIOR,
+                 noise_aware=False):
+        super().__init__(n_features, hidden, n_latent, activation, dtype, seed, noise_aware)
         self.lam, self.alpha, self.n_prior = float(lam), float(alpha), as_count(n_prior, "n_prior")
         if not (np.isfinite(self.lam) and self.lam >= 0):
             raise NpvaeError(f"lam must be a finite number >= 0, got {lam}")
@@ -270,7 +309,8 @@ class InfoVAE(_MLPModel):
         Parameters
         ----------
         x, w : ndarray (B, D)
-            Spectra (not centred: the model subtracts ``mean_``) and inverse-variance weights.
+            Spectra (not centred: the model subtracts ``mean_``) and inverse-variance weights
+            (the likelihood's, and for a noise-aware model also the encoder's noise block).
         eps : ndarray (B, Z)
             Standard normal noise of the reparameterization.
         prior : ndarray (M, Z)
@@ -292,7 +332,7 @@ class InfoVAE(_MLPModel):
         c_rec, c_kl, c_mmd = losses.term_weights(self.lam, self.alpha, self.n_latent)
         # forward
         xc = self._centre(x)                                              # (B, D)
-        h, enc_caches = self._encoder_forward(xc)                         # (B, H)
+        h, enc_caches = self._encoder_forward(self.encoder_input(xc, w))  # (B, H)
         mu, mu_cache = self._layer("mu", h, None, self._buf("mu", (n_batch, self.n_latent)))
         logvar, lv_cache = self._layer("logvar", h, None, self._buf("lv", (n_batch, self.n_latent)))
         z, rep_cache = losses.reparameterize(mu, logvar, eps)            # (B, Z)
@@ -314,26 +354,34 @@ class InfoVAE(_MLPModel):
         total = c_rec * recon + c_kl * kl + c_mmd * mmd
         return {"recon": recon, "kl": kl, "mmd": mmd, "total": total}, grads
 
-    def encode(self, X):
+    def encode(self, X, weights=None):
         """Latent mean and log-variance.  X (N, D) -> mu (N, Z), logvar (N, Z).
 
-        The encoder, paper eqs. 1, 6 and 7; docs/derivations/linear.md.
+        The encoder, paper eqs. 1, 6 and 7; docs/derivations/linear.md. ``weights`` (N, D) are
+        read by a noise-aware model (required there) and ignored otherwise.
         """
         X = self.check_input(X, "encode")
+        W = self.encoder_weights(X, weights)                            # (N, D) or None
         mu = np.empty((len(X), self.n_latent), self.dtype)              # (N, Z)
         logvar = np.empty_like(mu)                                       # (N, Z)
         for s in range(0, len(X), ENCODE_CHUNK):
             xc = np.asarray(X[s:s + ENCODE_CHUNK], self.dtype) - self.mean_
-            h = self._encoder_forward(xc, work=False)[0]
+            xin = self.encoder_input(xc, None if W is None else W[s:s + ENCODE_CHUNK], work=False)
+            h = self._encoder_forward(xin, work=False)[0]
             mu[s:s + ENCODE_CHUNK] = self._layer("mu", h, None)[0]
             logvar[s:s + ENCODE_CHUNK] = self._layer("logvar", h, None)[0]
         return mu, logvar
 
     def config(self):
-        """The constructor arguments (JSON-serialisable)."""
-        return {"n_features": self.n_features, "hidden": list(self.hidden), "n_latent": self.n_latent,
-                "lam": self.lam, "alpha": self.alpha, "activation": self.activation,
-                "dtype": self.dtype.name, "n_prior": self.n_prior}
+        """The constructor arguments (JSON-serialisable); ``noise_aware`` only when True.
+
+        (So the configuration of a standard model, and the checkpoints that record it, stay as
+        they were before the option existed.)
+        """
+        config = {"n_features": self.n_features, "hidden": list(self.hidden), "n_latent": self.n_latent,
+                  "lam": self.lam, "alpha": self.alpha, "activation": self.activation,
+                  "dtype": self.dtype.name, "n_prior": self.n_prior}
+        return dict(config, noise_aware=True) if self.noise_aware else config
 
 
 class Autoencoder(_MLPModel):
@@ -365,8 +413,11 @@ class Autoencoder(_MLPModel):
         self._encoder_backward(dh, enc_caches, grads)
         return {"recon": recon, "total": recon}, grads
 
-    def encode(self, X):
-        """The code and, for a common interface, a logvar of zeros.  X (N, D) -> (N, Z), (N, Z)."""
+    def encode(self, X, weights=None):
+        """The code and, for a common interface, a logvar of zeros.  X (N, D) -> (N, Z), (N, Z).
+
+        ``weights`` is accepted for the common interface and ignored.
+        """
         X = self.check_input(X, "encode")
         code = np.empty((len(X), self.n_latent), self.dtype)            # (N, Z)
         for s in range(0, len(X), ENCODE_CHUNK):

@@ -6,24 +6,47 @@ as in the paper's Table 1 (docs/derivations/linear.md). All parameters live in O
 the optimiser can update everything in one pass and a checkpoint is one array. Gradients get
 a flat buffer of the same layout.
 
-Shapes: D pixels, H hidden units, Z latent, P parameters.
+A noise-aware encoder (paper Sec. 4's suggestion) also sees the per-pixel noise: its first layer
+reads 2D inputs, the centred flux and :func:`noise_feature` of the weights
+(docs/derivations/noise_aware.md); everything else is the same.
+
+Shapes: B batch, D pixels, H hidden units, Z latent, P parameters.
 """
 import numpy as np
 
-from ..paper import LEAKY_SLOPE
+from ..paper import LEAKY_SLOPE, SN_CAP
 
-__all__ = ["layer_layout", "param_shapes", "allocate_params", "init_params", "ACTIVATIONS"]
+__all__ = ["layer_layout", "param_shapes", "allocate_params", "init_params", "noise_feature", "ACTIVATIONS",
+           "NOISE_SCALE"]
 
 ACTIVATIONS = {"relu": 0.0, "leaky_relu": LEAKY_SLOPE}   # name -> slope for x < 0
+NOISE_SCALE = SN_CAP     # sqrt(w) is divided by this: a pixel at the S/N cap of a unit flux reads 1
 
 
-def layer_layout(n_features, hidden, n_latent, heads=("mu", "logvar")):
+def noise_feature(w, out=None):
+    """The noise block a noise-aware encoder sees: u = sqrt(w) / NOISE_SCALE.  w (B, D) -> u (B, D).
+
+    u_d = 1 / (sigma_d NOISE_SCALE) for a pixel of noise sigma_d = w_d^(-1/2), and u_d = 0 for a
+    pixel of zero weight (masked or infilled: infinite noise), so no special marker is needed.
+    It depends on the data only, never on a parameter, so the first layer's gradient is the
+    linear layer's on the joined input (paper Sec. 4; docs/derivations/noise_aware.md).
+    """
+    w = np.asarray(w)
+    out = np.empty(w.shape, w.dtype if w.dtype.kind == "f" else np.float64) if out is None else out
+    np.maximum(w, 0, out=out)
+    np.sqrt(out, out=out)
+    out *= out.dtype.type(1.0 / NOISE_SCALE)
+    return out
+
+
+def layer_layout(n_features, hidden, n_latent, heads=("mu", "logvar"), n_inputs=None):
     """Ordered (name, n_in, n_out) of every linear layer.
 
     For hidden = (703, 94): enc1 (D, 703), enc2 (703, 94), mu (94, Z), logvar (94, Z),
-    dec1 (Z, 94), dec2 (94, 703), out (703, D).
+    dec1 (Z, 94), dec2 (94, 703), out (703, D). ``n_inputs`` is what enc1 reads (default D;
+    2D for a noise-aware encoder); the decoder always outputs D.
     """
-    widths = [int(n_features)] + [int(h) for h in hidden]
+    widths = [int(n_features if n_inputs is None else n_inputs)] + [int(h) for h in hidden]
     layers = [(f"enc{i + 1}", widths[i], widths[i + 1]) for i in range(len(hidden))]
     layers += [(head, widths[-1], int(n_latent)) for head in heads]
     back = [int(n_latent)] + [int(h) for h in reversed(hidden)]

@@ -47,9 +47,16 @@ class _Trainable:
             X = self.check_X(X)
         keep = np.unique(np.linspace(0, len(X) - 1, min(len(X), MAX_TRAIN_LATENTS)).astype(int))   # (N_ref,)
         # in the pieces that transform encodes anyway, so the same numbers as transform(X[keep])
-        self.train_latents_ = np.concatenate([self.transform(X[keep[s:s + ENCODE_CHUNK]])
+        self.train_latents_ = np.concatenate([self._train_codes(X, weights, keep[s:s + ENCODE_CHUNK])
                                               for s in range(0, len(keep), ENCODE_CHUNK)])   # (N_ref, Z)
         return self
+
+    def _train_codes(self, X, weights, rows):
+        """Latent means of training rows (C,); a noise-aware encoder also reads their weights (ones if None)."""
+        x = X[rows]                                                                 # (C, D)
+        if not self.noise_aware:
+            return self.transform(x)
+        return self.transform(x, np.ones(np.shape(x), self.dtype) if weights is None else weights[rows])
 
     def save(self, path):
         """Write the model file, with the preprocessing recipe and training latents when known."""

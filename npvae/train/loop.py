@@ -11,7 +11,9 @@ once with :class:`TrainingDiverged` (the checkpoint on disk stays the last good 
 is kept: docs/files.md). The data may be lazy rows of a sharded dataset
 (:class:`npvae.data.shards.ShardedArray`): then nothing is read whole (streaming training,
 docs/scale.md); each batch is gathered from the shards with the same permutation, so the run is
-the same as on the same rows in memory. Shapes: N training spectra, B batch, D pixels, Z latent,
+the same as on the same rows in memory. A noise-aware model (``InfoVAE(noise_aware=True)``) is
+trained on minibatches degraded by known extra noise (:mod:`npvae.train.degrade`; option
+``degrade_sn``), drawn from the same generator. Shapes: N training spectra, B batch, D pixels, Z latent,
 M prior samples, P parameters.
 """
 import contextlib
@@ -28,6 +30,7 @@ from ..nn.adam import Adam, flat_base
 from ..utils import NpvaeError, as_generator, progress
 from . import checkpoint as ckpt
 from . import guards
+from .degrade import DEGRADE_SN, check_sn_range, degrade_batch
 from .guards import TrainingDiverged, as_training_arrays
 from .history import epoch_objective
 from .schedule import EarlyStopping, ReduceLROnPlateau
@@ -51,8 +54,9 @@ class _StopRequested(Exception):
 class _Run:
     """Everything that changes during training; what a checkpoint saves."""
 
-    def __init__(self, model, X, W, rng, batch_size):
+    def __init__(self, model, X, W, rng, batch_size, degrade_sn=None):
         self.model, self.X, self.W, self.rng = model, X, W, rng
+        self.degrade_sn = degrade_sn                                    # (lo, hi) or None
         self.batch_size = batch_size
         n, dim, n_latent = X.shape[0], X.shape[1], model.n_latent
         rows = min(batch_size, n)                                       # a batch never exceeds N
@@ -64,6 +68,7 @@ class _Run:
         self.interrupted = False
         self.xb = np.empty((rows, dim), model.dtype)                    # (B, D)
         self.wb = np.ones((rows, dim), model.dtype)                     # (B, D)
+        self.noise = np.empty((rows, dim), model.dtype) if degrade_sn else None   # (B, D) added noise
         self.n_prior = getattr(model, "n_prior", None)
         self.eps = np.empty((rows, n_latent), model.dtype)              # (B, Z)
         self.prior = np.empty((self.n_prior or 1, n_latent), model.dtype)   # (M, Z)
@@ -74,7 +79,7 @@ class _Run:
 def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, max_epochs=200,
         lr=1e-3, rng=None, verbose=True, checkpoint=None, resume=False, lr_factor=0.1,
         lr_patience=5, lr_threshold=1e-4, es_patience=10, es_threshold=1e-3, val_seed=0,
-        callback=None):
+        callback=None, degrade_sn="auto"):
     """Train ``model`` (InfoVAE or Autoencoder) in place and return it.
 
     Parameters
@@ -105,6 +110,12 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         Seed of the fixed validation noise.
     callback : callable, optional
         ``callback(model, record)`` after each epoch (record = that epoch's history dict).
+    degrade_sn : (float, float), None or "auto"
+        Train on degraded spectra: each one gets white noise of an S/N drawn log-uniformly in
+        this range, and the matching weights (:func:`npvae.train.degrade.degrade_batch`); the
+        training terms are then those of the degraded spectra, the validation ones of the
+        spectra as given. "auto": :data:`npvae.train.degrade.DEGRADE_SN` for a noise-aware
+        model, None (no degradation) otherwise.
 
     Returns
     -------
@@ -131,7 +142,10 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         raise NpvaeError(f"batch_size must be an integer >= 1 and max_epochs >= 0, got {batch_size}, {max_epochs}")
     if not (math.isfinite(lr) and lr > 0):
         raise NpvaeError(f"lr must be a finite number > 0, got {lr}")
-    run = _Run(model, X, W, model.rng if rng is None else as_generator(rng), int(batch_size))
+    if isinstance(degrade_sn, str) and degrade_sn == "auto":
+        degrade_sn = DEGRADE_SN if getattr(model, "noise_aware", False) else None
+    degrade_sn = None if degrade_sn is None else check_sn_range(degrade_sn)
+    run = _Run(model, X, W, model.rng if rng is None else as_generator(rng), int(batch_size), degrade_sn)
     opt = Adam(model.params, lr=lr)
     sched = ReduceLROnPlateau(opt, lr_factor, lr_patience, lr_threshold)
     stopper = EarlyStopping(es_patience, es_threshold)
@@ -213,6 +227,10 @@ def _train_epoch(run, opt):
         _gather(X, idx, xb)                                              # (B, D)
         if W is not None:
             _gather(W, idx, wb)                                          # (B, D)
+        elif run.degrade_sn is not None:
+            wb.fill(1)                                                   # (B, D) undo the last degradation
+        if run.degrade_sn is not None:
+            degrade_batch(xb, wb, rng, run.degrade_sn, run.noise[:b])    # (B, D) x', w' in place
         if run.n_prior is not None:
             rng.standard_normal(out=eps, dtype=model.dtype)              # (B, Z)
             rng.standard_normal(out=run.prior, dtype=model.dtype)        # (M, Z)
@@ -321,7 +339,8 @@ def _save(run, opt, sched, stopper, path, fingerprints, noise):
             "history": run.model.history_, "epoch": run.epoch, "pos": run.pos,
             "order_ready": run.order_ready, "sums": run.sums, "epoch_seconds": run.epoch_seconds,
             "best_value": None if math.isinf(run.best_value) else run.best_value,
-            "best_epoch": run.best_epoch, "batch_size": run.batch_size, "data": fingerprints}
+            "best_epoch": run.best_epoch, "batch_size": run.batch_size, "data": fingerprints,
+            "degrade_sn": None if run.degrade_sn is None else list(run.degrade_sn)}
     ckpt.save_checkpoint(path, arrays, meta)
 
 
@@ -330,6 +349,9 @@ def _restore(run, opt, sched, stopper, path, fingerprints):
     arrays, meta = ckpt.load_checkpoint(path, run.model)
     if meta.get("batch_size") != run.batch_size:
         raise NpvaeError(f"{path}: checkpoint used batch_size {meta.get('batch_size')}, not {run.batch_size}")
+    saved_sn = meta.get("degrade_sn")
+    if (None if saved_sn is None else tuple(saved_sn)) != run.degrade_sn:
+        raise NpvaeError(f"{path}: checkpoint was trained with degrade_sn {saved_sn}, not {run.degrade_sn}")
     if meta.get("data") != fingerprints:
         raise NpvaeError(f"{path}: checkpoint was written for other data ({meta.get('data')} != {fingerprints})")
     if arrays["order"].shape != run.order.shape:

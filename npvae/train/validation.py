@@ -94,7 +94,7 @@ def _add_chunk(model, x, w, noise, start, block, sums):
     """Add one chunk's summed recon, kl and block-size-weighted mmd to ``sums``."""
     x = np.asarray(x, model.dtype)                                       # (C, D)
     w = np.ones_like(x) if w is None else np.asarray(w, model.dtype)     # (C, D)
-    mu, logvar = model.encode(x)                                         # (C, Z)
+    mu, logvar = model.encode(x, w)                                      # (C, Z) w: a noise-aware encoder's
     if noise.eps is None:
         z = mu
     else:

@@ -110,3 +110,25 @@ def test_truth_correlations_find_monotone_relations():
     assert res.best_axis()["age"][0] == 1
     with pytest.raises(NpvaeError):
         truth_correlations(coords, {"age": np.ones(10)})
+
+
+def test_noise_experiment_gives_a_noise_aware_encoder_the_weights_of_each_noisy_copy():
+    """with_weights: encode(X, W) gets W = 1 / (1/w + sigma^2) for every copy (w itself for x)."""
+    rng = np.random.default_rng(3)
+    x = 1.0 + 0.3 * rng.standard_normal(40)
+    w = rng.uniform(50.0, 400.0, 40)
+    w[:4] = 0.0
+    seen = []
+
+    def encode(X, W):
+        seen.append(np.array(W))
+        return np.c_[X.sum(axis=1), W.sum(axis=1)], np.c_[-np.log(W.sum(axis=1)), np.zeros(len(X))]
+
+    res = noise_sensitivity(encode, x, w, [5.0, 20.0], n_draws=30, rng=1, chunk=30, with_weights=True)
+    assert np.array_equal(seen[0], w[None])
+    with np.errstate(divide="ignore"):
+        for W, sigma in zip(seen[1:], res.sigma):
+            np.testing.assert_allclose(W, np.broadcast_to(1 / (1 / w + sigma ** 2), W.shape), rtol=1e-12)
+    assert res.mean_reported_var[0, 0] > res.mean_reported_var[1, 0]     # noisier copy: less weight, more variance
+    with pytest.raises(NpvaeError, match="needs the spectrum's weights"):
+        noise_sensitivity(encode, x, None, [5.0], n_draws=3, with_weights=True)

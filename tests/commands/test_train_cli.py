@@ -131,3 +131,13 @@ def test_ctrl_c_in_train_saves_and_tells_how_to_resume(tmp_path, npz_file, capsy
     monkeypatch.setattr(npvae.InfoVAE, "loss_and_grads", inner)
     assert main(["train", "--data", str(npz_file), "--out", str(out), "--resume"] + TINY) == 0
     assert len(npvae.load(out / "model.npz").history_) == 2
+
+
+def test_train_noise_aware_flag_writes_a_noise_aware_model(tmp_path, npz_file):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(npz_file), "--out", str(out), "--noise-aware"] + TINY) == 0
+    model = npvae.load(out / "model.npz")
+    assert model.noise_aware and model.params["enc1.W"].shape == (2 * model.n_features, 16)
+    assert main(["train", "--data", str(npz_file), "--out", str(tmp_path / "ae"), "--noise-aware",
+                 "--model", "ae"] + TINY) == 1
+    assert not (tmp_path / "ae").exists()

@@ -120,7 +120,7 @@ def test_each_kind_of_forbidden_line_is_found_and_colours_are_not(tmp_path):
 
 # --- the equation index and the docstrings agree --------------------------------------------------
 EQ_CITED = re.compile(r"\beqs?\.\s*([\s\d,\-()and]*)", re.IGNORECASE)      # "eqs. 1 and 4 (and 9)", "eqs. 6-9"
-DERIVATION_PAGE = re.compile(r"\b(linear|relu|reparameterization|gaussian_nll|kl|mmd|adam|infovae_objective)\.md\b")
+DERIVATION_PAGE = re.compile(r"\b(linear|relu|reparameterization|gaussian_nll|kl|mmd|adam|infovae_objective|noise_aware)\.md\b")
 
 
 def cited_equations(doc):

@@ -11,6 +11,8 @@ from npvae.train.loop import TrainingInterrupted
 MODELS = {
     "vae": lambda: npvae.InfoVAE(40, (16, 8), 2, lam=3.0, seed=11, n_prior=50),
     "ae": lambda: npvae.Autoencoder(40, (16, 8), 2, seed=11),
+    # trained on degraded minibatches: their noise comes from the same generator (npvae.train.degrade)
+    "noise-aware": lambda: npvae.InfoVAE(40, (16, 8), 2, lam=3.0, seed=11, n_prior=50, noise_aware=True),
 }
 OPTIONS = dict(batch_size=32, max_epochs=6, lr=3e-3, verbose=False)   # 150 = 4 x 32 + 22
 
@@ -44,7 +46,7 @@ def test_stop_at_epoch_boundary_then_resume_is_bit_identical(tmp_path, tiny_data
     assert len(resumed.history_) == OPTIONS["max_epochs"]
 
 
-@pytest.mark.parametrize("kind", ["vae", "ae"])
+@pytest.mark.parametrize("kind", ["vae", "ae", "noise-aware"])
 def test_sigint_mid_epoch_saves_and_resumes_bit_identically(tmp_path, tiny_data, kind):
     X, W, Xv, Wv = tiny_data
     path = tmp_path / "run.ckpt.npz"
