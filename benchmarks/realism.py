@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import npvae
-from npvae.analysis.residuals import normalised_residuals, realism_ratio, stack_residuals
-from npvae.apply import encode_spectra
+from npvae.apply.atlas import HIGH_SN, residual_atlas
 from npvae.data.dataset import load_dataset
 from npvae.data.recipe import Preprocessing
 from npvae.plots.residuals import plot_residual_atlas
@@ -35,9 +34,6 @@ from npvae.synthetic import make_dataset
 from npvae.synthetic.genuine import genuine_files
 from npvae.train import make_model
 from npvae.utils import get_data_home
-
-HIGH_SN = 30.0
-
 
 def generator_hash():
     """Short hash of the synthetic generator's source: the cache key of the survey."""
@@ -66,20 +62,6 @@ def trained_model(cache, n, epochs, latent, hidden, seed=0, verbose=True):
     return model_path, data_path
 
 
-def atlas(model, valid, files, infill=None):
-    """Encode genuine files and synthetic validation spectra; residuals, RCHI2 and the ratio."""
-    names = list(files)
-    real = encode_spectra(model, [files[k] for k in names], infill=infill, reconstructions=True)
-    synth = encode_spectra(model, valid, infill=infill, reconstructions=True)
-    high = np.asarray(synth["SN_MEDIAN"]) >= HIGH_SN
-    r_real = normalised_residuals(real["FLUX"], real["RECON"], real["WEIGHT"])          # (G, D)
-    r_synth = normalised_residuals(synth["FLUX"][high], synth["RECON"][high], synth["WEIGHT"][high])
-    return {"names": names, "rchi2": np.asarray(real["RCHI2"]), "sn": np.asarray(real["SN_MEDIAN"]),
-            "resid": r_real, "synth_stack": stack_residuals(r_synth),
-            "synth_rchi2": float(np.median(synth["RCHI2"][high])), "n_high": int(high.sum()),
-            "ratio": realism_ratio(real["RCHI2"], synth["RCHI2"], synth["SN_MEDIAN"], HIGH_SN)}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=16000)
@@ -96,7 +78,7 @@ def main(argv=None):
     model = npvae.load(model_path)
     valid = load_dataset(data_path, memmap=False).subset("valid").without_stars()
     print(f"model {model_path} ready in {time.perf_counter() - t0:.0f} s")
-    res = atlas(model, valid, genuine_files())
+    res = residual_atlas(model, valid, genuine_files())
     for name, r, s in zip(res["names"], res["rchi2"], res["sn"]):
         print(f"  {name}: reduced chi^2 {r:.2f} (S/N {s:.0f})")
     print(f"synthetic S/N >= {HIGH_SN:.0f}: median reduced chi^2 {res['synth_rchi2']:.3f} "

@@ -278,3 +278,20 @@ def test_class_separation_correlations_are_rank_correlations_of_the_axes(demo, r
         for a in range(coords.shape[1]):
             rho = np.corrcoef(_ranks(coords[ok, a]), _ranks(truth[ok]))[0, 1]
             assert abs(corr.rho[a, j]) == pytest.approx(abs(rho), abs=1e-9), (param, a)
+
+
+def test_residual_atlas_smoke(demo):
+    pytest.importorskip("ppxf")
+    res, out = demo("residual_atlas", "--no-download")
+    assert {"NGC3522", "NGC3073"} <= set(res["names"])
+    assert res["resid"].shape == (len(res["names"]), 1000) and np.all(np.isfinite(res["rchi2"]))
+    assert res["ratio"] > 0
+    _assert_png(out / "residual_atlas.png")
+
+
+def test_residual_atlas_rchi2_is_the_mean_squared_normalised_residual(demo):
+    """RCHI2 = sum r^2 / (n_good - Z): the atlas's residuals and encode's chi^2 agree."""
+    res, _ = demo("residual_atlas", "--no-download")
+    for r, rchi2 in zip(res["resid"], res["rchi2"]):
+        good = np.isfinite(r)
+        assert rchi2 == pytest.approx(np.sum(r[good] ** 2) / (good.sum() - 6), rel=1e-3)
