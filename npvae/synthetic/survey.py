@@ -172,7 +172,8 @@ def build_batch(rng, b):
         iv, m = ivar[lows], and_mask[lows]
         oddities.drop_many(rng, iv, m)
         ivar[lows], and_mask[lows] = iv, m
-    area, err, ew = fit_lines(flux, ivar, cont_obs, b["z_cat"], sigma_line)
+    # the pipeline's template fit follows the calibration error (it has polynomial terms)
+    area, err, ew = fit_lines(flux, ivar, cont_obs * calib, b["z_cat"], sigma_line)
     flux_scale = scale                                                        # truth in observed units
     log_age = np.log10(t.ages)
     mass_w = weights.sum(axis=2)                                              # (N, A)

@@ -60,7 +60,7 @@ def test_index_responses_match_published_fractional_changes(sigma):
     assert ratio["NaD"][1] == pytest.approx(1.36, abs=0.06)
     assert ratio["Mgb"][1] == pytest.approx(1.0, abs=0.01) and ratio["NaD"][0] == pytest.approx(1.0, abs=0.01)
     outside = (wave < 5100) | (wave > 6000)
-    np.testing.assert_allclose(spec[1, outside], spec[0, outside], rtol=1e-5)   # only the bands change
+    np.testing.assert_allclose(spec[1, outside], spec[0, outside], rtol=1e-4)   # only the bands change
 
 
 def test_abundance_ratios_follow_the_published_sigma_relations():
