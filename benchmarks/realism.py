@@ -16,7 +16,7 @@ residual atlas (normalised residuals (data - model) / sigma by rest wavelength) 
 Not a test; numbers go to docs/synthetic.md.
 
     python benchmarks/realism.py [--n 16000] [--epochs 40] [--latent 6] [--hidden 256,64]
-                                 [--png realism_atlas.png] [--cache DIR]
+                                 [--physics LIST] [--png realism_atlas.png] [--cache DIR]
 """
 import argparse
 import hashlib
@@ -44,14 +44,18 @@ def generator_hash():
     return digest.hexdigest()[:10]
 
 
-def trained_model(cache, n, epochs, latent, hidden, seed=0, verbose=True):
-    """(model path, dataset path): survey of ``n`` spectra and the VAE trained on it, made once."""
+def trained_model(cache, n, epochs, latent, hidden, seed=0, physics=None, verbose=True):
+    """(model path, dataset path): survey of ``n`` spectra and the VAE trained on it, made once.
+
+    ``physics``: the survey's optional physics (None = the default, all).
+    """
     h = "-".join(map(str, hidden))
-    folder = Path(cache) / f"n{n}_e{epochs}_z{latent}_h{h}_s{seed}_{generator_hash()}"
+    tag = "" if physics is None else "_p" + ("-".join(sorted(physics)) or "none")
+    folder = Path(cache) / f"n{n}_e{epochs}_z{latent}_h{h}_s{seed}{tag}_{generator_hash()}"
     folder.mkdir(parents=True, exist_ok=True)
     data_path, model_path = folder / "dataset.fits", folder / "model.npz"
     if not data_path.exists():
-        make_dataset(n, rng=seed, path=data_path, verbose=verbose)
+        make_dataset(n, rng=seed, path=data_path, verbose=verbose, physics=physics)
     if not model_path.exists():
         data = load_dataset(data_path, memmap=False)
         train, valid = (data.subset(s).without_stars() for s in ("train", "valid"))
@@ -69,12 +73,16 @@ def main(argv=None):
     parser.add_argument("--latent", type=int, default=6)
     parser.add_argument("--hidden", default="256,64")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--physics", default=None, help="comma-separated optional physics of the survey "
+                        "(abundances, quiescent_lines, calibration; 'none' for none; default all)")
     parser.add_argument("--png", default="realism_atlas.png")
     parser.add_argument("--cache", default=str(get_data_home() / "realism"))
     args = parser.parse_args(argv)
     hidden = [int(h) for h in args.hidden.split(",")]
+    physics = None if args.physics is None else [p for p in args.physics.split(",") if p not in ("", "none")]
     t0 = time.perf_counter()
-    model_path, data_path = trained_model(args.cache, args.n, args.epochs, args.latent, hidden, args.seed)
+    model_path, data_path = trained_model(args.cache, args.n, args.epochs, args.latent, hidden, args.seed,
+                                          physics)
     model = npvae.load(model_path)
     valid = load_dataset(data_path, memmap=False).subset("valid").without_stars()
     print(f"model {model_path} ready in {time.perf_counter() - t0:.0f} s")
@@ -87,7 +95,8 @@ def main(argv=None):
     wave = 10 ** (pre.loglam0 + pre.dloglam * np.arange(pre.n_pixels))                     # (D,)
     fig = plot_residual_atlas(wave, res["synth_stack"], list(zip(res["names"], res["resid"], res["rchi2"])),
                               title=f"VAE (Z={args.latent}, {args.hidden}, {args.epochs} epochs) on "
-                                    f"{args.n} synthetic spectra: realism ratio {res['ratio']:.2f}")
+                                    f"{args.n} synthetic spectra (physics: {args.physics or 'all'}): "
+                                    f"realism ratio {res['ratio']:.2f}")
     fig.savefig(args.png, dpi=70)
     print(f"wrote {args.png}")
     return res
