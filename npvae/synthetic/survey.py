@@ -28,7 +28,8 @@ __all__ = ["batch_plan", "build_records", "generate", "build_batch", "SIGMA_INST
 
 SIGMA_INST = 65.0             # km/s, SDSS instrumental dispersion (R ~ 2000)
 HALPHA_PER_SFR = 0.0329       # L_sun of Halpha per (M_sun / Gyr): Kennicutt 1998, 1.26e41 erg/s per M_sun/yr
-LIER_FRACTION = 0.6           # quiescent galaxies with EW(Halpha) 0.5-3 A (Yan et al. 2006: ~half)
+LIER_FRACTION = 0.5           # quiescent galaxies with EW(Halpha) 0.5-1.5 A (Yan et al. 2006: 52%)
+LIER_EW = (0.5, 1.5)          # A, log-uniform; the WHAN "retired" galaxies have EW < 3 A
 _I = {name: i for i, name in enumerate(nebular.LINE_NAMES)}
 
 
@@ -42,13 +43,14 @@ def _quiescent_lines(rng, b, ew_agn, agn):
 
     SDSS shows it in about half of the red, old galaxies (Yan et al. 2006: 52% with [O II];
     Belfiore et al. 2016, LIER emission): here a fraction LIER_FRACTION gets EW(H-alpha) log-uniform
-    in 0.5-3 A (the "retired galaxies" of the WHAN diagram, Cid Fernandes et al. 2011, have
-    EW < 3 A), the rest 0.05-0.5 A, all with LIER ratios ([N II] > H-alpha).
+    in LIER_EW (the "retired galaxies" of the WHAN diagram, Cid Fernandes et al. 2011, have
+    EW < 3 A; up to 1.5 A keeps the quiescent galaxies measured as AGN at the paper's few per
+    cent), the rest 0.05-0.5 A, all with LIER ratios ([N II] > H-alpha).
     ew_agn (N,) observed EW, agn (N, L) line fluxes relative to H-alpha.
     """
     n = ew_agn.size
     strong = rng.random(n) < LIER_FRACTION
-    ew = np.where(strong, np.exp(rng.uniform(np.log(0.5), np.log(3.0), n)),
+    ew = np.where(strong, np.exp(rng.uniform(*np.log(LIER_EW), n)),
                   np.exp(rng.uniform(np.log(0.05), np.log(0.5), n)))
     lier = nebular.line_fluxes(nebular.lier_ratios(rng, n), rng)
     on = (b["kind"] == "quiescent") & b["quiescent_lines"]
