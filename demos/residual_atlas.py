@@ -13,7 +13,10 @@ spectra are as well understood as the synthetic ones).
 What to look for: features standing out of the genuine panels are physics the survey lacks
 -- before the realism options of docs/synthetic.md, NGC 4636 showed dips at Mg b (5175 A) and
 Na D (5893 A) and bumps at [N II] + H-alpha and [S II]; with them (the default) those shrink.
-Runs on the cached demo run (8,000 spectra, 30 epochs; about a minute to build the first time).
+Runs on the cached demo run (8,000 spectra, 30 epochs; about a minute to build the first time,
+seconds afterwards). The cache is not rebuilt when the generator changes: remove
+``get_data_home()/demo_runs/`` to see the current survey (benchmarks/realism.py keys its cache
+by the generator's source and trains afresh). ``--no-download`` uses only the files already here.
 
 Usage: python demos/residual_atlas.py [--run DIR] [--out DIR]
 """
