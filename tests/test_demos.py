@@ -289,3 +289,20 @@ def test_redshift_smoke_and_curves_on_the_trial_grid(demo):
     assert np.array_equal(vae_t.meta["Z_GRID"], trial_grid()[1])
     at_truth = np.abs(vae_t.meta["Z_GRID"][None, :] - z_true[:, None]).argmin(axis=1)   # (3,)
     assert np.all(np.isfinite(vae_t["RCHI2_SCAN"][np.arange(3), at_truth]))          # scanned there
+
+
+def test_residual_atlas_smoke(demo):
+    pytest.importorskip("ppxf")
+    res, out = demo("residual_atlas", "--no-download")
+    assert {"NGC3522", "NGC3073"} <= set(res["names"])
+    assert res["resid"].shape == (len(res["names"]), 1000) and np.all(np.isfinite(res["rchi2"]))
+    assert res["ratio"] > 0
+    _assert_png(out / "residual_atlas.png")
+
+
+def test_residual_atlas_rchi2_is_the_mean_squared_normalised_residual(demo):
+    """RCHI2 = sum r^2 / (n_good - Z): the atlas's residuals and encode's chi^2 agree."""
+    res, _ = demo("residual_atlas", "--no-download")
+    for r, rchi2 in zip(res["resid"], res["rchi2"]):
+        good = np.isfinite(r)
+        assert rchi2 == pytest.approx(np.sum(r[good] ** 2) / (good.sum() - 6), rel=1e-3)

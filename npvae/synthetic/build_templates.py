@@ -81,13 +81,15 @@ def find_ssp_files(folder):
     return rows
 
 
-def download_sdist(dest):
-    """pip-download the ppxf 8.2.6 sdist into ``dest`` and unpack it; return the folder."""
+def download_sdist(dest, extract=True):
+    """pip-download the ppxf 8.2.6 sdist into ``dest`` and (``extract``) unpack it; return the folder."""
     subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                     "ppxf==8.2.6", "-d", dest], check=True)
     tar = glob.glob(os.path.join(dest, "ppxf-8.2.6.tar.gz"))
     if not tar:
         raise NpvaeError(f"{dest}: ppxf-8.2.6.tar.gz not found after pip download")
+    if not extract:
+        return dest
     with tarfile.open(tar[0]) as tf:
         tf.extractall(dest, filter="data")
     return dest

@@ -20,7 +20,7 @@ PROCESS_MIN = 16000   # from this many spectra, build + preprocess in worker pro
 
 
 def make_dataset(n, rng=None, path=None, fractions=None, raw_dir=None, verbose=False, n_jobs=None,
-                 **preprocess_options):
+                 physics=None, **preprocess_options):
     """Generate ``n`` spectra, preprocess them and return the loaded Dataset.
 
     Parameters
@@ -40,6 +40,8 @@ def make_dataset(n, rng=None, path=None, fractions=None, raw_dir=None, verbose=F
         Worker processes that each build a batch of spectra and preprocess it, so that only the
         compact rest-frame arrays travel back (default: one per core from ``PROCESS_MIN``
         spectra on, else none; 1 = none). The dataset does not depend on it.
+    physics : iterable of str, optional
+        Optional physics, see :func:`npvae.synthetic.generate` (None = all).
     **preprocess_options
         Passed to :func:`npvae.data.preprocess.preprocess` (e.g. ``sn_cap``, ``infill``).
 
@@ -53,27 +55,28 @@ def make_dataset(n, rng=None, path=None, fractions=None, raw_dir=None, verbose=F
     if "fork" not in multiprocessing.get_all_start_methods():
         n_jobs = 1                     # workers are forked (see _in_worker_processes)
     if raw_dir is not None or n_jobs <= 1:
-        res = _in_this_process(n, rng, fractions, raw_dir, verbose, preprocess_options)
+        res = _in_this_process(n, rng, fractions, raw_dir, verbose, preprocess_options, physics)
     else:
-        res = _in_worker_processes(n, rng, fractions, verbose, n_jobs, **preprocess_options)
+        res = _in_worker_processes(n, rng, fractions, verbose, n_jobs, physics=physics, **preprocess_options)
     meta = {"source": "npvae.synthetic", "n_generated": int(n), "n_skipped": len(res.skipped),
             "fractions": fractions or "default"}
     return _write_and_load(res, path, meta)
 
 
-def _in_this_process(n, rng, fractions, raw_dir, verbose, preprocess_options):
+def _in_this_process(n, rng, fractions, raw_dir, verbose, preprocess_options, physics=None):
     """generate() then preprocess(), records in memory (threads inside both)."""
-    records = generate(n, rng=rng, fractions=fractions, verbose=verbose)
+    records = generate(n, rng=rng, fractions=fractions, verbose=verbose, physics=physics)
     if raw_dir is not None:
         write_raw(records, raw_dir, verbose=verbose)
     return preprocess(records, rng=rng, verbose=verbose, **preprocess_options)
 
 
 def _in_worker_processes(n, rng, fractions, verbose, n_jobs, sn_cap=SN_CAP, infill=True,
-                         min_coverage=None, dilate=2, chunk=None, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS):
+                         min_coverage=None, dilate=2, chunk=None, n_ev=INFILL_EIGENVECTORS, n_iter=INFILL_ITERATIONS,
+                         physics=None):
     """The same survey and dataset as :func:`_in_this_process`, batches built and prepared in
     worker processes (``chunk`` is ignored: a batch is a chunk); labels, split and infill here."""
-    starts, batches, batch_rngs = batch_plan(n, rng, fractions)
+    starts, batches, batch_rngs = batch_plan(n, rng, fractions, physics=physics)
     options = {"sn_cap": sn_cap, "dilate": dilate,
                "min_coverage": MIN_COVERAGE if min_coverage is None else min_coverage}
     parts = []

@@ -10,6 +10,7 @@ W rest pixels.
 import numpy as np
 
 from . import dust
+from .abundance import apply_responses
 from .spectral import KMS_PER_PIXEL, gaussian_broaden
 from .templates import load_templates
 
@@ -82,20 +83,24 @@ def metal_weights(metals, mh):
     return w                                                                   # (N, M)
 
 
-def stellar_continuum(age_w, mh, sigma_star, ebv_star):
+def stellar_continuum(age_w, mh, sigma_star, ebv_star, alpha_fe=None, na_fe=None):
     """Rest-frame stellar spectra (N, W) in L_sun/A per solar mass formed.
 
     .. math:: f(\\lambda) = 10^{-0.4 k(\\lambda) E_*} \\,
               \\Big[\\sum_{a,m} w_a u_m S_{am}\\Big] \\ast G(\\sigma_*)
 
     age_w (N, A) from :func:`sfh_weights`, mh (N,) [M/H], sigma_star (N,) km/s (added to the
-    templates' own ~65 km/s, close to SDSS's instrumental width), ebv_star (N,).
+    templates' own ~65 km/s, close to SDSS's instrumental width), ebv_star (N,); alpha_fe,
+    na_fe (N,) or None: abundance ratios applied as Lick-index responses before the broadening
+    (:func:`npvae.synthetic.abundance.apply_responses`).
     Returns the spectra and the weights (N, A, M).
     """
     t = load_templates()
     weights = age_w[:, :, None] * metal_weights(t.metals, mh)[:, None, :]      # (N, A, M)
     flat = weights.reshape(len(mh), -1).astype(np.float32)                    # (N, A*M)
     spec = flat @ t.flux.reshape(-1, t.loglam.size)                           # (N, W)
+    if alpha_fe is not None:
+        apply_responses(spec, 10 ** t.loglam, alpha_fe, na_fe)                # (N, W) in place
     spec = gaussian_broaden(spec, sigma_star / KMS_PER_PIXEL)                 # (N, W)
     spec *= dust.transmission(10 ** t.loglam, ebv_star).astype(np.float32)    # (N, W)
     return spec, weights

@@ -10,7 +10,7 @@ import numpy as np
 from ..data.labels import kewley2001_nii
 
 __all__ = ["LINES", "LINE_NAMES", "MEASURED", "kauffmann_nii", "sf_ratios",
-           "agn_ratios", "liner_ratios", "line_fluxes", "bpt_of_fluxes", "mix_ratios"]
+           "agn_ratios", "liner_ratios", "lier_ratios", "line_fluxes", "bpt_of_fluxes", "mix_ratios"]
 
 # name (SDSS SPZLINE spelling where SDSS measures the line), vacuum wavelength A, measured?
 LINES = np.array([
@@ -78,6 +78,19 @@ def liner_ratios(rng, n):
     return {"nii": x, "oiii": y, "sii": rng.uniform(-0.25, 0.15, n), "oi": rng.uniform(-1.0, -0.5, n),
             "oii": rng.uniform(0.4, 0.9, n), "neiii": -1.0 + rng.normal(0, 0.1, n),
             "heii": rng.uniform(-1.5, -1.0, n)}
+
+
+def lier_ratios(rng, n):
+    """Ratios of the weak LINER-like (LIER) emission of quiescent galaxies: [N II] > H-alpha.
+
+    Yan et al. (2006, ApJ 648, 281) and Belfiore et al. (2016, MNRAS 461, 3111): the emission
+    of red, old galaxies sits on the LINER branch with log [N II]/Ha of 0 to 0.35 (0.0-0.35
+    here) and modest [O III]/Hb, above the Kewley line. Dict of (N,) arrays.
+    """
+    ratios = liner_ratios(rng, n)
+    ratios["nii"] = rng.uniform(0.0, 0.35, n)
+    ratios["oiii"] = _above_kewley(ratios["nii"], ratios["oiii"], rng, 0.15)
+    return ratios
 
 
 def line_fluxes(ratios, rng):

@@ -9,14 +9,31 @@ import numpy as np
 
 from ..paper import CLASSES as PAPER_CLASSES
 from ..utils import NpvaeError
+from .abundance import draw_abundances
 from .oddities import ODDITY_KINDS
 from .observe import draw_redshift, draw_sn
 
-__all__ = ["DEFAULT_FRACTIONS", "CLASSES", "draw_population"]
+__all__ = ["DEFAULT_FRACTIONS", "CLASSES", "PHYSICS", "check_physics", "draw_population"]
 
-DEFAULT_FRACTIONS = {"quiescent": 0.60, "emission": 0.32, "nlagn": 0.04, "blagn": 0.014,
+# nlagn: intended narrow-line AGN; with the weak LIER emission of quiescent galaxies
+# ("quiescent_lines") about 3% more are *measured* as AGN, together the paper's 4%
+DEFAULT_FRACTIONS = {"quiescent": 0.62, "emission": 0.32, "nlagn": 0.02, "blagn": 0.014,
                      "oddity": 0.005}
 CLASSES = list(PAPER_CLASSES)
+# optional physics, all on by default (docs/synthetic.md, "Realism"):
+# abundances: [alpha/Fe] and [Na/Fe] of early types rising with sigma (abundance.py);
+# quiescent_lines: weak LINER-like emission in most quiescent galaxies (nebular.lier_ratios);
+# calibration: smooth spectrophotometric errors, one per camera (calibration.py)
+PHYSICS = ("abundances", "quiescent_lines", "calibration")
+
+
+def check_physics(physics):
+    """The set of optional physics switched on: None -> all of :data:`PHYSICS`; raise on unknown names."""
+    chosen = set(PHYSICS if physics is None else physics)
+    unknown = chosen - set(PHYSICS)
+    if unknown:
+        raise NpvaeError(f"physics: unknown option {sorted(unknown)[0]!r} (known: {', '.join(PHYSICS)})")
+    return chosen
 
 
 def _check_fractions(fractions):
@@ -81,12 +98,15 @@ def _draw_sfh(rng, kind):
             "burst_frac": burst_frac, "burst_age": burst_age, "extreme": extreme}
 
 
-def draw_population(rng, n, fractions=None):
+def draw_population(rng, n, fractions=None, physics=None):
     """All object parameters: class, oddity, redshift, S/N, SFH, metallicity, kinematics, dust.
 
+    ``physics``: the optional physics to switch on (names of :data:`PHYSICS`; None = all).
     Returns a dict of (N,) arrays; emission-line ratios and AGN details are drawn later in
-    :mod:`npvae.synthetic.survey` from these.
+    :mod:`npvae.synthetic.survey` from these. The optional parameters are drawn last, so
+    switching them off leaves every other parameter as it was.
     """
+    physics = check_physics(physics)
     if int(n) != n or n < 1:
         raise NpvaeError(f"n = {n}: the number of spectra must be a positive integer")
     fractions = _check_fractions(fractions)
@@ -111,4 +131,8 @@ def draw_population(rng, n, fractions=None):
                                 np.where(q, pop["sigma_star"], rng.uniform(25, 90, n)))
     # apparent brightness: S/N and flux density at 6000 A observed (1e-17 erg/s/cm^2/A)
     pop["flux_6000"] = 6.0 * (pop["sn"] / 14.0) ** 1.3 * rng.lognormal(0, 0.2, n)
+    early = (q | (kind == "nlagn")) & ("abundances" in physics)
+    pop["alpha_fe"], pop["na_fe"] = draw_abundances(rng, pop["sigma_star"], early)
+    pop["quiescent_lines"] = np.full(n, "quiescent_lines" in physics)
+    pop["calibration"] = np.full(n, "calibration" in physics)
     return pop

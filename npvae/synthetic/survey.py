@@ -15,6 +15,7 @@ from ..data.labels import kewley2001_nii
 from ..data.record import Spectrum
 from ..utils import as_generator, default_threads, progress
 from . import nebular, oddities, quasars
+from .calibration import calibration_distortion
 from .dust import STAR_TO_GAS, line_transmission
 from .galaxies import recent_sfr, sfh_weights, stellar_continuum
 from .measure import fit_lines, line_tables
@@ -27,6 +28,8 @@ __all__ = ["batch_plan", "build_records", "generate", "build_batch", "SIGMA_INST
 
 SIGMA_INST = 65.0             # km/s, SDSS instrumental dispersion (R ~ 2000)
 HALPHA_PER_SFR = 0.0329       # L_sun of Halpha per (M_sun / Gyr): Kennicutt 1998, 1.26e41 erg/s per M_sun/yr
+LIER_FRACTION = 0.5           # quiescent galaxies with EW(Halpha) 0.5-1.5 A (Yan et al. 2006: 52%)
+LIER_EW = (0.5, 1.5)          # A, log-uniform; the WHAN "retired" galaxies have EW < 3 A
 _I = {name: i for i, name in enumerate(nebular.LINE_NAMES)}
 
 
@@ -35,8 +38,31 @@ def _value_at(spec, wave, lam):
     return spec[:, int(np.argmin(np.abs(wave - lam)))]
 
 
-def _narrow_lines(rng, b, cont_ha, line_trans):
-    """Intrinsic narrow-line luminosities (N, L) per solar mass formed, and the AGN fraction of Halpha."""
+def _quiescent_lines(rng, b, ew_agn, agn):
+    """Weak LINER-like emission of quiescent galaxies (where b["quiescent_lines"]), in place.
+
+    SDSS shows it in about half of the red, old galaxies (Yan et al. 2006: 52% with [O II];
+    Belfiore et al. 2016, LIER emission): here a fraction LIER_FRACTION gets EW(H-alpha) log-uniform
+    in LIER_EW (the "retired galaxies" of the WHAN diagram, Cid Fernandes et al. 2011, have
+    EW < 3 A; up to 1.5 A keeps the quiescent galaxies measured as AGN at the paper's few per
+    cent), the rest 0.05-0.5 A, all with LIER ratios ([N II] > H-alpha).
+    ew_agn (N,) observed EW, agn (N, L) line fluxes relative to H-alpha.
+    """
+    n = ew_agn.size
+    strong = rng.random(n) < LIER_FRACTION
+    ew = np.where(strong, np.exp(rng.uniform(*np.log(LIER_EW), n)),
+                  np.exp(rng.uniform(np.log(0.05), np.log(0.5), n)))
+    lier = nebular.line_fluxes(nebular.lier_ratios(rng, n), rng)
+    on = (b["kind"] == "quiescent") & b["quiescent_lines"]
+    ew_agn[on] = ew[on]
+    agn[on] = lier[on]
+
+
+def _narrow_lines(rng, b, cont_ha, line_trans, extra):
+    """Intrinsic narrow-line luminosities (N, L) per solar mass formed, and the AGN fraction of Halpha.
+
+    ``extra``: the generator of the optional physics (so that switching it leaves the rest alone).
+    """
     n = b["kind"].size
     sf = nebular.line_fluxes(nebular.sf_ratios(rng, b["mh"]), rng)              # (N, L) Ha = 1
     seyfert = nebular.line_fluxes(nebular.agn_ratios(rng, n), rng)
@@ -50,6 +76,7 @@ def _narrow_lines(rng, b, cont_ha, line_trans):
                        [np.exp(rng.uniform(np.log(0.05), np.log(0.8), n)),
                         np.exp(rng.uniform(np.log(3), np.log(40), n)),
                         np.exp(rng.uniform(np.log(5), np.log(40), n))], 0.0)
+    _quiescent_lines(extra, b, ew_agn, agn)
     l_agn = ew_agn * cont_ha / t_ha                                           # observed EW -> intrinsic
     is_agn = np.isin(b["kind"], ["nlagn", "blagn"])
     f_min = rng.uniform(0.6, 1.0, n)
@@ -89,10 +116,12 @@ def build_batch(rng, b):
     t = load_templates()
     wave = 10 ** t.loglam                                                     # (W,)
     n = b["kind"].size
+    extra = rng.spawn(1)[0]                       # optional physics: spawning leaves rng's stream alone
     age_w = sfh_weights(t.ages, b["t_start"], b["tau"], b["t_quench"], b["burst_frac"], b["burst_age"])
-    cont, weights = stellar_continuum(age_w, b["mh"], b["sigma_star"], STAR_TO_GAS * b["ebv_gas"])
+    cont, weights = stellar_continuum(age_w, b["mh"], b["sigma_star"], STAR_TO_GAS * b["ebv_gas"],
+                                      b["alpha_fe"], b["na_fe"])
     line_trans = line_transmission(nebular.LINES["wave"], b["ebv_gas"])       # (N, L) CCM89
-    lum, f_agn = _narrow_lines(rng, b, _value_at(cont, wave, 6564.6), line_trans)
+    lum, f_agn = _narrow_lines(rng, b, _value_at(cont, wave, 6564.6), line_trans, extra)
     lum_obs = lum * line_trans                                                # (N, L) after dust
     qso = {"fwhm": np.zeros(n), "host_frac": np.ones(n), "hb_broad": np.zeros(n)}
     rows = np.flatnonzero(b["kind"] == "blagn")
@@ -132,7 +161,9 @@ def build_batch(rng, b):
         cont_obs[star] += light_obs * (b["flux_6000"][star] * rng.uniform(0.5, 3.0, star.size))[:, None]
     low = odd == "low_sn"
     sn[low] = rng.uniform(1.0, 3.0, low.sum())
-    flux, ivar, and_mask, _ = observe(rng, cont_obs + lines_obs, sn)
+    calib = calibration_distortion(extra, 10 ** obs_loglam(), n).astype(np.float32)   # (N, P)
+    calib[~b["calibration"]] = 1.0
+    flux, ivar, and_mask, _ = observe(rng, (cont_obs + lines_obs) * calib, sn)
     gap = np.flatnonzero(odd == "missing_data")
     if gap.size:
         f, iv, m = flux[gap], ivar[gap], and_mask[gap]
@@ -143,7 +174,8 @@ def build_batch(rng, b):
         iv, m = ivar[lows], and_mask[lows]
         oddities.drop_many(rng, iv, m)
         ivar[lows], and_mask[lows] = iv, m
-    area, err, ew = fit_lines(flux, ivar, cont_obs, b["z_cat"], sigma_line)
+    # the pipeline's template fit follows the calibration error (it has polynomial terms)
+    area, err, ew = fit_lines(flux, ivar, cont_obs * calib, b["z_cat"], sigma_line)
     flux_scale = scale                                                        # truth in observed units
     log_age = np.log10(t.ages)
     mass_w = weights.sum(axis=2)                                              # (N, A)
@@ -158,6 +190,7 @@ def build_batch(rng, b):
         "TRUE_SIGMA_STAR": b["sigma_star"], "TRUE_SIGMA_GAS": b["sigma_gas"],
         "TRUE_AGN_FRAC": f_agn, "TRUE_FWHM_BROAD": qso["fwhm"], "TRUE_HOST_FRAC": qso["host_frac"],
         "TRUE_HB_BROAD_FLUX": qso["hb_broad"] * flux_scale,
+        "TRUE_ALPHA_FE": b["alpha_fe"], "TRUE_NA_FE": b["na_fe"],
     }
     for name, col in (("H_alpha", "HA"), ("H_beta", "HB"), ("[O_III] 5007", "OIII_5007"),
                       ("[N_II] 6583", "NII_6583"), ("[S_II] 6716", "SII_6716"), ("[O_II] 3727", "OII_3729")):
@@ -182,7 +215,7 @@ def _records(start, b, flux, ivar, and_mask, tables, truth):
     return out
 
 
-def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False, n_threads=None):
+def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False, n_threads=None, physics=None):
     """Make ``n`` synthetic SDSS-like spectra.
 
     Parameters
@@ -199,13 +232,16 @@ def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False, n_thre
     n_threads : int, optional
         Batches built at once in threads (default: the number of cores, at most 4); the
         survey does not depend on it.
+    physics : iterable of str, optional
+        Optional physics to switch on, names of :data:`npvae.synthetic.population.PHYSICS`
+        (``abundances``, ``quiescent_lines``, ``calibration``); None = all of them, ``()`` = none.
 
     Returns
     -------
     list of :class:`npvae.data.record.Spectrum`, observed frame, with ``meta["columns"]``
     holding ``ODDITY`` and the ``TRUE_*`` parameters.
     """
-    starts, batches, batch_rngs = batch_plan(n, as_generator(rng), fractions, batch_size)
+    starts, batches, batch_rngs = batch_plan(n, as_generator(rng), fractions, batch_size, physics)
     records = []
     with ThreadPoolExecutor(n_threads or default_threads()) as pool:   # NumPy drops the GIL
         for part in progress(pool.map(build_records, starts, batches, batch_rngs), total=len(starts),
@@ -214,14 +250,14 @@ def generate(n, rng=None, fractions=None, batch_size=1000, verbose=False, n_thre
     return records
 
 
-def batch_plan(n, rng, fractions=None, batch_size=1000):
+def batch_plan(n, rng, fractions=None, batch_size=1000, physics=None):
     """Draw the population, cut it into batches, spawn one generator per batch.
 
     Returns (starts, batches, generators): batch i holds the population rows
     ``starts[i]:starts[i] + batch_size`` and is built with generator i, so the survey is the same
     however the batches are spread over threads or processes.
     """
-    pop = draw_population(rng, n, fractions)
+    pop = draw_population(rng, n, fractions, physics)
     starts = list(range(0, len(pop["kind"]), batch_size))
     batches = [{k: v[s:s + batch_size] for k, v in pop.items()} for s in starts]
     return starts, batches, rng.spawn(len(starts))

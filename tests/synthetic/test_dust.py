@@ -80,9 +80,9 @@ def dusty_survey():
     seen = []
     real = survey.stellar_continuum
 
-    def spy(age_w, mh, sigma_star, ebv_star):
+    def spy(age_w, mh, sigma_star, ebv_star, *abundances):
         seen.append(np.array(ebv_star))
-        return real(age_w, mh, sigma_star, ebv_star)
+        return real(age_w, mh, sigma_star, ebv_star, *abundances)
 
     survey.stellar_continuum = spy
     try:
