@@ -13,7 +13,7 @@ Shapes: N spectra, B chunk, D pixels, Z latent.
 import multiprocessing
 import os
 import weakref
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -36,7 +36,7 @@ __all__ = ["encode_spectra", "encode_task", "outlier_reference", "CHUNK", "COLUM
 
 CHUNK = 1024                     # spectra per chunk
 COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
-           "GOOD_FRAC", "INFILL_FRAC", "OUTLIER")
+           "GOOD_FRAC", "INFILL_FRAC", "OUTLIER", "SOURCE", "ROW")
 _LOF_CACHE = weakref.WeakKeyDictionary()   # model -> (its training latents, fitted LOF)
 NO_RECIPE = ("the model file carries no preprocessing recipe (it was saved before npvae stored one): "
              "train it again with `npvae train`, or encode a preprocessed dataset file instead")
@@ -148,7 +148,23 @@ def prepare_raw(items, recipe):
     if items and not isinstance(items[0], Spectrum):
         items, skipped = read_records(items)
     flux, weight, mask, rows, more = recipe.prepare(items)
-    return flux, weight, mask, _columns(rows), skipped + more
+    cols = _columns(rows)
+    cols["SOURCE"] = np.array(_kept_sources(items, more) or [""], str)[:len(rows)]   # (B,)
+    cols["ROW"] = np.zeros(len(rows), np.int64)                        # a raw file is one spectrum
+    return flux, weight, mask, cols, skipped + more
+
+
+def _kept_sources(records, skipped):
+    """Source of each record that ``recipe.prepare`` kept (the skipped ones' sources removed, in order)."""
+    left = Counter(source for source, _ in skipped)
+    kept = []
+    for r in records:
+        source = r.source or r.name
+        if left[source]:
+            left[source] -= 1
+        else:
+            kept.append(source)
+    return kept
 
 
 def _columns(rows):
@@ -163,8 +179,12 @@ def _columns(rows):
     return cols
 
 
-def _dataset_chunk(ds, lo, hi, recipe):
-    """Rows lo:hi of a dataset as (flux, weight, mask, columns, []); refilled from the recipe's basis."""
+def _dataset_chunk(ds, lo, hi, recipe, files=None):
+    """Rows lo:hi of a dataset as (flux, weight, mask, columns, []); refilled from the recipe's basis.
+
+    ``files`` [(file, rows)]: the files the dataset's rows come from, in order (SOURCE and ROW
+    columns); None for a dataset in memory (SOURCE "", ROW -1).
+    """
     flux = np.asarray(ds.flux[lo:hi], np.float32)                     # (B, D) native float32
     weight = np.asarray(ds.weight[lo:hi], np.float32)
     mask = np.asarray(ds.mask[lo:hi]) != 0
@@ -173,15 +193,26 @@ def _dataset_chunk(ds, lo, hi, recipe):
     cat = ds.catalog[lo:hi]
     cols = {k: np.asarray(cat[k]) for k in ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN")}
     cols["GOOD_FRAC"] = 1.0 - mask.mean(axis=1)
+    cols["SOURCE"], cols["ROW"] = _row_origins(files, lo, min(hi, len(ds))) if files else (
+        np.full(len(flux), ""), np.full(len(flux), -1, np.int64))
     return flux, weight, mask, cols, []
+
+
+def _row_origins(files, lo, hi):
+    """File (B,) and row in it (B,) of rows lo:hi of the concatenation of ``files`` [(file, rows)]."""
+    starts = np.concatenate([[0], np.cumsum([n for _, n in files])])   # (K+1,) first row of each file
+    rows = np.arange(lo, hi)                                            # (B,)
+    k = np.searchsorted(starts, rows, side="right") - 1                # (B,) file of each row
+    return np.array([str(f) for f, _ in files])[k], rows - starts[k]
 
 
 def _prepared_chunks(sources, recipe, chunk, n_jobs):
     """Yield prepared chunks in input order; raw files prepared in ``n_jobs`` processes."""
-    for kind, items, _ in sources:
+    for kind, items, path in sources:
         if kind == "dataset":
+            files = _dataset_files(Path(path).resolve()) if path is not None else None
             for lo in range(0, len(items), chunk):
-                yield _dataset_chunk(items, lo, lo + chunk, recipe)
+                yield _dataset_chunk(items, lo, lo + chunk, recipe, files)
             continue
         pieces = [items[i:i + chunk] for i in range(0, len(items), chunk)]
         if kind == "records" or n_jobs <= 1 or len(pieces) <= 1:
@@ -247,7 +278,7 @@ def _prepare_item(item, recipe):
         return prepare_raw(item[1], recipe)
     ds = load_dataset(item[1], memmap=True)
     try:
-        return _dataset_chunk(ds, item[2], item[3], recipe)
+        return _dataset_chunk(ds, item[2], item[3], recipe, [(item[1], len(ds))])
     finally:
         ds.close()
 
@@ -288,7 +319,8 @@ def _table(parts, model, reconstructions):
     if not parts:
         z, d = model.n_latent, model.n_features
         shapes = {"MU": (0, z), "LOGVAR": (0, z), "FLUX": (0, d), "WEIGHT": (0, d), "RECON": (0, d)}
-        kinds = {"PLATE": np.int64, "MJD": np.int64, "FIBERID": np.int64, "CLASS": "U6", "LABEL": "U9"}
+        kinds = {"PLATE": np.int64, "MJD": np.int64, "FIBERID": np.int64, "CLASS": "U6", "LABEL": "U9",
+                 "SOURCE": "U1", "ROW": np.int64}
         return Table({n: np.zeros(shapes.get(n, (0,)), kinds.get(n, np.float32 if n in shapes else np.float64))
                       for n in names})
     return Table({n: np.concatenate([p[n] for p in parts]) for n in names})

@@ -77,6 +77,8 @@ def test_tcp_cluster_preprocesses_and_encodes_exactly_as_the_loop(dask_cluster, 
         np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)))
     # encode: the raw files then the sharded dataset, every column equal and in input order
     assert len(lat) == 2 * N_FILES and list(skip["SOURCE"]) == [str(raw / "spec-0000-00000-0000.fits")]
+    assert set(lat["SOURCE"][N_FILES:]) == {str(tmp_path / "none" / "shards" / r["file"]) for r in ours["shards"]}
+    lat_tcp["SOURCE"] = np.char.replace(np.asarray(lat_tcp["SOURCE"]), bytes(tmp_path / "tcp"), bytes(tmp_path / "none"))
     _assert_tables_equal(lat, lat_tcp)
     _assert_tables_equal(skip, skip_tcp)
     assert np.isfinite(np.asarray(lat["OUTLIER"])).all()                 # scored on the workers too
