@@ -37,6 +37,7 @@ __all__ = ["encode_spectra", "encode_task", "outlier_reference", "CHUNK", "COLUM
 CHUNK = 1024                     # spectra per chunk
 COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
            "GOOD_FRAC", "INFILL_FRAC", "OUTLIER", "SOURCE", "ROW")
+CATALOG = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN")   # read from a dataset's catalogue
 _LOF_CACHE = weakref.WeakKeyDictionary()   # model -> (its training latents, fitted LOF)
 NO_RECIPE = ("the model file carries no preprocessing recipe (it was saved before npvae stored one): "
              "train it again with `npvae train`, or encode a preprocessed dataset file instead")
@@ -185,16 +186,32 @@ def _dataset_chunk(ds, lo, hi, recipe, files=None):
     ``files`` [(file, rows)]: the files the dataset's rows come from, in order (SOURCE and ROW
     columns); None for a dataset in memory (SOURCE "", ROW -1).
     """
-    flux = np.asarray(ds.flux[lo:hi], np.float32)                     # (B, D) native float32
-    weight = np.asarray(ds.weight[lo:hi], np.float32)
-    mask = np.asarray(ds.mask[lo:hi]) != 0
+    hi = min(hi, len(ds))
+    cat = ds.catalog[lo:hi]
+    where = _row_origins(files, lo, hi) if files else (np.full(hi - lo, ""), np.full(hi - lo, -1, np.int64))
+    return _chunk(ds.flux[lo:hi], ds.weight[lo:hi], ds.mask[lo:hi], {k: np.asarray(cat[k]) for k in CATALOG},
+                  where, recipe)
+
+
+def _file_chunk(path, lo, hi, recipe):
+    """Rows lo:hi of one dataset file (or shard), reading only those rows of its arrays and catalogue."""
+    with fits.open(path, memmap=True) as hdul:
+        cat = hdul["CATALOG"].data[lo:hi]
+        cols = {k: np.char.strip(np.asarray(cat[k], str)) if cat[k].dtype.kind in "SU" else np.array(cat[k])
+                for k in CATALOG}
+        return _chunk(hdul["FLUX"].data[lo:hi], hdul["WEIGHT"].data[lo:hi], hdul["MASK"].data[lo:hi], cols,
+                      (np.full(len(cat), str(path)), np.arange(lo, lo + len(cat))), recipe)
+
+
+def _chunk(flux, weight, mask, cols, where, recipe):
+    """Arrays (B, D) and catalogue columns of B dataset rows -> a prepared chunk (native copies)."""
+    flux = np.asarray(flux, np.float32)                                # (B, D) native float32
+    weight = np.asarray(weight, np.float32)
+    mask = np.asarray(mask) != 0
     if recipe is not None:
         flux = recipe.fill(flux, weight, mask)
-    cat = ds.catalog[lo:hi]
-    cols = {k: np.asarray(cat[k]) for k in ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN")}
     cols["GOOD_FRAC"] = 1.0 - mask.mean(axis=1)
-    cols["SOURCE"], cols["ROW"] = _row_origins(files, lo, min(hi, len(ds))) if files else (
-        np.full(len(flux), ""), np.full(len(flux), -1, np.int64))
+    cols["SOURCE"], cols["ROW"] = where
     return flux, weight, mask, cols, []
 
 
@@ -276,11 +293,7 @@ def _prepare_item(item, recipe):
         return item[1]
     if kind != "rows":
         return prepare_raw(item[1], recipe)
-    ds = load_dataset(item[1], memmap=True)
-    try:
-        return _dataset_chunk(ds, item[2], item[3], recipe, [(item[1], len(ds))])
-    finally:
-        ds.close()
+    return _file_chunk(item[1], item[2], item[3], recipe)
 
 
 def encode_task(item, model, method, reconstructions):
