@@ -179,8 +179,10 @@ def benchmark(args, work):
     ds.close()
     steps.append(run_step("train (2 epochs, streaming)", ["train", "--data", survey, "--out", run, "--epochs", EPOCHS,
                                                           "--quiet"], EPOCHS * n_train, work / "train.log"))
-    steps.append(run_step("encode + LOF + top 100", ["encode", survey, "--model", run, "--out", work / "latents.fits",
-                                                     "--top", 100, "--quiet", *local], args.n, work / "encode.log"))
+    infill = ["--infill", args.infill] if args.infill else []
+    steps.append(run_step(f"encode + LOF + top 100 (infill {args.infill or 'of the model'})",
+                          ["encode", survey, "--model", run, "--out", work / "latents.fits", "--top", 100, "--quiet",
+                           *infill, *local], args.n, work / "encode.log"))
     raw = write_raw_files(work / "raw", args.raw_files, args.distinct)
     per_shard = max(1, args.raw_files // 16)
     for workers in (1, 2):
@@ -223,6 +225,8 @@ def main():
     ap.add_argument("--n", type=int, default=1_000_000, help="spectra to synthesise (default %(default)s)")
     ap.add_argument("--shard-size", type=int, default=20_000, help="spectra per shard (default %(default)s)")
     ap.add_argument("--workers", type=int, default=None, help="workers of synth and encode (default: one per core)")
+    ap.add_argument("--infill", choices=("pca", "vae"), default=None,
+                    help="encode's infill of masked pixels (default: the model's, vae: iterated to convergence)")
     ap.add_argument("--raw-files", type=int, default=4000, help="spec-lite files to preprocess (default %(default)s)")
     ap.add_argument("--distinct", type=int, default=200, help="distinct ones among them (default %(default)s)")
     ap.add_argument("--workdir", default=None, help="folder in which a fresh work folder is made (default: temp)")
