@@ -18,7 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
 from threadpoolctl import threadpool_limits
 
@@ -27,9 +26,10 @@ from ..data.dataset import Dataset, is_dataset_file, load_dataset
 from ..data.files import find_spectrum_files, read_records
 from ..data.labels import classify
 from ..data.record import Spectrum
-from ..data.shards import MANIFEST, read_manifest
+from ..data.shards import MANIFEST
 from ..paper import LOF_K
 from ..utils import NpvaeError, progress
+from .datarows import dataset_chunk, dataset_files, file_chunk
 from .encode import encode_chunk, vae_infill
 
 __all__ = ["encode_spectra", "encode_task", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
@@ -37,7 +37,6 @@ __all__ = ["encode_spectra", "encode_task", "outlier_reference", "CHUNK", "COLUM
 CHUNK = 1024                     # spectra per chunk
 COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
            "GOOD_FRAC", "INFILL_FRAC", "OUTLIER", "SOURCE", "ROW")
-CATALOG = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN")   # read from a dataset's catalogue
 _LOF_CACHE = weakref.WeakKeyDictionary()   # model -> (its training latents, fitted LOF)
 NO_RECIPE = ("the model file carries no preprocessing recipe (it was saved before npvae stored one): "
              "train it again with `npvae train`, or encode a preprocessed dataset file instead")
@@ -180,56 +179,13 @@ def _columns(rows):
     return cols
 
 
-def _dataset_chunk(ds, lo, hi, recipe, files=None):
-    """Rows lo:hi of a dataset as (flux, weight, mask, columns, []); refilled from the recipe's basis.
-
-    ``files`` [(file, rows)]: the files the dataset's rows come from, in order (SOURCE and ROW
-    columns); None for a dataset in memory (SOURCE "", ROW -1).
-    """
-    hi = min(hi, len(ds))
-    cat = ds.catalog[lo:hi]
-    where = _row_origins(files, lo, hi) if files else (np.full(hi - lo, ""), np.full(hi - lo, -1, np.int64))
-    return _chunk(ds.flux[lo:hi], ds.weight[lo:hi], ds.mask[lo:hi], {k: np.asarray(cat[k]) for k in CATALOG},
-                  where, recipe)
-
-
-def _file_chunk(path, lo, hi, recipe):
-    """Rows lo:hi of one dataset file (or shard), reading only those rows of its arrays and catalogue."""
-    with fits.open(path, memmap=True) as hdul:
-        cat = hdul["CATALOG"].data[lo:hi]
-        cols = {k: np.char.strip(np.asarray(cat[k], str)) if cat[k].dtype.kind in "SU" else np.array(cat[k])
-                for k in CATALOG}
-        return _chunk(hdul["FLUX"].data[lo:hi], hdul["WEIGHT"].data[lo:hi], hdul["MASK"].data[lo:hi], cols,
-                      (np.full(len(cat), str(path)), np.arange(lo, lo + len(cat))), recipe)
-
-
-def _chunk(flux, weight, mask, cols, where, recipe):
-    """Arrays (B, D) and catalogue columns of B dataset rows -> a prepared chunk (native copies)."""
-    flux = np.asarray(flux, np.float32)                                # (B, D) native float32
-    weight = np.asarray(weight, np.float32)
-    mask = np.asarray(mask) != 0
-    if recipe is not None:
-        flux = recipe.fill(flux, weight, mask)
-    cols["GOOD_FRAC"] = 1.0 - mask.mean(axis=1)
-    cols["SOURCE"], cols["ROW"] = where
-    return flux, weight, mask, cols, []
-
-
-def _row_origins(files, lo, hi):
-    """File (B,) and row in it (B,) of rows lo:hi of the concatenation of ``files`` [(file, rows)]."""
-    starts = np.concatenate([[0], np.cumsum([n for _, n in files])])   # (K+1,) first row of each file
-    rows = np.arange(lo, hi)                                            # (B,)
-    k = np.searchsorted(starts, rows, side="right") - 1                # (B,) file of each row
-    return np.array([str(f) for f, _ in files])[k], rows - starts[k]
-
-
 def _prepared_chunks(sources, recipe, chunk, n_jobs):
     """Yield prepared chunks in input order; raw files prepared in ``n_jobs`` processes."""
     for kind, items, path in sources:
         if kind == "dataset":
-            files = _dataset_files(Path(path).resolve()) if path is not None else None
+            files = dataset_files(Path(path).resolve()) if path is not None else None
             for lo in range(0, len(items), chunk):
-                yield _dataset_chunk(items, lo, lo + chunk, recipe, files)
+                yield dataset_chunk(items, lo, lo + chunk, recipe, files)
             continue
         pieces = [items[i:i + chunk] for i in range(0, len(items), chunk)]
         if kind == "records" or n_jobs <= 1 or len(pieces) <= 1:
@@ -271,19 +227,11 @@ def _tasks(sources, recipe, chunk):
                 yield kind, [it if kind == "records" else str(it) for it in items[i:i + chunk]]
         elif path is None:
             for lo in range(0, len(items), chunk):
-                yield "prepared", _dataset_chunk(items, lo, lo + chunk, recipe)
+                yield "prepared", dataset_chunk(items, lo, lo + chunk, recipe)
         else:
-            for file, rows in _dataset_files(Path(path).resolve()):
+            for file, rows in dataset_files(Path(path).resolve()):
                 for lo in range(0, rows, chunk):
                     yield "rows", str(file), lo, min(lo + chunk, rows)
-
-
-def _dataset_files(path):
-    """[(file, rows)] of a dataset file or of the shards of a sharded dataset folder."""
-    if path.is_dir():
-        return [(path / r["file"], r["rows"]) for r in read_manifest(path)["shards"]]
-    with fits.open(path) as hdul:
-        return [(path, hdul["FLUX"].header["NAXIS2"])]
 
 
 def _prepare_item(item, recipe):
@@ -293,7 +241,7 @@ def _prepare_item(item, recipe):
         return item[1]
     if kind != "rows":
         return prepare_raw(item[1], recipe)
-    return _file_chunk(item[1], item[2], item[3], recipe)
+    return file_chunk(item[1], item[2], item[3], recipe)
 
 
 def encode_task(item, model, method, reconstructions):
