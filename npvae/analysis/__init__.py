@@ -6,7 +6,7 @@ so any encoder and decoder plug in.
 from npvae.analysis.axes import LatentAxes, fit_latent_axes, resolve_direction
 from npvae.analysis.noise import NoiseSensitivity, added_noise_sigma, noise_sensitivity
 from npvae.analysis.outliers import (chi2_scores, lof_scores, outlier_precision, precision_at,
-                                     roc_auc, top_outliers)
+                                     roc_auc, top_outlier_table, top_outliers)
 from npvae.analysis.separation import (TruthCorrelations, compare_separation, knn_separation,
                                        truth_correlations)
 from npvae.analysis.tracks import TRACK_PRESETS, Track, decode_track, latent_track, preset_track
@@ -15,6 +15,7 @@ from npvae.analysis.traversals import axis_traversals, decode_traversals
 __all__ = ["LatentAxes", "fit_latent_axes", "resolve_direction",
            "NoiseSensitivity", "added_noise_sigma", "noise_sensitivity",
            "chi2_scores", "lof_scores", "outlier_precision", "precision_at", "roc_auc",
-           "top_outliers", "TruthCorrelations", "compare_separation", "knn_separation", "truth_correlations",
+           "top_outliers", "top_outlier_table",
+           "TruthCorrelations", "compare_separation", "knn_separation", "truth_correlations",
            "TRACK_PRESETS", "Track", "decode_track", "latent_track", "preset_track",
            "axis_traversals", "decode_traversals"]

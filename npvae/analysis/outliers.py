@@ -9,13 +9,15 @@ Doc: docs/analysis.md.
 Shapes: N spectra, Z latent dimensions, D pixels.
 """
 import numpy as np
+from astropy.table import Table
 from scipy.stats import rankdata
 
 from npvae.analysis.axes import check_latent
 from npvae.paper import LOF_K
 from npvae.utils import NpvaeError
 
-__all__ = ["lof_scores", "fit_lof_reference", "lof_novelty_scores", "chi2_scores", "top_outliers", "precision_at", "roc_auc",
+__all__ = ["lof_scores", "fit_lof_reference", "lof_novelty_scores", "chi2_scores", "top_outliers", "top_outlier_table",
+           "TOP_COLUMNS", "precision_at", "roc_auc",
            "outlier_precision"]
 
 
@@ -99,6 +101,36 @@ def top_outliers(scores, n=10):
     order = np.argsort(np.where(np.isnan(scores), -np.inf, -scores), kind="stable")
     valid = order[~np.isnan(scores[order])]
     return valid[:int(n)]
+
+
+TOP_COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "OUTLIER", "RCHI2", "SOURCE", "ROW")
+
+
+def top_outlier_table(table, n=10, score="OUTLIER"):
+    """The ``n`` rows of a latents table with the highest ``score``, highest first.
+
+    Parameters
+    ----------
+    table : Table with a ``score`` column (N,), e.g. the LATENTS table of ``npvae encode``.
+    n : int, rows wanted (fewer when fewer scores are finite: NaN is never chosen).
+    score : str, the column ranked (OUTLIER: the LOF; RCHI2: the reconstruction chi^2).
+
+    Returns
+    -------
+    Table: RANK (1 = most outlying), INDEX (row of ``table``) and those of :data:`TOP_COLUMNS`
+    that ``table`` has. Equal scores keep the table's order (:func:`top_outliers` is a stable
+    sort), so the result depends only on the table, never on how it was computed.
+    """
+    if score not in table.colnames:
+        raise NpvaeError(f"the table has no column {score!r} to rank")
+    if int(n) < 1:
+        raise NpvaeError(f"n must be >= 1, got {n}")
+    index = top_outliers(np.asarray(table[score]), n)                  # (n,)
+    out = Table({"RANK": np.arange(1, len(index) + 1), "INDEX": index})
+    for name in TOP_COLUMNS:
+        if name in table.colnames:
+            out[name] = np.asarray(table[name])[index]
+    return out
 
 
 def precision_at(scores, is_oddity, k):

@@ -16,7 +16,7 @@ Shapes: B chunk of spectra, D pixels, H hidden, Z latent.
 from contextlib import nullcontext
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..nn.layers import linear_act_forward
 from ..utils import NpvaeError
@@ -113,10 +113,11 @@ def vae_infill(model, flux, mask, *, tol=VAE_INFILL_TOL, max_iter=VAE_INFILL_MAX
     rows = np.flatnonzero(mask.any(axis=1))                            # (A,) rows still moving
     xa, ma = x[rows], mask[rows]                                       # (A, D) working copies
     mu = encoder_means(model, xa)[0]                                   # (A, Z)
+    threads = ThreadpoolController() if rows.size else None           # finds the BLAS once, not per iteration
     for _ in range(max_iter):
         if rows.size == 0:
             break
-        with threadpool_limits(1, "blas") if len(rows) < SMALL_CHUNK else nullcontext():
+        with threads.limit(limits=1, user_api="blas") if len(rows) < SMALL_CHUNK else nullcontext():
             np.copyto(xa, decoder_means(model, mu), where=ma)          # refill masked pixels
             new_mu = encoder_means(model, xa)[0]                       # (A, Z)
         n_iter[rows] += 1

@@ -13,12 +13,11 @@ Shapes: N spectra, B chunk, D pixels, Z latent.
 import multiprocessing
 import os
 import weakref
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
 from threadpoolctl import threadpool_limits
 
@@ -27,16 +26,17 @@ from ..data.dataset import Dataset, is_dataset_file, load_dataset
 from ..data.files import find_spectrum_files, read_records
 from ..data.labels import classify
 from ..data.record import Spectrum
-from ..data.shards import MANIFEST, read_manifest
+from ..data.shards import MANIFEST
 from ..paper import LOF_K
 from ..utils import NpvaeError, progress
+from .datarows import dataset_chunk, dataset_files, file_chunk
 from .encode import encode_chunk, vae_infill
 
 __all__ = ["encode_spectra", "encode_task", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
 
 CHUNK = 1024                     # spectra per chunk
 COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
-           "GOOD_FRAC", "INFILL_FRAC", "OUTLIER")
+           "GOOD_FRAC", "INFILL_FRAC", "OUTLIER", "SOURCE", "ROW")
 _LOF_CACHE = weakref.WeakKeyDictionary()   # model -> (its training latents, fitted LOF)
 NO_RECIPE = ("the model file carries no preprocessing recipe (it was saved before npvae stored one): "
              "train it again with `npvae train`, or encode a preprocessed dataset file instead")
@@ -148,7 +148,23 @@ def prepare_raw(items, recipe):
     if items and not isinstance(items[0], Spectrum):
         items, skipped = read_records(items)
     flux, weight, mask, rows, more = recipe.prepare(items)
-    return flux, weight, mask, _columns(rows), skipped + more
+    cols = _columns(rows)
+    cols["SOURCE"] = np.array(_kept_sources(items, more) or [""], str)[:len(rows)]   # (B,)
+    cols["ROW"] = np.zeros(len(rows), np.int64)                        # a raw file is one spectrum
+    return flux, weight, mask, cols, skipped + more
+
+
+def _kept_sources(records, skipped):
+    """Source of each record that ``recipe.prepare`` kept (the skipped ones' sources removed, in order)."""
+    left = Counter(source for source, _ in skipped)
+    kept = []
+    for r in records:
+        source = r.source or r.name
+        if left[source]:
+            left[source] -= 1
+        else:
+            kept.append(source)
+    return kept
 
 
 def _columns(rows):
@@ -163,25 +179,13 @@ def _columns(rows):
     return cols
 
 
-def _dataset_chunk(ds, lo, hi, recipe):
-    """Rows lo:hi of a dataset as (flux, weight, mask, columns, []); refilled from the recipe's basis."""
-    flux = np.asarray(ds.flux[lo:hi], np.float32)                     # (B, D) native float32
-    weight = np.asarray(ds.weight[lo:hi], np.float32)
-    mask = np.asarray(ds.mask[lo:hi]) != 0
-    if recipe is not None:
-        flux = recipe.fill(flux, weight, mask)
-    cat = ds.catalog[lo:hi]
-    cols = {k: np.asarray(cat[k]) for k in ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN")}
-    cols["GOOD_FRAC"] = 1.0 - mask.mean(axis=1)
-    return flux, weight, mask, cols, []
-
-
 def _prepared_chunks(sources, recipe, chunk, n_jobs):
     """Yield prepared chunks in input order; raw files prepared in ``n_jobs`` processes."""
-    for kind, items, _ in sources:
+    for kind, items, path in sources:
         if kind == "dataset":
+            files = dataset_files(Path(path).resolve()) if path is not None else None
             for lo in range(0, len(items), chunk):
-                yield _dataset_chunk(items, lo, lo + chunk, recipe)
+                yield dataset_chunk(items, lo, lo + chunk, recipe, files)
             continue
         pieces = [items[i:i + chunk] for i in range(0, len(items), chunk)]
         if kind == "records" or n_jobs <= 1 or len(pieces) <= 1:
@@ -223,19 +227,11 @@ def _tasks(sources, recipe, chunk):
                 yield kind, [it if kind == "records" else str(it) for it in items[i:i + chunk]]
         elif path is None:
             for lo in range(0, len(items), chunk):
-                yield "prepared", _dataset_chunk(items, lo, lo + chunk, recipe)
+                yield "prepared", dataset_chunk(items, lo, lo + chunk, recipe)
         else:
-            for file, rows in _dataset_files(Path(path).resolve()):
+            for file, rows in dataset_files(Path(path).resolve()):
                 for lo in range(0, rows, chunk):
                     yield "rows", str(file), lo, min(lo + chunk, rows)
-
-
-def _dataset_files(path):
-    """[(file, rows)] of a dataset file or of the shards of a sharded dataset folder."""
-    if path.is_dir():
-        return [(path / r["file"], r["rows"]) for r in read_manifest(path)["shards"]]
-    with fits.open(path) as hdul:
-        return [(path, hdul["FLUX"].header["NAXIS2"])]
 
 
 def _prepare_item(item, recipe):
@@ -245,11 +241,7 @@ def _prepare_item(item, recipe):
         return item[1]
     if kind != "rows":
         return prepare_raw(item[1], recipe)
-    ds = load_dataset(item[1], memmap=True)
-    try:
-        return _dataset_chunk(ds, item[2], item[3], recipe)
-    finally:
-        ds.close()
+    return file_chunk(item[1], item[2], item[3], recipe)
 
 
 def encode_task(item, model, method, reconstructions):
@@ -288,7 +280,8 @@ def _table(parts, model, reconstructions):
     if not parts:
         z, d = model.n_latent, model.n_features
         shapes = {"MU": (0, z), "LOGVAR": (0, z), "FLUX": (0, d), "WEIGHT": (0, d), "RECON": (0, d)}
-        kinds = {"PLATE": np.int64, "MJD": np.int64, "FIBERID": np.int64, "CLASS": "U6", "LABEL": "U9"}
+        kinds = {"PLATE": np.int64, "MJD": np.int64, "FIBERID": np.int64, "CLASS": "U6", "LABEL": "U9",
+                 "SOURCE": "U1", "ROW": np.int64}
         return Table({n: np.zeros(shapes.get(n, (0,)), kinds.get(n, np.float32 if n in shapes else np.float64))
                       for n in names})
     return Table({n: np.concatenate([p[n] for p in parts]) for n in names})

@@ -6,6 +6,8 @@ recipe and infill (:func:`npvae.apply.encode_spectra`), chunk by chunk. OUT gets
 ``LATENTS`` (one row per spectrum; columns in docs/encode.md), a table ``SKIPPED`` (source and
 reason of each spectrum that could not be used, also written to ``OUT.skipped.csv``) and, with
 ``--reconstructions``, images ``FLUX``, ``WEIGHT``, ``RECON`` (N, D) and ``WAVE`` (D,).
+With ``--top N``, the N highest outlier scores (ranked over the whole table by
+:func:`npvae.analysis.outliers.top_outlier_table`) go to a small CSV or FITS table.
 Written atomically. Shapes: N spectra, D pixels.
 """
 import sys
@@ -15,6 +17,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from ..analysis.outliers import top_outlier_table
 from ..apply import encode_spectra
 from ..apply.spectra import CHUNK
 from ..data.preprocess import REST_WAVE, summarise
@@ -22,9 +25,10 @@ from ..data.recipe import INFILL_METHODS
 from ..distributed import SCHEDULER_HELP, check_scheduler, open_engine
 from ..train import load
 from ..utils import NpvaeError, atomic_write
+from .arguments import integer
 from .preprocess import write_skipped
 
-__all__ = ["register", "run", "write_latents", "FORMAT_NAME"]
+__all__ = ["register", "run", "write_latents", "write_top", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-latents-1"
 IMAGES = ("FLUX", "WEIGHT", "RECON")
@@ -52,6 +56,11 @@ def register(subparsers):
                    help=SCHEDULER_HELP.replace("; default", "") + "; each chunk one Dask task. Default: "
                         "no Dask, the chunks in this process and --jobs readers")
     p.add_argument("--workers", type=int, default=None, help="workers of --scheduler local (default: one per core)")
+    p.add_argument("--top", type=integer(1), default=None, metavar="N",
+                   help="also write the N highest outlier scores (OUTLIER, the LOF) with their IDs, "
+                        "RCHI2, file and row")
+    p.add_argument("--top-out", default=None, metavar="PATH",
+                   help="the --top table, .csv or .fits (default: OUT with .top.csv for .fits)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -68,9 +77,28 @@ def _check_out(out):
     return out
 
 
+def _check_top_out(args, out):
+    """The path of the --top table (checked like OUT), or None without --top."""
+    if args.top is None:
+        if args.top_out is not None:
+            raise NpvaeError("--top-out needs --top N")
+        return None
+    top = Path(args.top_out) if args.top_out is not None else out.with_suffix(".top.csv")
+    if top.suffix.lower() not in (".csv", ".fits", ".fit"):
+        raise NpvaeError(f"--top-out {top}: the table must be a .csv or .fits file")
+    if top.is_dir():
+        raise NpvaeError(f"--top-out {top}: is a folder")
+    if not top.parent.exists():
+        raise NpvaeError(f"--top-out {top}: folder {top.parent} does not exist")
+    if top.resolve() == out.resolve():
+        raise NpvaeError(f"--top-out {top}: the same file as --out")
+    return top
+
+
 def run(args):
     """Check the arguments, encode, write OUT. Exit 1 when no spectrum could be encoded."""
     out = _check_out(args.out)
+    top_out = _check_top_out(args, out)
     if args.chunk < 1 or args.jobs < 1:
         raise NpvaeError(f"--chunk and --jobs must be >= 1, got {args.chunk} and {args.jobs}")
     if args.scheduler is not None:
@@ -78,6 +106,8 @@ def run(args):
     elif args.workers is not None:
         raise NpvaeError("--workers needs --scheduler local")
     model = load(args.model)
+    if top_out is not None and getattr(model, "train_latents_", None) is None:
+        raise NpvaeError(f"--top: {args.model} holds no training latents, so there is no outlier score to rank")
     options = dict(infill=args.infill, chunk=args.chunk, reconstructions=args.reconstructions,
                    verbose=not args.quiet)
     if args.scheduler is None:
@@ -95,7 +125,19 @@ def run(args):
         return 1
     write_latents(out, table, skipped, {"MODEL": str(args.model), "INFILL": table.meta["INFILL"]})
     print(f"wrote {out}")
+    if top_out is not None:
+        write_top(top_out, top_outlier_table(table, args.top))
+        print(f"wrote the {args.top} highest outlier scores: {top_out}")
     return 0
+
+
+def write_top(path, top):
+    """Write the table of :func:`top_outlier_table` as CSV or FITS (by the suffix), atomically."""
+    path = Path(path)
+    fmt = "ascii.csv" if path.suffix.lower() == ".csv" else "fits"
+    with atomic_write(path) as tmp:
+        top.write(tmp, format=fmt, overwrite=True)
+    return path
 
 
 def write_latents(path, table, skipped, keywords):

@@ -1,8 +1,9 @@
 """Outlier scores: LOF finds a planted outlier, chi^2 and the precision/AUC bookkeeping."""
 import numpy as np
 import pytest
+from astropy.table import Table
 
-from npvae.analysis import (chi2_scores, lof_scores, outlier_precision, precision_at, roc_auc,
+from npvae.analysis import (chi2_scores, top_outlier_table, lof_scores, outlier_precision, precision_at, roc_auc,
                             top_outliers)
 from npvae.utils import NpvaeError
 
@@ -72,3 +73,15 @@ def test_outlier_precision_with_string_oddities():
     assert res["n_oddities"] == 15
     assert np.isclose(res["roc_auc"], roc_auc(scores, oddity.astype(str) != ""))
     assert precision_at(-scores, oddity.astype(str) != "", 5) == 1.0
+
+
+def test_top_outlier_table_keeps_ties_in_table_order_and_carries_the_ids():
+    scores = np.array([1.0, 3.0, np.nan, 3.0, 2.0, 3.0])
+    table = Table({"FIBERID": np.arange(10, 16), "OUTLIER": scores, "RCHI2": scores * 10, "MU": np.zeros((6, 2))})
+    top = top_outlier_table(table, 4)
+    assert list(top["INDEX"]) == [1, 3, 5, 4]                      # equal scores: lower row first
+    assert list(top["RANK"]) == [1, 2, 3, 4] and list(top["FIBERID"]) == [11, 13, 15, 14]
+    assert top.colnames == ["RANK", "INDEX", "FIBERID", "OUTLIER", "RCHI2"]
+    assert len(top_outlier_table(table, 10)) == 5                  # NaN never chosen
+    with pytest.raises(NpvaeError, match="no column 'LOF'"):
+        top_outlier_table(table, 2, score="LOF")

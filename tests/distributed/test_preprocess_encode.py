@@ -3,7 +3,10 @@
 Anchors: the in-process loop (``--scheduler none``) for the bytes of every shard and every
 column of the latents table, and the commands' default paths (one file, no Dask) for the values.
 """
+import hashlib
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ from npvae.data.shards import read_manifest
 from npvae.synthetic import generate
 from npvae.synthetic.dataset import write_raw
 from npvae.train import make_model
+from _children import npvae_env, run_until_first_shard
 
 N_FILES = 36
 
@@ -77,6 +81,8 @@ def test_tcp_cluster_preprocesses_and_encodes_exactly_as_the_loop(dask_cluster, 
         np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)))
     # encode: the raw files then the sharded dataset, every column equal and in input order
     assert len(lat) == 2 * N_FILES and list(skip["SOURCE"]) == [str(raw / "spec-0000-00000-0000.fits")]
+    assert set(lat["SOURCE"][N_FILES:]) == {str(tmp_path / "none" / "shards" / r["file"]) for r in ours["shards"]}
+    lat_tcp["SOURCE"] = np.char.replace(np.asarray(lat_tcp["SOURCE"]), bytes(tmp_path / "tcp"), bytes(tmp_path / "none"))
     _assert_tables_equal(lat, lat_tcp)
     _assert_tables_equal(skip, skip_tcp)
     assert np.isfinite(np.asarray(lat["OUTLIER"])).all()                 # scored on the workers too
@@ -132,3 +138,30 @@ def test_a_shard_whose_files_were_all_skipped_loads_and_encodes(inputs, tmp_path
     latents, _ = _encode(tmp_path / "latents.fits", tmp_path / "shards", "--model", model, "--scheduler", "none")
     assert list(latents["FIBERID"]) == list(data.catalog["FIBERID"])
 
+
+
+def _file_sha256(folder):
+    """{name: sha256} of the shard files and the basis, hashed here (not the manifest's records)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*"))
+            if p.name.startswith("shard-") or p.name == "infill_basis.npz"}
+
+
+def test_killed_sharded_preprocess_resumes_from_the_finished_shards(tmp_path):
+    raw = write_raw(generate(80, rng=9), tmp_path / "raw")
+    args = ["preprocess", str(raw), "--shard-size", "4", "--seed", "1", "--scheduler", "none", "--quiet"]
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "npvae.cli", *args, "--out", str(out)]
+    manifest = run_until_first_shard(cmd, out)                       # a real SIGKILL mid-run
+    assert not manifest["complete"] and 1 <= len(manifest["shards"]) < 20
+    kept = {r["file"]: ((out / r["file"]).stat().st_ino, (out / r["file"]).stat().st_mtime_ns, r["written_by"])
+            for r in manifest["shards"]}
+    subprocess.run(cmd, env=npvae_env(), check=True, stdout=subprocess.DEVNULL)
+    resumed = read_manifest(out)
+    by_file = {r["file"]: r["written_by"] for r in resumed["shards"]}
+    for name, (inode, mtime, writer) in kept.items():                 # not rewritten, same writer
+        assert ((out / name).stat().st_ino, (out / name).stat().st_mtime_ns, by_file[name]) == (inode, mtime, writer)
+    assert len(set(by_file.values())) == 2                            # the rest by the second run
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    whole = _file_sha256(tmp_path / "whole")
+    assert len(whole) == 21 and _file_sha256(out) == whole
+    assert not list(out.glob(".*"))                                   # no temporaries left

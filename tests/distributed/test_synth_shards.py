@@ -1,6 +1,5 @@
 """Sharded ``npvae synth``: the same bytes on any engine, and a killed run resumes where it stopped."""
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,8 +12,7 @@ from npvae.data import load_dataset
 from npvae.data.shards import read_manifest
 from npvae.distributed import open_engine, synth_shards
 from npvae.synthetic.shards import ShardPlan
-from npvae.utils import NpvaeError
-from _children import npvae_env
+from _children import npvae_env, run_until_first_shard
 
 SYNTH = ["synth", "--n", "300", "--shard-size", "100", "--seed", "3", "--quiet"]
 
@@ -58,31 +56,11 @@ def test_local_cluster_writes_the_same_bytes_and_keeps_malloc_default(tmp_path):
     assert environ == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
 
 
-def _run_until_first_shard(cmd, folder, timeout=180):
-    """Start ``cmd``, SIGKILL it as soon as the manifest lists a finished shard."""
-    proc = subprocess.Popen(cmd, env=npvae_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + timeout
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                if read_manifest(folder, complete=False)["shards"]:
-                    break
-            except NpvaeError:
-                pass                                                    # not written yet
-            time.sleep(0.02)
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-        proc.stderr.close()
-    return read_manifest(folder, complete=False)
-
-
 def test_killed_synth_resumes_from_the_finished_shards(tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "npvae.cli"] + SYNTH[:2] + ["500"] + SYNTH[3:] + [
         "--out", str(out), "--scheduler", "none"]
-    manifest = _run_until_first_shard(cmd, out)
+    manifest = run_until_first_shard(cmd, out)
     assert not manifest["complete"] and 1 <= len(manifest["shards"]) < 5
     stats = {r["file"]: ((out / r["file"]).stat().st_ino, (out / r["file"]).stat().st_mtime_ns)
              for r in manifest["shards"]}
