@@ -19,8 +19,10 @@ the rest. Reading (:class:`ShardedArray`) concatenates the memory-mapped shard a
 :func:`row_chunks` and :func:`column_mean` pass over such rows a chunk at a time (streaming
 training). Docs: docs/scale.md. Shapes: N spectra, M pixels, K shards.
 """
+import contextlib
 import hashlib
 import json
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ SHARDS_FORMAT = "npvae-shards-1"
 MANIFEST = "manifest.json"
 DEFAULT_SHARD_SIZE = 50000      # spectra per shard: 450 MB of flux, weight and mask
 READ_ROWS = 1024                # rows read at once by a pass over lazy rows (4 MB of float32 flux)
+RELEASE_ROWS = 20000            # rows read between two releases of the mapped pages (ShardedArray.release)
 
 
 def shard_name(index):
@@ -210,6 +213,8 @@ class ShardedArray:
         self.parts = list(parts)
         if not self.parts:
             raise NpvaeError("a sharded array needs at least one part")
+        self._maps = [_mmap_of(part) for part in self.parts]
+        self._rows_since_release = 0
         self.offsets = np.concatenate([[0], np.cumsum([len(p) for p in self.parts])])   # (K+1,)
         self.rows = None if rows is None else np.asarray(rows, np.int64)                # (N,)
         n = int(self.offsets[-1]) if self.rows is None else len(self.rows)
@@ -270,7 +275,36 @@ class ShardedArray:
         for k in np.unique(shard):
             sel = shard == k
             out[sel] = self.parts[k][idx[sel] - self.offsets[k]]
+        self._rows_since_release += len(idx)
+        if self._rows_since_release >= RELEASE_ROWS:
+            self.release()
         return out
+
+    def release(self):
+        """Unmap from this process the pages of the shards read so far.
+
+        Memory-mapped pages that have been read stay mapped and count in the process's resident
+        memory: random minibatches over an epoch would map every shard, the size of the dataset.
+        ``madvise(MADV_DONTNEED)`` drops them from the process; the kernel's page cache keeps the
+        file data, and the next read maps it again. Called every :data:`RELEASE_ROWS` rows read.
+        """
+        self._rows_since_release = 0
+        for mm in self._maps:
+            if mm is not None and hasattr(mm, "madvise"):
+                with contextlib.suppress(ValueError, OSError):       # closed, or not supported
+                    mm.madvise(mmap.MADV_DONTNEED)
+
+
+def _mmap_of(array):
+    """The ``mmap.mmap`` under a memory-mapped array (found through ``.base``), or None."""
+    obj = array
+    while obj is not None:
+        if isinstance(obj, mmap.mmap):
+            return obj
+        if isinstance(getattr(obj, "_mmap", None), mmap.mmap):
+            return obj._mmap
+        obj = getattr(obj, "base", None)
+    return None
 
 
 def row_chunks(A, chunk=None, dtype=None):

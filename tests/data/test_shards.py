@@ -119,3 +119,38 @@ def test_writer_refuses_other_plans_and_foreign_folders(tmp_path):
     (tmp_path / "ds" / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(NpvaeError, match="shard-00001.fits: 13 spectra, the manifest says 12"):
         load_dataset(tmp_path / "ds")
+
+
+def _mapped_kb(path):
+    """Resident kB of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            first = line.split()[0]
+            if "-" in first and not first.endswith(":"):                 # a mapping's header line
+                inside = line.rstrip().endswith(str(path))
+            elif inside and first == "Rss:":
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/smaps"), reason="needs Linux /proc")
+def test_reading_random_rows_does_not_keep_the_shards_mapped(tmp_path):
+    """Random minibatches over a whole epoch would map every shard page into the process."""
+    from npvae.data import shards
+    flux = np.random.default_rng(0).normal(size=(3000, 1000)).astype(np.float32)     # 12 MB
+    write_dataset(tmp_path / "one.fits", flux, np.ones_like(flux), np.zeros(flux.shape, np.int32),
+                  _catalog(3000))
+    ds = load_dataset(tmp_path / "one.fits")
+    lazy = ShardedArray([ds.flux])
+    rows = np.random.default_rng(1).permutation(3000)
+    for start in range(0, 3000, 64):                                      # one epoch of minibatches
+        got = lazy[np.sort(rows[start:start + 64])]
+        np.testing.assert_array_equal(got, flux[np.sort(rows[start:start + 64])])
+    assert lazy._rows_since_release == 3000 % shards.RELEASE_ROWS
+    mapped = _mapped_kb(tmp_path / "one.fits")
+    assert mapped > 8000                                                  # read: the pages are mapped
+    lazy.release()
+    assert _mapped_kb(tmp_path / "one.fits") < 0.1 * mapped              # released from the process
+    np.testing.assert_array_equal(lazy[rows[:64]], flux[rows[:64]])       # and still readable
+    ds.close()
