@@ -12,10 +12,9 @@ of w (x' - x)^2, reconstruction from the latent MEAN):
   variance is free, i.e. the VAE's sampling without the KL bottleneck;
 - ``VAE, lambda 1``: alpha = 0, lambda = 1: the plain VAE (KL only, no MMD).
 
-If the gap between AE and VAE is the price of the KL term (the information the latents may
-carry is limited: for the same decoder, an unregularised code can only do as well or better),
-``VAE, KL off`` closes it; if it came from an npvae defect (say, in the sampling or the decoder
-path), it would not. The paper's AE was a separate TensorFlow model with its own training, which
+If the gap between AE and VAE came from an npvae defect in the sampling or the decoder path,
+every VAE variant would trail the AE. If it is the price of a regulariser, removing that term
+closes it. The results and their reading are in docs/results/full/README.md. The paper's AE was a separate TensorFlow model with its own training, which
 this experiment cannot reproduce.
 
     python benchmarks/ae_vs_vae.py                       # 8,000 spectra, 6 latents, 30 epochs
