@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..utils import NpvaeError
 
-__all__ = ["integer", "real", "on_exists_argument", "fits_output"]
+__all__ = ["integer", "real", "on_exists_argument", "fits_output", "output_file"]
 
 
 def integer(minimum):
@@ -58,9 +58,18 @@ def on_exists_argument(p, choices=("error", "resume", "overwrite")):
 
 def fits_output(out, option="--out"):
     """``out`` as a Path when it can be written as a new .fits file, else a one-line NpvaeError."""
+    return output_file(out, option)
+
+
+def output_file(out, option="--out", suffixes=(".fits", ".fit"), what="the output must be a .fits file"):
+    """``out`` as a Path when it can be written as a new file with one of ``suffixes``.
+
+    Otherwise a one-line NpvaeError naming the option: ``what`` for a wrong suffix, or that
+    ``out`` is a folder, or that its folder does not exist.
+    """
     out = Path(out)
-    if out.suffix.lower() not in (".fits", ".fit"):
-        raise NpvaeError(f"{option} {out}: the output must be a .fits file")
+    if out.suffix.lower() not in suffixes:
+        raise NpvaeError(f"{option} {out}: {what}")
     if out.is_dir():
         raise NpvaeError(f"{option} {out}: is a folder")
     if not out.parent.exists():

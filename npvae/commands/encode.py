@@ -20,13 +20,13 @@ from astropy.table import Table
 from ..analysis.outliers import top_outlier_table
 from ..apply import encode_spectra
 from ..apply.spectra import CHUNK
-from ..data.preprocess import REST_WAVE, summarise
+from ..data.preprocess import REST_WAVE
 from ..data.recipe import INFILL_METHODS
 from ..distributed import SCHEDULER_HELP, check_scheduler, open_engine
 from ..train import load
 from ..utils import NpvaeError, atomic_write
-from .arguments import integer
-from .preprocess import write_skipped
+from .arguments import fits_output, integer, output_file
+from .preprocess import report_skipped
 
 __all__ = ["register", "run", "write_latents", "write_top", "FORMAT_NAME"]
 
@@ -66,30 +66,14 @@ def register(subparsers):
     return p
 
 
-def _check_out(out):
-    out = Path(out)
-    if out.suffix.lower() not in (".fits", ".fit"):
-        raise NpvaeError(f"--out {out}: the output must be a .fits file")
-    if out.is_dir():
-        raise NpvaeError(f"--out {out}: is a folder")
-    if not out.parent.exists():
-        raise NpvaeError(f"--out {out}: folder {out.parent} does not exist")
-    return out
-
-
 def _check_top_out(args, out):
     """The path of the --top table (checked like OUT), or None without --top."""
     if args.top is None:
         if args.top_out is not None:
             raise NpvaeError("--top-out needs --top N")
         return None
-    top = Path(args.top_out) if args.top_out is not None else out.with_suffix(".top.csv")
-    if top.suffix.lower() not in (".csv", ".fits", ".fit"):
-        raise NpvaeError(f"--top-out {top}: the table must be a .csv or .fits file")
-    if top.is_dir():
-        raise NpvaeError(f"--top-out {top}: is a folder")
-    if not top.parent.exists():
-        raise NpvaeError(f"--top-out {top}: folder {top.parent} does not exist")
+    top = output_file(args.top_out if args.top_out is not None else out.with_suffix(".top.csv"), "--top-out",
+                      suffixes=(".csv", ".fits", ".fit"), what="the table must be a .csv or .fits file")
     if top.resolve() == out.resolve():
         raise NpvaeError(f"--top-out {top}: the same file as --out")
     return top
@@ -97,7 +81,7 @@ def _check_top_out(args, out):
 
 def run(args):
     """Check the arguments, encode, write OUT. Exit 1 when no spectrum could be encoded."""
-    out = _check_out(args.out)
+    out = fits_output(args.out)
     top_out = _check_top_out(args, out)
     if args.chunk < 1 or args.jobs < 1:
         raise NpvaeError(f"--chunk and --jobs must be >= 1, got {args.chunk} and {args.jobs}")
@@ -116,10 +100,7 @@ def run(args):
         with open_engine(args.scheduler, args.workers) as engine:
             table = encode_spectra(model, args.inputs, engine=engine, **options)
     skipped = table.meta.pop("skipped")
-    print(summarise(len(table), skipped, verb="encoded"))
-    if skipped:
-        write_skipped(f"{out}.skipped.csv", skipped)
-        print(f"skipped spectra and reasons: {out}.skipped.csv")
+    report_skipped(out, len(table), skipped, verb="encoded")
     if len(table) == 0:
         print("npvae encode: no spectrum could be encoded; nothing written", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..data.dataset import write_dataset
 from ..data.files import find_spectrum_files, preprocess_files
 from ..data.shards import DEFAULT_SHARD_SIZE
-from ..data.preprocess import MIN_COVERAGE
+from ..data.preprocess import MIN_COVERAGE, summarise
 from ..paper import INFILL_EIGENVECTORS, SN_CAP
 from ..distributed import (SCHEDULER_HELP, check_scheduler, open_engine, open_preprocess_folder, preprocess_plan,
                            preprocess_shards)
@@ -71,6 +71,14 @@ def write_skipped(path, skipped):
         writer = csv.writer(f)
         writer.writerow(["source", "reason"])
         writer.writerows(skipped)
+
+
+def report_skipped(out, n_done, skipped, verb):
+    """Print the one-line summary of a command over spectra; list the skipped ones in OUT.skipped.csv."""
+    print(summarise(n_done, skipped, verb=verb))
+    if skipped:
+        write_skipped(f"{out}.skipped.csv", skipped)
+        print(f"skipped spectra and reasons: {out}.skipped.csv")
 
 
 def _is_sharded(args):

@@ -18,13 +18,12 @@ from ..apply.redshift import Z_RANGE, ZWARN_BITS
 from ..apply.zcatalog import METHODS, redshift_spectra
 from ..apply.zmodels import templates_from_data
 from ..data.dataset import is_dataset_file
-from ..data.preprocess import summarise
 from ..data.recipe import INFILL_METHODS
 from ..paper import INFILL_EIGENVECTORS
 from ..train import load
 from ..utils import NpvaeError, atomic_write
 from .arguments import fits_output, integer, real
-from .preprocess import write_skipped
+from .preprocess import report_skipped
 
 __all__ = ["register", "run", "write_redshifts", "FORMAT_NAME"]
 
@@ -81,10 +80,7 @@ def run(args):
                              infill=args.infill, templates=templates, n_vectors=args.pca_vectors,
                              curves=args.curves, verbose=not args.quiet)
     skipped = table.meta.pop("skipped")
-    print(summarise(len(table), skipped, verb="redshifts for"))
-    if skipped:
-        write_skipped(f"{out}.skipped.csv", skipped)
-        print(f"skipped spectra and reasons: {out}.skipped.csv")
+    report_skipped(out, len(table), skipped, verb="redshifts for")
     if len(table) == 0:
         print("npvae redshift: no spectrum got a redshift; nothing written", file=sys.stderr)
         return 1
