@@ -121,14 +121,25 @@ def write_top(path, top):
     return path
 
 
-def write_latents(path, table, skipped, keywords):
-    """Write the LATENTS table, the SKIPPED table and any image columns to ``path`` atomically."""
+def primary_hdu(fmt, nspec, n_skipped, keywords):
+    """The primary HDU of an npvae output table file (latents, redshifts).
+
+    ``fmt`` and ``nspec`` are (value, comment) for NPVFMT and NSPEC; NSKIP counts the rows of
+    HDU SKIPPED; ``keywords`` are the command's own header cards.
+    """
     primary = fits.PrimaryHDU()
-    primary.header["NPVFMT"] = (FORMAT_NAME, "npvae latents file format")
-    primary.header["NSPEC"] = (len(table), "spectra encoded")
-    primary.header["NSKIP"] = (len(skipped), "spectra skipped (HDU SKIPPED)")
+    primary.header["NPVFMT"] = fmt
+    primary.header["NSPEC"] = nspec
+    primary.header["NSKIP"] = (n_skipped, "spectra skipped (HDU SKIPPED)")
     for key, value in keywords.items():
         primary.header[key] = value
+    return primary
+
+
+def write_latents(path, table, skipped, keywords):
+    """Write the LATENTS table, the SKIPPED table and any image columns to ``path`` atomically."""
+    primary = primary_hdu((FORMAT_NAME, "npvae latents file format"), (len(table), "spectra encoded"),
+                          len(skipped), keywords)
     images = [name for name in IMAGES if name in table.colnames]
     latents = fits.table_to_hdu(Table(table[[c for c in table.colnames if c not in images]], meta={}))
     latents.name = "LATENTS"

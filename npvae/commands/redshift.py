@@ -23,6 +23,7 @@ from ..paper import INFILL_EIGENVECTORS
 from ..train import load
 from ..utils import NpvaeError, atomic_write
 from .arguments import fits_output, integer, real
+from .encode import primary_hdu
 from .preprocess import report_skipped
 
 __all__ = ["register", "run", "write_redshifts", "FORMAT_NAME"]
@@ -92,12 +93,8 @@ def run(args):
 
 def write_redshifts(path, table, skipped, keywords):
     """Write the REDSHIFTS and SKIPPED tables (and Z_GRID with curves) to ``path`` atomically."""
-    primary = fits.PrimaryHDU()
-    primary.header["NPVFMT"] = (FORMAT_NAME, "npvae redshifts file format")
-    primary.header["NSPEC"] = (len(table), "spectra with a redshift")
-    primary.header["NSKIP"] = (len(skipped), "spectra skipped (HDU SKIPPED)")
-    for key, value in keywords.items():
-        primary.header[key] = value
+    primary = primary_hdu((FORMAT_NAME, "npvae redshifts file format"), (len(table), "spectra with a redshift"),
+                          len(skipped), keywords)
     for name, bit in ZWARN_BITS.items():
         primary.header[f"ZWBIT{bit}"] = (name, f"ZWARN bit {bit}")
     grid = table.meta.pop("Z_GRID")
