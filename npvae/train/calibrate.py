@@ -44,10 +44,12 @@ SLOPES = np.linspace(0.0, 2.0, 401)   # the grid of b_k
 
 def spectrum_sn(x, w):
     """Median over good pixels (w > 0) of |x| sqrt(w), per spectrum.  (N, D) -> (N,); 0 without any."""
-    sn = np.where(w > 0, np.abs(x) * np.sqrt(np.maximum(w, 0)), np.nan)      # (N, D)
-    with np.errstate(all="ignore"):
-        med = np.nanmedian(sn, axis=1) if sn.shape[1] else np.full(len(sn), np.nan)
-    return np.nan_to_num(med, nan=0.0)
+    good = np.asarray(w) > 0                                                   # (N, D)
+    sn = np.where(good, np.abs(x) * np.sqrt(np.maximum(w, 0)), np.nan)        # (N, D)
+    out = np.zeros(len(sn))                                                   # (N,)
+    some = good.any(axis=1)
+    out[some] = np.nanmedian(sn[some], axis=1)
+    return out
 
 
 def _noisy_copies(x, w, sn, n_draws, rng):
