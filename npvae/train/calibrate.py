@@ -31,6 +31,8 @@ Shapes: N spectra, K calibration spectra, L S/N levels, R noisy copies, D pixels
 """
 import numpy as np
 
+from ..utils import NpvaeError
+
 __all__ = ["CALIBRATION_SN", "CALIBRATION_SPECTRA", "CALIBRATION_DRAWS", "CALIBRATION_SEED",
            "calibrate_logvar", "fit_logvar_line", "fold_logvar_line", "spectrum_sn"]
 
@@ -67,29 +69,35 @@ def _noisy_copies(x, w, sn, n_draws, rng):
 def calibration_draws(model, X, W, sn_levels, n_draws, rng):
     """Encode R noisy copies of each spectrum at each level.
 
-    Returns var_of_means (L, K, Z) = Var_r mu and logvar (L, K, R, Z), both float64.
+    Returns, all float64: var_of_means (L, K, Z) = Var_r mu; sq_error (L, K, Z) = mean_r of
+    (mu - mu0)^2, mu0 the encoding of the spectrum as given; logvar (L, K, R, Z).
     """
     n_lev, k, z = len(sn_levels), len(X), model.n_latent
-    var_mu, logvar = np.empty((n_lev, k, z)), np.empty((n_lev, k, n_draws, z))
+    var_mu, sq_err = np.empty((n_lev, k, z)), np.empty((n_lev, k, z))
+    logvar = np.empty((n_lev, k, n_draws, z))
+    mu0 = np.asarray(model.encode(X, W)[0], np.float64)                                 # (K, Z)
     for i, sn in enumerate(sn_levels):
         for j in range(k):
             mu, lv = model.encode(*_noisy_copies(X[j], W[j], sn, n_draws, rng))   # (R, Z) each
-            var_mu[i, j] = np.var(np.asarray(mu, np.float64), axis=0, ddof=1)
+            mu = np.asarray(mu, np.float64)
+            var_mu[i, j] = np.var(mu, axis=0, ddof=1)
+            sq_err[i, j] = np.mean((mu - mu0[j]) ** 2, axis=0)
             logvar[i, j] = lv
-    return var_mu, logvar
+    return var_mu, sq_err, logvar
 
 
-def fit_logvar_line(var_of_means, logvar, slopes=SLOPES):
+def fit_logvar_line(goal, logvar, slopes=SLOPES):
     """(a, b), each (Z,), minimising sum over levels of log^2 of the ratio (module docstring).
 
     Parameters
     ----------
-    var_of_means : (L, K, Z) Var_r of the latent means of each spectrum and level.
+    goal : (L, K, Z) what the reported variance should match, per spectrum and level
+        (Var_r of the latent means, or their mean squared error).
     logvar : (L, K, R, Z) the log-variances the encoder reported for the copies.
     slopes : (G,) grid of b.
     """
-    z = var_of_means.shape[-1]
-    log_num = np.log(np.maximum(var_of_means.mean(axis=1), np.finfo(float).tiny))   # (L, Z)
+    z = goal.shape[-1]
+    log_num = np.log(np.maximum(goal.mean(axis=1), np.finfo(float).tiny))           # (L, Z)
     lv = logvar.reshape(len(logvar), -1, z)                                           # (L, K R, Z)
     a, b, cost = np.zeros(z), np.zeros(z), np.full(z, np.inf)
     for slope in slopes:
@@ -110,7 +118,7 @@ def fold_logvar_line(model, a, b):
 
 
 def calibrate_logvar(model, X, W=None, rng=CALIBRATION_SEED, sn_levels=CALIBRATION_SN,
-                     n_spectra=CALIBRATION_SPECTRA, n_draws=CALIBRATION_DRAWS):
+                     n_spectra=CALIBRATION_SPECTRA, n_draws=CALIBRATION_DRAWS, target="scatter"):
     """Fit the log-variance line on noisy copies of training spectra and fold it into ``model``.
 
     Parameters
@@ -119,23 +127,30 @@ def calibrate_logvar(model, X, W=None, rng=CALIBRATION_SEED, sn_levels=CALIBRATI
     X, W : (N, D) training spectra and weights (W None: ones); rows may be lazy (sharded).
     rng : Generator or int seed of the copies' noise.
     sn_levels : (L,) S/N of the added noise; n_spectra : K; n_draws : R.
+    target : "scatter" (default) matches the reported variance to Var_r mu, the variance of the
+        latent means over the copies (the Fig. 17 ratio); "error" to mean_r (mu - mu0)^2, their
+        mean squared distance from the encoding of the spectrum as given (scatter plus bias^2).
 
     Returns
     -------
     dict, the record kept in the model file: ``a``, ``b`` (Z,) lists, ``sn_levels``,
-    ``n_spectra``, ``n_draws``, and ``ratio_before`` / ``ratio_after`` (L, Z) lists, the
-    ratio of the variance of the means to the mean reported variance on these copies.
+    ``n_spectra``, ``n_draws``, ``target``, and ``ratio_before`` / ``ratio_after`` (L, Z)
+    lists, the ratio of the target (variance or squared error) to the mean reported variance on
+    these copies.
     """
+    if target not in ("scatter", "error"):
+        raise NpvaeError(f"the calibration target must be 'scatter' or 'error', not {target!r}")
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), CALIBRATION_CANDIDATES)).astype(int))  # (N_c,)
     x = np.asarray(X[rows], model.dtype)                                             # (N_c, D)
     w = np.ones_like(x) if W is None else np.asarray(W[rows], model.dtype)          # (N_c, D)
     top = np.argsort(-spectrum_sn(x, w), kind="stable")[:int(n_spectra)]           # (K,)
-    var_mu, logvar = calibration_draws(model, x[top], w[top], sn_levels, int(n_draws), rng)
-    a, b = fit_logvar_line(var_mu, logvar)
+    var_mu, sq_err, logvar = calibration_draws(model, x[top], w[top], sn_levels, int(n_draws), rng)
+    goal = var_mu if target == "scatter" else sq_err                                 # (L, K, Z)
+    a, b = fit_logvar_line(goal, logvar)
     fold_logvar_line(model, a, b)
-    before = var_mu.mean(axis=1) / np.exp(logvar).mean(axis=(1, 2))                  # (L, Z)
-    after = var_mu.mean(axis=1) / np.exp(a + b * logvar).mean(axis=(1, 2))           # (L, Z)
+    before = goal.mean(axis=1) / np.exp(logvar).mean(axis=(1, 2))                    # (L, Z)
+    after = goal.mean(axis=1) / np.exp(a + b * logvar).mean(axis=(1, 2))             # (L, Z)
     return {"a": a.tolist(), "b": b.tolist(), "sn_levels": [float(s) for s in sn_levels],
-            "n_spectra": int(len(top)), "n_draws": int(n_draws),
+            "n_spectra": int(len(top)), "n_draws": int(n_draws), "target": target,
             "ratio_before": before.tolist(), "ratio_after": after.tolist()}

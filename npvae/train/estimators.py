@@ -48,12 +48,16 @@ class _Trainable:
         See :func:`npvae.train.loop.fit` for the options (batch size, epochs, checkpoint, ...).
         Afterwards ``train_latents_`` holds the latent means of (up to MAX_TRAIN_LATENTS rows of) X.
         A noise-aware model then calibrates its latent variance on noisy copies of training
-        spectra (:func:`npvae.train.calibrate.calibrate_logvar`; ``calibrate=False`` skips it) and
-        keeps the record in ``logvar_calibration_``.
+        spectra (:func:`npvae.train.calibrate.calibrate_logvar`; ``calibrate``: True = target
+        "scatter", or the target "scatter" / "error", or False to skip) and keeps the record in
+        ``logvar_calibration_``.
         """
+        if calibrate not in (True, False, "scatter", "error"):
+            raise NpvaeError(f"calibrate must be True, False, 'scatter' or 'error', not {calibrate!r}")
         fit(self, X, weights, X_val, weights_val, **options)
-        if self.noise_aware and calibrate:
-            self.logvar_calibration_ = calibrate_logvar(self, X, weights)
+        if self.noise_aware and calibrate is not False:
+            target = "scatter" if calibrate is True else calibrate
+            self.logvar_calibration_ = calibrate_logvar(self, X, weights, target=target)
         if not isinstance(X, ShardedArray):               # lazy rows stay lazy: read by pieces below
             X = self.check_X(X)
         keep = np.unique(np.linspace(0, len(X) - 1, min(len(X), MAX_TRAIN_LATENTS)).astype(int))   # (N_ref,)

@@ -11,6 +11,7 @@ import pytest
 import npvae
 from npvae.train.calibrate import calibrate_logvar, fit_logvar_line, fold_logvar_line
 from npvae.train.loop import fit as loop_fit
+from npvae.utils import NpvaeError
 
 OPTIONS = dict(batch_size=32, max_epochs=6, lr=3e-3, verbose=False)
 
@@ -114,3 +115,26 @@ def test_calibration_is_fixed_by_its_seed(sharp_data):
     first = calibrate_logvar(model, X, W, rng=3, n_spectra=8, n_draws=10)
     model.params.update({k: v.copy() for k, v in params.items()})
     assert calibrate_logvar(model, X, W, rng=3, n_spectra=8, n_draws=10) == first
+
+
+def test_an_unknown_target_is_refused_before_any_work(sharp_data):
+    X, W = sharp_data[:2]
+    model = _aware()
+    model.is_fitted = True
+    with pytest.raises(NpvaeError, match="'scatter' or 'error'"):
+        calibrate_logvar(model, X, W, target="bias")
+
+
+def test_the_error_target_widens_what_the_scatter_target_reports(sharp_data):
+    """mean (mu - mu0)^2 = Var mu (R-1)/R + bias^2: the error target asks for more variance
+    wherever the copies' mean moves away from mu0, so its calibrated variances are not smaller
+    on average over levels and latents."""
+    X, W, Xv, Wv = sharp_data
+    raw = _aware().fit(X, W, Xv, Wv, calibrate=False, **OPTIONS)
+    scatter = _aware().fit(X, W, Xv, Wv, calibrate="scatter", **OPTIONS)
+    error = _aware().fit(X, W, Xv, Wv, calibrate="error", **OPTIONS)
+    assert error.logvar_calibration_["target"] == "error"
+    assert np.array_equal(raw.encode(Xv, Wv)[0], error.encode(Xv, Wv)[0])
+    assert np.mean(error.encode(Xv, Wv)[1]) > np.mean(scatter.encode(Xv, Wv)[1])
+    with pytest.raises(NpvaeError, match="calibrate must be"):
+        _aware().fit(X, W, calibrate="bias", **OPTIONS)
