@@ -7,13 +7,19 @@ from npvae.apply import encode_chunk, vae_infill
 from npvae.utils import NpvaeError
 
 
-def test_noise_aware_model_encodes_the_same_through_encode_chunk_as_through_encode():
-    model = npvae.InfoVAE(40, (16, 8), 3, seed=2, n_prior=50, noise_aware=True)
+def _random_model_and_spectra(seed, n):
+    """An untrained noise-aware InfoVAE (random weights and mean) and n random spectra and weights."""
+    model = npvae.InfoVAE(40, (16, 8), 3, seed=seed, n_prior=50, noise_aware=True)
     model.is_fitted = True
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed - 1)
     model.mean_[...] = rng.uniform(0.5, 1.5, 40)
-    x = rng.uniform(0.0, 2.0, (25, 40)).astype(np.float32)
-    w = rng.uniform(10.0, 2500.0, (25, 40)).astype(np.float32)
+    x = rng.uniform(0.0, 2.0, (n, 40)).astype(np.float32)
+    w = rng.uniform(10.0, 2500.0, (n, 40)).astype(np.float32)
+    return model, x, w, rng
+
+
+def test_noise_aware_model_encodes_the_same_through_encode_chunk_as_through_encode():
+    model, x, w, rng = _random_model_and_spectra(2, 25)
     w[rng.random(w.shape) < 0.1] = 0.0
     mu, logvar, rchi2 = encode_chunk(model, x, w)
     ref_mu, ref_logvar = model.encode(x, w)
@@ -43,12 +49,7 @@ def _slow_infill(model, x, w, mask, tol, max_iter):
 
 
 def test_vae_infill_of_a_noise_aware_model_reads_the_weights_and_matches_a_slow_loop():
-    model = npvae.InfoVAE(40, (16, 8), 3, seed=4, n_prior=50, noise_aware=True)
-    model.is_fitted = True
-    rng = np.random.default_rng(3)
-    model.mean_[...] = rng.uniform(0.5, 1.5, 40)
-    x = rng.uniform(0.0, 2.0, (12, 40)).astype(np.float32)
-    w = rng.uniform(10.0, 2500.0, (12, 40)).astype(np.float32)
+    model, x, w, rng = _random_model_and_spectra(4, 12)
     mask = rng.random(x.shape) < 0.2
     mask[:3] = False                                                     # rows with nothing to fill
     w[mask] = 0.0

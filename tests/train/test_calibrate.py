@@ -16,17 +16,6 @@ from npvae.utils import NpvaeError
 OPTIONS = dict(batch_size=32, max_epochs=6, lr=3e-3, verbose=False)
 
 
-@pytest.fixture
-def sharp_data():
-    """A 3-parameter manifold at pixel S/N ~75 (as tests/train/test_degrade.py)."""
-    rng = np.random.default_rng(7)
-    basis, codes = rng.normal(size=(3, 40)), rng.normal(size=(220, 3))                 # (K, D), (N, K)
-    X = (1.5 + np.tanh(codes @ basis) + 0.02 * rng.normal(size=(220, 40))).astype(np.float32)
-    W = np.full(X.shape, 2500.0, np.float32)
-    W[rng.random(X.shape) < 0.05] = 0.0
-    return X[:150], W[:150], X[150:], W[150:]
-
-
 def _aware(seed=11):
     return npvae.InfoVAE(40, (16, 8), 2, lam=3.0, seed=seed, n_prior=50, noise_aware=True)
 
