@@ -34,7 +34,7 @@ import numpy as np
 from ..utils import NpvaeError
 
 __all__ = ["CALIBRATION_SN", "CALIBRATION_SPECTRA", "CALIBRATION_DRAWS", "CALIBRATION_SEED",
-           "calibrate_logvar", "fit_logvar_line", "fold_logvar_line", "spectrum_sn"]
+           "calibrate_logvar", "calibration_draws", "fit_logvar_line", "fold_logvar_line", "spectrum_sn"]
 
 CALIBRATION_SN = (3.0, 5.0, 8.0, 13.0, 20.0, 32.0, 50.0, 80.0)   # S/N of the added noise: Fig. 17's span
 CALIBRATION_SPECTRA = 32      # K highest-S/N training spectra ...
