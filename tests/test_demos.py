@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import npvae
+
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 sys.path.insert(0, str(DEMOS))
 
@@ -233,16 +235,25 @@ def test_fig15_planted_oddities_score_above_the_median(run_dir, tmp_path):
     assert np.all(lof[rows] > np.median(lof)), lof[rows]
 
 
-def test_fig17_smoke(demo):
-    result, out = demo("fig17_noise_sensitivity", "--draws", "20")
-    assert result.ratio.shape == (10, 6) and result.n_draws == 20
+def test_fig17_smoke(demo, run_dir):
+    results, out = demo("fig17_noise_sensitivity", "--draws", "20")
+    assert list(results) == ["standard VAE", "noise-aware VAE"]
+    for result in results.values():
+        assert result.ratio.shape == (10, 6) and result.n_draws == 20
     _assert_png(out / "fig17_noise_sensitivity.png")
+    saved = Path(run_dir) / "models" / "vae_noise_aware_z6.npz"
+    aware = npvae.load(saved)
+    assert aware.noise_aware and aware.logvar_calibration_ is not None      # trained by fit, calibrated
+    before = saved.stat().st_mtime_ns
+    again, _ = demo("fig17_noise_sensitivity", "--draws", "20")
+    assert saved.stat().st_mtime_ns == before                               # reused, not retrained
+    np.testing.assert_array_equal(again["noise-aware VAE"].ratio, results["noise-aware VAE"].ratio)
 
 
 def test_fig17_spread_of_latent_means_grows_as_the_noise_variance(demo):
     """For small noise the encoder responds linearly, so Var_r[mu] is proportional to the added
     noise variance sigma^2, i.e. to (S/N)^-2: a slope of -2 in log Var against log S/N."""
-    result, _ = demo("fig17_noise_sensitivity", "--draws", "20")
+    result = demo("fig17_noise_sensitivity", "--draws", "20")[0]["standard VAE"]
     log_sn = np.log(result.sn_levels)
     for z in range(result.var_of_means.shape[1]):
         slope = np.polyfit(log_sn, np.log(result.var_of_means[:, z]), 1)[0]

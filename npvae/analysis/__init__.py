@@ -4,7 +4,8 @@ Everything works on arrays and callables (``encode(X) -> (mu, logvar)``, ``decod
 so any encoder and decoder plug in.
 """
 from npvae.analysis.axes import LatentAxes, fit_latent_axes, resolve_direction
-from npvae.analysis.noise import NoiseSensitivity, added_noise_sigma, noise_sensitivity
+from npvae.analysis.noise import (NoiseSensitivity, SnCoverage, add_noise, added_noise_sigma, coverage_by_sn,
+                                  noise_sensitivity, spectrum_sn)
 from npvae.analysis.outliers import (chi2_scores, lof_scores, outlier_precision, precision_at,
                                      roc_auc, top_outlier_table, top_outliers)
 from npvae.analysis.separation import (TruthCorrelations, compare_separation, knn_separation,
@@ -13,7 +14,8 @@ from npvae.analysis.tracks import TRACK_PRESETS, Track, decode_track, latent_tra
 from npvae.analysis.traversals import axis_traversals, decode_traversals
 
 __all__ = ["LatentAxes", "fit_latent_axes", "resolve_direction",
-           "NoiseSensitivity", "added_noise_sigma", "noise_sensitivity",
+           "NoiseSensitivity", "added_noise_sigma", "noise_sensitivity", "SnCoverage", "add_noise",
+           "coverage_by_sn", "spectrum_sn",
            "chi2_scores", "lof_scores", "outlier_precision", "precision_at", "roc_auc",
            "top_outliers", "top_outlier_table",
            "TruthCorrelations", "compare_separation", "knn_separation", "truth_correlations",

@@ -17,15 +17,24 @@ since the encoder sees every pixel. A noise-aware encoder (``InfoVAE(noise_aware
 docs/noise_aware.md) also reads the weights: with ``with_weights=True`` it is called as
 encode(x_r, w'), w' = w / (1 + w sigma_s^2), the weights of the noisier copy. Doc: docs/analysis.md.
 
-Shapes: D pixels, Z latent dimensions, L noise levels, R realisations per level, C chunk rows.
+The calibration check over many spectra (:func:`coverage_by_sn`): given latent means and
+log-variances of N spectra and the latents of their noiseless ("true") counterparts, the
+fraction of true latents inside the reported 1-sigma interval, per latent and in bins of S/N
+(0.683 for an honest Gaussian posterior); :func:`add_noise` makes the noisier copies of a set
+of spectra, one S/N per spectrum. docs/noise_aware.md.
+
+Shapes: N spectra, D pixels, Z latent dimensions, L noise levels, R realisations per level,
+C chunk rows, G S/N bins.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
+from npvae.train.calibrate import spectrum_sn
 from npvae.utils import NpvaeError, as_generator, progress
 
-__all__ = ["NoiseSensitivity", "noise_sensitivity", "added_noise_sigma"]
+__all__ = ["NoiseSensitivity", "noise_sensitivity", "added_noise_sigma", "add_noise", "spectrum_sn",
+           "SnCoverage", "coverage_by_sn"]
 
 
 @dataclass
@@ -192,3 +201,92 @@ def _sn_effective(x, w, sigma):
     good = w > 0
     noise = np.sqrt(sigma[:, None] ** 2 + 1.0 / w[good][None, :])          # (L, D_good)
     return np.median(np.abs(x[good])[None, :] / noise, axis=1)
+
+
+def add_noise(X, W, sn, rng=None):
+    """Noisier copies of N spectra: white noise of S/N ``sn[n]`` added to spectrum n.
+
+    sigma_n = median_{good d} |x_nd| / sn_n (:func:`added_noise_sigma`), X' = X + sigma n,
+    W' = W / (1 + W sigma^2) (the summed variance; a weight of 0 stays 0).
+
+    Parameters
+    ----------
+    X, W : (N, D) spectra and inverse-variance weights.
+    sn : (N,) or scalar, S/N of the added noise.
+    rng : Generator, int seed or None.
+
+    Returns
+    -------
+    X', W' : (N, D) in X's dtype; sigma : (N,) float64.
+    """
+    X, W = np.asarray(X), np.asarray(W)
+    if X.shape != W.shape or X.ndim != 2:
+        raise NpvaeError(f"X and W must be (N, D) of one shape, got {X.shape} and {W.shape}")
+    sn = np.broadcast_to(np.asarray(sn, np.float64), (len(X),))              # (N,)
+    sigma = np.array([added_noise_sigma(x, s, w > 0) for x, w, s in zip(X, W, sn)])   # (N,)
+    rng = as_generator(rng)
+    noisy = X + sigma[:, None] * rng.standard_normal(X.shape)                 # (N, D)
+    w_noisy = W / (1 + W * sigma[:, None] ** 2)                               # (N, D)
+    return noisy.astype(X.dtype), w_noisy.astype(X.dtype), sigma
+
+
+@dataclass
+class SnCoverage:
+    """Result of :func:`coverage_by_sn`; arrays are (G, Z) unless noted.
+
+    Attributes
+    ----------
+    sn_edges : (G + 1,) bin edges. count : (G,) spectra per bin.
+    coverage : fraction of spectra with |mu - truth| <= sigma (0.683 if honest).
+    coverage_mean : (G,) the same over all latents.
+    rms_pull : sqrt(mean ((mu - truth) / sigma)^2) (1 if honest and unbiased).
+    mean_std : mean reported sigma.
+    """
+
+    sn_edges: np.ndarray
+    count: np.ndarray
+    coverage: np.ndarray
+    coverage_mean: np.ndarray
+    rms_pull: np.ndarray
+    mean_std: np.ndarray
+
+
+def coverage_by_sn(mu, logvar, truth, sn, sn_edges):
+    """Fraction of true latents inside the reported 1-sigma interval, in bins of S/N.
+
+    Parameters
+    ----------
+    mu, logvar : (N, Z) the encodings of N (noisy) spectra.
+    truth : (N, Z) the latents of their noiseless counterparts (e.g. the encoding of the
+        noiseless synthetic spectrum, or of a much less noisy copy).
+    sn : (N,) the S/N of each spectrum (e.g. :func:`spectrum_sn`); bins are [edge_g, edge_g+1).
+    sn_edges : (G + 1,) increasing bin edges.
+
+    Returns
+    -------
+    SnCoverage (empty bins hold NaN).
+    """
+    mu, logvar, truth = (np.asarray(a, np.float64) for a in (mu, logvar, truth))
+    if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape != truth.shape:
+        raise NpvaeError(f"mu, logvar and truth must be (N, Z) of one shape, got {mu.shape}, "
+                         f"{logvar.shape} and {truth.shape}")
+    sn, edges = np.asarray(sn, np.float64), np.asarray(sn_edges, np.float64)
+    if sn.shape != (len(mu),):
+        raise NpvaeError(f"sn must be ({len(mu)},), got {sn.shape}")
+    if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise NpvaeError(f"sn_edges must be at least two increasing numbers, got {edges.tolist()}")
+    std = np.exp(0.5 * logvar)                                               # (N, Z)
+    pull = (mu - truth) / std                                                # (N, Z)
+    g, z = edges.size - 1, mu.shape[1]
+    count = np.zeros(g, int)
+    coverage, rms, mean_std = np.full((g, z), np.nan), np.full((g, z), np.nan), np.full((g, z), np.nan)
+    which = np.searchsorted(edges, sn, side="right") - 1                     # (N,) bin, -1 or g outside
+    for b in range(g):
+        rows = which == b
+        count[b] = rows.sum()
+        if count[b]:
+            coverage[b] = np.mean(np.abs(pull[rows]) <= 1, axis=0)
+            rms[b] = np.sqrt(np.mean(pull[rows] ** 2, axis=0))
+            mean_std[b] = std[rows].mean(axis=0)
+    return SnCoverage(sn_edges=edges, count=count, coverage=coverage, coverage_mean=coverage.mean(axis=1),
+                      rms_pull=rms, mean_std=mean_std)

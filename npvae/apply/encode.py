@@ -94,14 +94,16 @@ def decoder_means(model, z):
     return linear_act_forward(h, p["out.W"], p["out.b"] + model.mean_, None)[0]          # (B, D)
 
 
-def vae_infill(model, flux, mask, *, tol=VAE_INFILL_TOL, max_iter=VAE_INFILL_MAX_ITER):
+def vae_infill(model, flux, mask, *, weight=None, tol=VAE_INFILL_TOL, max_iter=VAE_INFILL_MAX_ITER):
     """Fill masked pixels with the model's reconstruction until the latent means settle.
 
     Starting from ``flux`` (masked pixels already holding a first guess, e.g. the basis
     infill), repeat for each spectrum with masked pixels: mu = encode(x); x[masked] <-
     decode(mu)[masked]; stop when max_k |mu_k - mu_k(previous)| < ``tol`` or after ``max_iter``
     iterations. A spectrum stops on its own criterion (converged rows leave the loop), so
-    its result does not depend on the others.
+    its result does not depend on the others. ``weight`` (B, D), the inverse variances (0 on the
+    masked pixels), is what a noise-aware model's encoder also reads (required there; ignored by
+    other models): a refilled pixel keeps weight 0, "no information here".
 
     Returns (flux (B, D) float32 copy, iterations (B,) int).
     """
@@ -112,19 +114,21 @@ def vae_infill(model, flux, mask, *, tol=VAE_INFILL_TOL, max_iter=VAE_INFILL_MAX
     n_iter = np.zeros(len(x), int)
     rows = np.flatnonzero(mask.any(axis=1))                            # (A,) rows still moving
     xa, ma = x[rows], mask[rows]                                       # (A, D) working copies
-    mu = encoder_means(model, xa)[0]                                   # (A, Z)
+    wa = None if weight is None or not model.noise_aware else np.asarray(weight)[rows]   # (A, D)
+    mu = encoder_means(model, xa, wa)[0]                               # (A, Z)
     threads = ThreadpoolController() if rows.size else None           # finds the BLAS once, not per iteration
     for _ in range(max_iter):
         if rows.size == 0:
             break
         with threads.limit(limits=1, user_api="blas") if len(rows) < SMALL_CHUNK else nullcontext():
             np.copyto(xa, decoder_means(model, mu), where=ma)          # refill masked pixels
-            new_mu = encoder_means(model, xa)[0]                       # (A, Z)
+            new_mu = encoder_means(model, xa, wa)[0]                   # (A, Z)
         n_iter[rows] += 1
         moving = np.abs(new_mu - mu).max(axis=1) >= tol                # (A,)
         if not moving.all():                                           # settled rows leave
             x[rows[~moving]] = xa[~moving]
             rows, xa, ma = rows[moving], xa[moving], ma[moving]
+            wa = None if wa is None else wa[moving]
         mu = new_mu[moving]
     x[rows] = xa                                                       # rows that hit max_iter
     return x, n_iter

@@ -11,6 +11,9 @@ A trained model also carries what applying it to new spectra needs (docs/encode.
 (:class:`npvae.data.recipe.Preprocessing`, set by ``npvae train`` and ``npvae reproduce``), and
 ``train_latents_``, the latent means of (up to :data:`MAX_TRAIN_LATENTS` of) its training spectra,
 the reference of the outlier score. Both are saved in the model file; older files load with None.
+A noise-aware InfoVAE's ``fit`` ends by calibrating its latent variance
+(:func:`npvae.train.calibrate.calibrate_logvar`, folded into the log-variance head); the record of
+that calibration, ``logvar_calibration_``, is saved too (None for any other model).
 Shapes: N spectra, D pixels, Z latent.
 """
 from pathlib import Path
@@ -22,12 +25,14 @@ from ..data.recipe import Preprocessing
 from ..data.shards import ShardedArray
 from ..nn.model import ENCODE_CHUNK
 from ..utils import NpvaeError
+from .calibrate import calibrate_logvar
 from .loop import fit
 
 __all__ = ["InfoVAE", "Autoencoder", "make_model", "load", "KINDS", "MAX_TRAIN_LATENTS"]
 
 MAX_TRAIN_LATENTS = 20000     # training latent means kept in the model file (evenly spaced rows)
 _TRAIN_LATENTS_KEY = "train_latents"
+_CALIBRATION_KEY = "logvar_calibration"
 
 
 class _Trainable:
@@ -35,14 +40,24 @@ class _Trainable:
 
     preprocessing = None      # npvae.data.recipe.Preprocessing, or None when unknown
     train_latents_ = None     # (N_ref, Z) training latent means, or None
+    logvar_calibration_ = None   # dict, the latent-variance calibration of a noise-aware model, or None
 
-    def fit(self, X, weights=None, X_val=None, weights_val=None, **options):
+    def fit(self, X, weights=None, X_val=None, weights_val=None, calibrate=True, **options):
         """Train on spectra X (N, D) with inverse-variance weights (N, D); returns self.
 
         See :func:`npvae.train.loop.fit` for the options (batch size, epochs, checkpoint, ...).
         Afterwards ``train_latents_`` holds the latent means of (up to MAX_TRAIN_LATENTS rows of) X.
+        A noise-aware model then calibrates its latent variance on noisy copies of training
+        spectra (:func:`npvae.train.calibrate.calibrate_logvar`; ``calibrate``: True = target
+        "scatter", or the target "scatter" / "error", or False to skip) and keeps the record in
+        ``logvar_calibration_``.
         """
+        if calibrate not in (True, False, "scatter", "error"):
+            raise NpvaeError(f"calibrate must be True, False, 'scatter' or 'error', not {calibrate!r}")
         fit(self, X, weights, X_val, weights_val, **options)
+        if self.noise_aware and calibrate is not False:
+            target = "scatter" if calibrate is True else calibrate
+            self.logvar_calibration_ = calibrate_logvar(self, X, weights, target=target)
         if not isinstance(X, ShardedArray):               # lazy rows stay lazy: read by pieces below
             X = self.check_X(X)
         keep = np.unique(np.linspace(0, len(X) - 1, min(len(X), MAX_TRAIN_LATENTS)).astype(int))   # (N_ref,)
@@ -63,6 +78,8 @@ class _Trainable:
         arrays, meta = self.preprocessing.to_file() if self.preprocessing is not None else ({}, {})
         if self.train_latents_ is not None:
             arrays[_TRAIN_LATENTS_KEY] = np.asarray(self.train_latents_, np.float32)
+        if self.logvar_calibration_ is not None:
+            meta[_CALIBRATION_KEY] = self.logvar_calibration_
         return super().save(path, extra_arrays=arrays, extra_meta=meta)
 
 
@@ -106,4 +123,5 @@ def load(path):
     model = nn.load(path, classes={"InfoVAE": InfoVAE, "Autoencoder": Autoencoder})
     model.preprocessing = Preprocessing.from_file(model.extra_arrays_, model.extra_meta_, str(path))
     model.train_latents_ = model.extra_arrays_.get(_TRAIN_LATENTS_KEY)
+    model.logvar_calibration_ = model.extra_meta_.get(_CALIBRATION_KEY)
     return model

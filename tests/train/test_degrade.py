@@ -19,18 +19,6 @@ def _aware(seed=11):
     return npvae.InfoVAE(40, (16, 8), 2, lam=3.0, seed=seed, n_prior=50, noise_aware=True)
 
 
-@pytest.fixture
-def sharp_data():
-    """tiny_data's manifold at pixel S/N ~75 (sigma 0.02 on fluxes ~1.5), 5% zero weights:
-    spectra whose own noise is small beside the noise added at S/N 3-80."""
-    rng = np.random.default_rng(7)
-    basis, codes = rng.normal(size=(3, 40)), rng.normal(size=(220, 3))                 # (K, D), (N, K)
-    X = (1.5 + np.tanh(codes @ basis) + 0.02 * rng.normal(size=(220, 40))).astype(np.float32)
-    W = np.full(X.shape, 2500.0, np.float32)
-    W[rng.random(X.shape) < 0.05] = 0.0
-    return X[:150], W[:150], X[150:], W[150:]
-
-
 def test_degraded_weights_are_the_inverse_summed_variance_and_zero_stays_zero():
     rng = np.random.default_rng(0)
     x = rng.uniform(0.5, 2.0, (64, 50))
