@@ -260,7 +260,7 @@ def _encode_prepared(model, prepared, method, lof, reconstructions):
     if not len(flux):
         return None, skips, len(skips)
     if method == "vae":
-        flux = vae_infill(model, flux, mask)[0]
+        flux = vae_infill(model, flux, mask, weight=weight)[0]
     return _encode_part(model, flux, weight, mask, columns, lof, reconstructions), skips, len(flux) + len(skips)
 
 

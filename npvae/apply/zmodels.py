@@ -50,7 +50,7 @@ class VaeScorer:
     def __call__(self, flux, weight, mask):
         filled = self.model.preprocessing.fill(flux, weight, mask)           # (T, D) float32
         if self.infill == "vae":
-            filled = vae_infill(self.model, filled, mask)[0]
+            filled = vae_infill(self.model, filled, mask, weight=weight)[0]
         mu, _, rchi2 = encode_chunk(self.model, filled, weight)
         return rchi2, mu
 

@@ -60,3 +60,18 @@ def test_vae_infill_of_a_noise_aware_model_reads_the_weights_and_matches_a_slow_
     assert not np.allclose(other[mask], filled[mask], atol=1e-4)         # the weights reach the encoder
     with pytest.raises(NpvaeError, match="pass its weights"):
         vae_infill(model, x, mask)
+
+
+def test_the_encode_and_redshift_paths_give_a_noise_aware_model_its_weights_in_the_vae_infill():
+    from npvae.apply.spectra import _encode_prepared
+    from npvae.apply.zmodels import VaeScorer
+    model, x, w, rng = _random_model_and_spectra(6, 10)
+    mask = rng.random(x.shape) < 0.2
+    w[mask] = 0.0
+    filled = vae_infill(model, x, mask, weight=w)[0]
+    ref_mu = encode_chunk(model, filled, w)[0]
+    columns = {"ROW": np.arange(len(x))}
+    part = _encode_prepared(model, (x, w, mask, columns, []), "vae", None, False)[0]
+    np.testing.assert_allclose(part["MU"], ref_mu, rtol=1e-5, atol=1e-6)
+    model.preprocessing = type("Fill", (), {"fill": staticmethod(lambda f, ww, m: f)})()
+    np.testing.assert_allclose(VaeScorer(model, infill="vae")(x, w, mask)[1], ref_mu, rtol=1e-5, atol=1e-6)
