@@ -26,6 +26,7 @@ from ..data.dataset import load_training_rows
 from ..data.infill import fit_infill_basis
 from ..utils import NpvaeError
 from .encode import encode_chunk, vae_infill
+from .ztrials import BasisFill
 
 __all__ = ["VaeScorer", "PcaScorer", "templates_from_data"]
 
@@ -46,9 +47,10 @@ class VaeScorer:
         if infill not in ("pca", "vae"):
             raise NpvaeError(f"infill must be 'pca' or 'vae', not {infill!r}")
         self.model, self.infill, self.n_params = model, infill, model.n_latent
+        self.fill = BasisFill.from_recipe(model.preprocessing)                # the recipe's fill, stacked
 
     def __call__(self, flux, weight, mask):
-        filled = self.model.preprocessing.fill(flux, weight, mask)           # (T, D) float32
+        filled = self.fill(np.array(flux, np.float32), weight, mask)          # (T, D) float32
         if self.infill == "vae":
             filled = vae_infill(self.model, filled, mask)[0]
         mu, _, rchi2 = encode_chunk(self.model, filled, weight)
