@@ -7,6 +7,7 @@ redshift and scans it (:func:`npvae.apply.redshift.scan`) with the VAE or with P
 Shapes: N spectra, T coarse trial redshifts, Z model parameters, D pixels, K eigenvectors.
 """
 import os
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def redshift_spectra(model, inputs, *, method="vae", z_range=Z_RANGE, infill="pc
         Add column RCHI2_SCAN (N, T), the coarse reduced-chi^2 curve.
     threads : int or None
         Spectra scanned at once, one per thread, each with single-threaded BLAS (None: the
-        cores, at most 4). The results do not depend on it.
+        cores, at most 4; 1: in this thread). The results do not depend on it.
 
     Returns
     -------
@@ -85,14 +86,15 @@ def redshift_spectra(model, inputs, *, method="vae", z_range=Z_RANGE, infill="pc
     rows, skipped = [], []
     # one spectrum per thread (the kernels, NumPy and BLAS drop the GIL), each on one BLAS thread:
     # no core waits on the other, and a spectrum's numbers never depend on the thread count
-    with ThreadPoolExecutor(n_threads) as pool, threadpool_limits(1, "blas"):
+    with ThreadPoolExecutor(n_threads) if n_threads > 1 else nullcontext() as pool, threadpool_limits(1, "blas"):
         for start in range(0, len(items), int(chunk)):
             piece = items[start:start + int(chunk)]
             records, unread = _read(piece)
             spectra, rejected = observe(records, model.preprocessing)
             skipped += unread + rejected
             bar.update(len(unread) + len(rejected))
-            results = pool.map(lambda obs: scan(scorer, obs, s_grid, model.preprocessing), spectra)
+            results = (pool.map if pool else map)(lambda obs: scan(scorer, obs, s_grid, model.preprocessing),
+                                                  spectra)
             for obs, result in zip(spectra, results):
                 _collect(obs, result, rows, skipped, (z_lo, z_hi))
                 bar.update(1)

@@ -26,7 +26,7 @@ from ..data.dataset import load_training_rows
 from ..data.infill import fit_infill_basis
 from ..utils import NpvaeError
 from .encode import encode_chunk, vae_infill
-from .ztrials import BasisFill
+from .ztrials import BasisFill, WeightedFit
 
 __all__ = ["VaeScorer", "PcaScorer", "templates_from_data"]
 
@@ -71,6 +71,7 @@ class PcaScorer:
     def __init__(self, mean, vectors):
         self.templates = np.column_stack([mean, vectors]).astype(np.float64)   # (D, K+1)
         self.n_params = self.templates.shape[1]
+        self.fit = WeightedFit(self.templates, ridge=1e-9)
 
     @classmethod
     def from_recipe(cls, recipe, n_vectors=None):
@@ -79,14 +80,13 @@ class PcaScorer:
         return cls(recipe.infill_mean, vectors)
 
     def __call__(self, flux, weight, mask):
-        T_ = self.templates                                                   # (D, K+1)
         g = np.where(mask, 0.0, np.asarray(weight, np.float64))              # (T, D)
         x = np.asarray(flux, np.float64)                                      # (T, D)
-        A = np.einsum("td,dk,dl->tkl", g, T_, T_, optimize=True)             # (T, K+1, K+1)
-        b = (g * x) @ T_                                                      # (T, K+1)
-        A += 1e-10 * np.trace(A, axis1=1, axis2=2)[:, None, None] * np.eye(self.n_params)
-        amp = np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (T, K+1)
-        chi2 = np.einsum("td,td->t", g, (x - amp @ T_.T) ** 2)               # (T,)
+        amp = self.fit(g, x)                                                  # (T, K+1)
+        resid = amp @ self.templates.T                                        # (T, D)
+        resid -= x
+        resid *= resid
+        chi2 = np.einsum("td,td->t", g, resid)                                # (T,)
         dof = np.count_nonzero(g > 0, axis=1) - self.n_params                 # (T,)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(dof > 0, chi2 / np.maximum(dof, 1), np.nan), amp.astype(np.float32)

@@ -12,10 +12,10 @@ solves are stacked:
   mean over the normalisation window, a second writes the normalised flux and the S/N-capped
   weights straight into float32 rows. Its reference is the recipe's
   :func:`npvae.data.preprocess.normalise_rest` (the tests compare them).
-- :class:`BasisFill`: the recipe's basis infill (:func:`npvae.data.infill.basis_infill`: each
-  row's weighted least-squares fit of its good pixels by the training set's mean and
-  eigenvectors) of all rows with two BLAS products and one stacked K x K solve, the basis's
-  products precomputed once.
+- :class:`WeightedFit`: weighted least-squares fits of all rows by one basis with two BLAS
+  products and one stacked K x K solve. :class:`BasisFill` is the recipe's basis infill with it
+  (:func:`npvae.data.infill.basis_infill`: each row's fit of its good pixels by the training
+  set's mean and eigenvectors); the PCA-template scorer (:mod:`npvae.apply.zmodels`) fits with it.
 
 Shapes: T trial rows, R rebinned rows, L rebinned pixels (>= M), M = D rest pixels,
 K eigenvectors, P = K(K+1)/2 packed pairs.
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..data.preprocess import REST_WAVE
 
-__all__ = ["prepare_windows", "BasisFill", "PROBLEMS"]
+__all__ = ["prepare_windows", "WeightedFit", "BasisFill", "PROBLEMS"]
 
 PROBLEMS = {1: "too little coverage", 2: "normalisation window mostly bad",   # as normalise_rest
             3: "non-positive window mean"}
@@ -107,23 +107,45 @@ def prepare_windows(rebinned, row, offset, recipe):
     return flux, weight, bad, problem
 
 
+class WeightedFit:
+    """Weighted linear least squares of many rows by one basis, with stacked K x K solves.
+
+    Row t's coefficients c_t (K,) solve (B^T G_t B + lam_t I) c_t = B^T G_t y_t, G_t = diag(g_t),
+    lam_t = ``ridge`` times the mean diagonal of B^T G_t B (a guard for rows the basis fits
+    badly). Every B^T G_t B is read off ONE product g (T, D) @ U (D, P), U_d the packed upper
+    triangle of B_d B_d^T, made once per basis.
+    """
+
+    def __init__(self, basis, ridge):
+        self.B = np.asarray(basis, np.float64)                                # (D, K)
+        self.ridge = ridge
+        self.iu, self.ju = np.triu_indices(self.B.shape[1])                   # (P,) each
+        self.pairs = self.B[:, self.iu] * self.B[:, self.ju]                  # (D, P)
+
+    def __call__(self, g, y):
+        """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted)."""
+        k = self.B.shape[1]
+        packed = g @ self.pairs                                               # (T, P)
+        A = np.empty((len(g), k, k))                                          # (T, K, K)
+        A[:, self.iu, self.ju] = packed
+        A[:, self.ju, self.iu] = packed
+        scale = np.trace(A, axis1=1, axis2=2) / k                             # (T,)
+        A += (self.ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
+        b = (g * y) @ self.B                                                  # (T, K)
+        return np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (T, K)
+
+
 class BasisFill:
     """The recipe's basis infill of many rows at once (:func:`npvae.data.infill.basis_infill`).
 
-    For row t with good-pixel weights g_t (0 on masked pixels):
-    (V^T G_t V + ridge) c_t = V^T G_t (x_t - mean), masked pixels <- mean + V c_t.
-    V^T G_t V and V^T G_t mean are read off one product g (T, D) @ [U, mean V] (D, P+K), U_d
-    the packed upper triangle of V_d V_d^T, made once per basis; V^T G_t x_t is (g_t x_t) @ V.
+    Row t's good pixels (weights g_t, 0 on masked pixels) are fitted by the basis:
+    (V^T G_t V + ridge) c_t = V^T G_t (x_t - mean) (:class:`WeightedFit`), and its masked
+    pixels become mean + V c_t.
     """
 
     def __init__(self, mean, vectors, ridge=1e-8):
         self.mean = np.asarray(mean, np.float64)                              # (D,)
-        self.V = np.asarray(vectors, np.float64)                              # (D, K)
-        self.ridge = ridge
-        k = self.V.shape[1]
-        self.iu, self.ju = np.triu_indices(k)                                 # (P,) each
-        self.products = np.column_stack([self.V[:, self.iu] * self.V[:, self.ju],   # (D, P+K):
-                                         self.mean[:, None] * self.V])                # U, then mean_d V_d
+        self.fit = WeightedFit(vectors, ridge)
 
     @classmethod
     def from_recipe(cls, recipe):
@@ -135,18 +157,7 @@ class BasisFill:
 
         Returns flux. Row t depends only on row t (and the basis), as in basis_infill.
         """
-        k = self.V.shape[1]
-        g = np.array(weight, np.float64)                                      # (T, D) copy
-        both = g @ self.products                                              # (T, P+K)
-        packed, g_mean = both[:, :len(self.iu)], both[:, len(self.iu):]       # (T, P), (T, K)
-        A = np.empty((len(g), k, k))                                          # (T, K, K)
-        A[:, self.iu, self.ju] = packed
-        A[:, self.ju, self.iu] = packed
-        scale = np.trace(A, axis1=1, axis2=2) / k                             # (T,)
-        A += (self.ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
-        g *= flux                                                             # g x
-        b = g @ self.V - g_mean                                               # (T, K) V^T G (x - mean)
-        C = np.linalg.solve(A, b[:, :, None])[:, :, 0]                        # (T, K)
-        recon = (C @ self.V.T + self.mean).astype(np.float32)                 # (T, D)
+        C = self.fit(np.asarray(weight, np.float64), flux - self.mean)       # (T, K)
+        recon = (C @ self.fit.B.T + self.mean).astype(np.float32)             # (T, D)
         np.copyto(flux, recon, where=mask)
         return flux

@@ -4,6 +4,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from npvae.apply import redshift_spectra
+from npvae.apply.zmodels import PcaScorer
 from npvae.apply.ztrials import BasisFill, prepare_windows
 from npvae.data.infill import basis_infill
 from npvae.data.preprocess import normalise_rest
@@ -82,6 +83,23 @@ def test_basis_fill_equals_basis_infill():
     got = BasisFill(mean, vectors)(given, weight, mask)
     assert got is given and np.array_equal(got[~mask], flux[~mask])    # in place, good pixels kept
     assert np.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_pca_scorer_equals_a_least_squares_fit_row_by_row():
+    rng = np.random.default_rng(4)
+    n, k = 6, 4
+    templates = rng.standard_normal((M, k + 1))                        # (D, K+1): mean, vectors
+    flux = templates @ rng.standard_normal((k + 1, n)) + 0.1 * rng.standard_normal((M, n))   # (D, N)
+    flux = flux.T.astype(np.float32)                                    # (N, D)
+    mask = rng.random((n, M)) < 0.2
+    weight = rng.uniform(1, 100, (n, M)).astype(np.float32)             # not 0 on masked: ignored there
+    rchi2, amp = PcaScorer(templates[:, 0], templates[:, 1:])(flux, weight, mask)
+    for t in range(n):
+        good = ~mask[t]
+        sw = np.sqrt(weight[t, good].astype(np.float64))                # (G,)
+        want, chi2 = np.linalg.lstsq(templates[good] * sw[:, None], flux[t, good] * sw, rcond=None)[:2]
+        assert np.allclose(amp[t], want, rtol=1e-5, atol=1e-6)
+        assert np.isclose(rchi2[t], chi2[0] / (good.sum() - k - 1), rtol=1e-6)
 
 
 def test_same_result_whatever_the_threads(bundle, survey):
