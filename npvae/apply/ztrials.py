@@ -77,6 +77,20 @@ def _prepare_windows(rflux, rivar, cover, row, offset, in_window, min_pixel_cove
 _prepare_windows_jit = numba.njit(cache=True, nogil=True, error_model="numpy")(_prepare_windows)
 
 
+def _fill_masked(flux, mask, mean, V, C):
+    """In place: flux[t, d] = mean_d + sum_k V_dk C_tk where mask[t, d] (only there: no (T, D) temporary)."""
+    for t in range(flux.shape[0]):
+        for d in range(flux.shape[1]):
+            if mask[t, d]:
+                value = mean[d]
+                for k in range(V.shape[1]):
+                    value += V[d, k] * C[t, k]
+                flux[t, d] = value
+
+
+_fill_masked_jit = numba.njit(cache=True, nogil=True)(_fill_masked)
+
+
 def prepare_windows(rebinned, row, offset, recipe):
     """The recipe's rows at T trials, each a window of the rebinned arrays.
 
@@ -122,7 +136,7 @@ class WeightedFit:
         self.iu, self.ju = np.triu_indices(self.B.shape[1])                   # (P,) each
         self.pairs = self.B[:, self.iu] * self.B[:, self.ju]                  # (D, P)
 
-    def __call__(self, g, y):
+    def coefficients(self, g, y):
         """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted)."""
         k = self.B.shape[1]
         packed = g @ self.pairs                                               # (T, P)
@@ -157,7 +171,8 @@ class BasisFill:
 
         Returns flux. Row t depends only on row t (and the basis), as in basis_infill.
         """
-        C = self.fit(np.asarray(weight, np.float64), flux - self.mean)       # (T, K)
-        recon = (C @ self.fit.B.T + self.mean).astype(np.float32)             # (T, D)
-        np.copyto(flux, recon, where=mask)
+        C = self.fit.coefficients(np.asarray(weight, np.float64), flux - self.mean)   # (T, K)
+        if flux.dtype != np.float32 or not flux.flags.c_contiguous or np.shape(mask) != flux.shape:
+            raise ValueError("BasisFill fills C-contiguous float32 rows with a mask of their shape")
+        _fill_masked_jit(flux, np.ascontiguousarray(mask, bool), self.mean, self.fit.B, C)
         return flux
