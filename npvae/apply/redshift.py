@@ -7,8 +7,10 @@ a de-redshifted spectrum that is best reconstructed by the VAE". For each observ
 2. coarse scan over s = log10(1 + z) in steps of the rest grid's pixel, ``REST_DLOGLAM``. One
    step moves the rest grid by exactly one pixel, so ONE rebinning onto the rest grid extended by
    T - 1 pixels holds every trial's rebinned spectrum as a window of it; each window is then
-   normalised and weighted as the model's recipe does (:func:`npvae.data.preprocess.normalise_rest`),
-   infilled and scored by the model, all T rows as one batch;
+   normalised and weighted as the model's recipe does (:func:`npvae.apply.ztrials.prepare_windows`,
+   one pass per window, the twin of :func:`npvae.data.preprocess.normalise_rest`), infilled from
+   the recipe's basis (:class:`npvae.apply.ztrials.BasisFill`) and scored by the model, all T rows
+   as one batch;
 3. fine scan: around each of the ``N_REFINE`` best distinct coarse minima, ``FINE`` trials per
    coarse step over +-1 step (:func:`npvae.data.rebin.rebin_shifted`);
 4. Z is the vertex of a parabola fitted to the 5 fine points around the lowest; Z_ERR is where
