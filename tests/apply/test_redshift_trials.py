@@ -5,6 +5,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from npvae.apply import redshift_spectra
 from npvae.apply.zmodels import PcaScorer
+from npvae.apply import ztrials
 from npvae.apply.ztrials import BasisFill, prepare_windows
 from npvae.data.infill import basis_infill
 from npvae.data.preprocess import normalise_rest
@@ -108,3 +109,23 @@ def test_same_result_whatever_the_threads(bundle, survey):
     two = redshift_spectra(model, survey[:4], z_range=(0.0, 0.3), threads=2)
     for name in ("Z", "Z_ERR", "MU", "RCHI2", "ZWARN", "PLATE", "FIBERID"):
         assert np.array_equal(one[name], two[name]), name
+
+
+def test_plain_python_kernel_bodies_equal_the_jitted_kernels():
+    rng = np.random.default_rng(5)
+    rows = rebinned_rows(rng, 1, M + 2)
+    args = (*rows, np.zeros(3, np.int64), np.arange(3), np.zeros(M, bool), 0.5, 4e-4, 0.6)
+    args[5][WINDOW] = True
+    outs = [(np.empty((3, M), np.float32), np.empty((3, M), np.float32), np.empty((3, M), bool),
+             np.empty(3, np.int8)) for _ in range(2)]
+    ztrials._prepare_windows(*args, *outs[0])
+    ztrials._prepare_windows_jit(*args, *outs[1])
+    for a, b in zip(*outs):
+        assert np.array_equal(a, b)
+    mask, mean, V, C = rng.random((3, M)) < 0.3, rng.standard_normal(M), rng.standard_normal((M, 4)), \
+        rng.standard_normal((3, 4))
+    filled = [outs[0][0].copy() for _ in range(2)]
+    ztrials._fill_masked(filled[0], mask, mean, V, C)
+    ztrials._fill_masked_jit(filled[1], mask, mean, V, C)
+    assert np.allclose(filled[0], filled[1], rtol=1e-6) and np.array_equal(filled[0][~mask], outs[0][0][~mask])
+    assert np.allclose(filled[0][mask], (C @ V.T + mean)[mask], rtol=1e-5, atol=1e-5)
