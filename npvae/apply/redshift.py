@@ -114,7 +114,7 @@ def coarse_rows(obs, s_grid, recipe):
     return _rest_rows(obs, rebinned, np.zeros(len(s_grid), int), np.arange(len(s_grid)), s_grid, recipe)
 
 
-def sn_median(rows, t=0):
+def _sn_median(rows, t=0):
     """Median S/N of the good pixels of trial row t, |flux| sqrt(ivar) (the normalisation cancels)."""
     rflux, rivar, _ = (a[rows["row"][t], rows["offset"][t]:rows["offset"][t] + N_PIXELS] for a in rows["rebinned"])
     good = ~rows["bad"][t]                                                           # (M,)
@@ -204,7 +204,7 @@ def scan(scorer, obs, s_grid, recipe):
             "LITTLE_COVERAGE": usable.size < 0.5 * len(s_grid),
             "BAD_FIT": not rchi2[0] <= BAD_RCHI2,
             "NO_CURVATURE": not np.isfinite(z_err)}
-    sn = sn_median(rows)
+    sn = _sn_median(rows)
     return dict(Z=z, Z_ERR=z_err, DCHI2=dchi2, ZWARN=sum(1 << ZWARN_BITS[k] for k, v in warn.items() if v),
                 RCHI2=rchi2[0], NPIX=npix[0], N_TRIALS=usable.size, SN_MEDIAN=sn, PARAMS=params[0],
                 CURVE=curve)

@@ -82,7 +82,7 @@ class PcaScorer:
     def __call__(self, flux, weight, mask):
         g = np.where(mask, 0.0, np.asarray(weight, np.float64))              # (T, D)
         x = np.asarray(flux, np.float64)                                      # (T, D)
-        amp = self.fit.coefficients(g, x)                                                  # (T, K+1)
+        amp = self.fit.coefficients(g, x)                                     # (T, K+1)
         resid = amp @ self.templates.T                                        # (T, D)
         resid -= x
         resid *= resid

@@ -25,10 +25,7 @@ import numpy as np
 
 from ..data.preprocess import REST_WAVE
 
-__all__ = ["prepare_windows", "WeightedFit", "BasisFill", "PROBLEMS"]
-
-PROBLEMS = {1: "too little coverage", 2: "normalisation window mostly bad",   # as normalise_rest
-            3: "non-positive window mean"}
+__all__ = ["prepare_windows", "WeightedFit", "BasisFill"]
 
 
 def _prepare_windows(rflux, rivar, cover, row, offset, in_window, min_pixel_coverage, cap, min_coverage,
@@ -104,7 +101,8 @@ def prepare_windows(rebinned, row, offset, recipe):
     Returns
     -------
     flux (T, M) float32 normalised, 0 on bad pixels; weight (T, M) float32, 0 on bad pixels;
-    bad (T, M) bool; problem (T,) int8, 0 for a usable row (else a key of :data:`PROBLEMS`).
+    bad (T, M) bool; problem (T,) int8, 0 for a usable row, else as normalise_rest: 1 too little
+    coverage, 2 normalisation window mostly bad, 3 non-positive window mean.
     """
     rflux, rivar, cover = (np.ascontiguousarray(a, np.float64) for a in rebinned)   # (R, L)
     row, offset = np.asarray(row, np.int64), np.asarray(offset, np.int64)           # (T,)
@@ -171,8 +169,8 @@ class BasisFill:
 
         Returns flux. Row t depends only on row t (and the basis), as in basis_infill.
         """
-        C = self.fit.coefficients(np.asarray(weight, np.float64), flux - self.mean)   # (T, K)
         if flux.dtype != np.float32 or not flux.flags.c_contiguous or np.shape(mask) != flux.shape:
             raise ValueError("BasisFill fills C-contiguous float32 rows with a mask of their shape")
+        C = self.fit.coefficients(np.asarray(weight, np.float64), flux - self.mean)   # (T, K)
         _fill_masked_jit(flux, np.ascontiguousarray(mask, bool), self.mean, self.fit.B, C)
         return flux
