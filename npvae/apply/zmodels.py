@@ -26,7 +26,7 @@ from ..data.dataset import load_training_rows
 from ..data.infill import fit_infill_basis
 from ..utils import NpvaeError
 from .encode import encode_chunk, vae_infill
-from .ztrials import BasisFill, WeightedFit
+from .ztrials import BasisFill, WeightedFit, work_arrays
 
 __all__ = ["VaeScorer", "PcaScorer", "templates_from_data"]
 
@@ -80,14 +80,16 @@ class PcaScorer:
         return cls(recipe.infill_mean, vectors)
 
     def __call__(self, flux, weight, mask):
-        g = np.where(mask, 0.0, np.asarray(weight, np.float64))              # (T, D)
-        x = np.asarray(flux, np.float64)                                      # (T, D)
-        amp = self.fit.coefficients(g, x)                                     # (T, K+1)
-        resid = amp @ self.templates.T                                        # (T, D)
-        resid -= x
+        g, gx, resid = work_arrays(3, np.shape(flux))                         # (T, D) float64 each
+        np.copyto(g, weight)
+        np.copyto(g, 0.0, where=mask)                                         # weights of the good pixels
+        np.multiply(g, flux, out=gx)
+        amp = self.fit.coefficients(g, gx)                                    # (T, K+1)
+        np.matmul(amp, self.templates.T, out=resid)                           # (T, D)
+        resid -= flux
         resid *= resid
         chi2 = np.einsum("td,td->t", g, resid)                                # (T,)
-        dof = np.count_nonzero(g > 0, axis=1) - self.n_params                 # (T,)
+        dof = np.count_nonzero(g, axis=1) - self.n_params                     # (T,) weights are >= 0
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(dof > 0, chi2 / np.maximum(dof, 1), np.nan), amp.astype(np.float32)
 

@@ -20,12 +20,16 @@ solves are stacked:
 Shapes: T trial rows, R rebinned rows, L rebinned pixels (>= M), M = D rest pixels,
 K eigenvectors, P = K(K+1)/2 packed pairs.
 """
+import threading
+
 import numba
 import numpy as np
 
 from ..data.preprocess import REST_WAVE
 
-__all__ = ["prepare_windows", "WeightedFit", "BasisFill"]
+__all__ = ["prepare_windows", "work_arrays", "WeightedFit", "BasisFill"]
+
+_WORK = threading.local()          # each thread's reusable work arrays (work_arrays)
 
 
 def _prepare_windows(rflux, rivar, cover, row, offset, in_window, min_pixel_coverage, cap, min_coverage,
@@ -119,6 +123,24 @@ def prepare_windows(rebinned, row, offset, recipe):
     return flux, weight, bad, problem
 
 
+def work_arrays(n, shape):
+    """``n`` float64 work arrays of ``shape`` belonging to this thread, reused from call to call.
+
+    The fits' temporaries are (T, D) float64, about 3 MB each. Freshly allocated every time, each
+    costs a page fault per 4 kB when first written (about a fifth of a scan's time in a worker
+    thread); these are allocated once per thread and grown when needed. Their contents are
+    left over from the last use, and they are valid until this thread asks again.
+    """
+    slots = _WORK.__dict__.setdefault("slots", [])
+    size = int(np.prod(shape))
+    while len(slots) < n:
+        slots.append(np.empty(0))
+    for i in range(n):
+        if slots[i].size < size:
+            slots[i] = np.empty(size)
+    return [slots[i][:size].reshape(shape) for i in range(n)]
+
+
 class WeightedFit:
     """Weighted linear least squares of many rows by one basis, with stacked K x K solves.
 
@@ -134,8 +156,8 @@ class WeightedFit:
         self.iu, self.ju = np.triu_indices(self.B.shape[1])                   # (P,) each
         self.pairs = self.B[:, self.iu] * self.B[:, self.ju]                  # (D, P)
 
-    def coefficients(self, g, y):
-        """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted)."""
+    def coefficients(self, g, gy):
+        """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted), given g and g y."""
         k = self.B.shape[1]
         packed = g @ self.pairs                                               # (T, P)
         A = np.empty((len(g), k, k))                                          # (T, K, K)
@@ -143,7 +165,7 @@ class WeightedFit:
         A[:, self.ju, self.iu] = packed
         scale = np.trace(A, axis1=1, axis2=2) / k                             # (T,)
         A += (self.ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
-        b = (g * y) @ self.B                                                  # (T, K)
+        b = gy @ self.B                                                       # (T, K)
         return np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (T, K)
 
 
@@ -171,6 +193,10 @@ class BasisFill:
         """
         if flux.dtype != np.float32 or not flux.flags.c_contiguous or np.shape(mask) != flux.shape:
             raise ValueError("BasisFill fills C-contiguous float32 rows with a mask of their shape")
-        C = self.fit.coefficients(np.asarray(weight, np.float64), flux - self.mean)   # (T, K)
+        g, gy = work_arrays(2, flux.shape)                                    # (T, D) float64 each
+        np.copyto(g, weight)
+        np.subtract(flux, self.mean, out=gy)
+        gy *= g                                                               # g (x - mean)
+        C = self.fit.coefficients(g, gy)                                      # (T, K)
         _fill_masked_jit(flux, np.ascontiguousarray(mask, bool), self.mean, self.fit.B, C)
         return flux

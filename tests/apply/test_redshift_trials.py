@@ -1,4 +1,6 @@
 """The scan's shared trial rows (npvae.apply.ztrials) against the recipe's own row-by-row functions."""
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
@@ -129,3 +131,15 @@ def test_plain_python_kernel_bodies_equal_the_jitted_kernels():
     ztrials._fill_masked_jit(filled[1], mask, mean, V, C)
     assert np.allclose(filled[0], filled[1], rtol=1e-6) and np.array_equal(filled[0][~mask], outs[0][0][~mask])
     assert np.allclose(filled[0][mask], (C @ V.T + mean)[mask], rtol=1e-5, atol=1e-5)
+
+
+def test_work_arrays_are_reused_within_a_thread_and_never_shared_between_threads():
+    first = ztrials.work_arrays(2, (3, 4))
+    again = ztrials.work_arrays(2, (3, 4))
+    assert all(np.shares_memory(a, b) for a, b in zip(first, again))          # no new pages
+    assert not np.shares_memory(first[0], first[1])
+    bigger = ztrials.work_arrays(1, (50, 40))[0]
+    assert bigger.shape == (50, 40) and bigger.dtype == np.float64
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(ztrials.work_arrays, 2, (3, 4)).result()
+    assert not any(np.shares_memory(a, b) for a in other for b in ztrials.work_arrays(2, (3, 4)))
