@@ -16,6 +16,7 @@ solves are stacked:
   products and one stacked K x K solve. :class:`BasisFill` is the recipe's basis infill with it
   (:func:`npvae.data.infill.basis_infill`: each row's fit of its good pixels by the training
   set's mean and eigenvectors); the PCA-template scorer (:mod:`npvae.apply.zmodels`) fits with it.
+- :func:`work_arrays`: the fits' large temporaries, allocated once per thread and reused.
 
 Shapes: T trial rows, R rebinned rows, L rebinned pixels (>= M), M = D rest pixels,
 K eigenvectors, P = K(K+1)/2 packed pairs.
