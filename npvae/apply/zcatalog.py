@@ -86,16 +86,20 @@ def redshift_spectra(model, inputs, *, method="vae", z_range=Z_RANGE, infill="pc
     rows, skipped = [], []
     # one spectrum per thread (the kernels, NumPy and BLAS drop the GIL), each on one BLAS thread:
     # no core waits on the other, and a spectrum's numbers never depend on the thread count
-    with ThreadPoolExecutor(n_threads) if n_threads > 1 else nullcontext() as pool, threadpool_limits(1, "blas"):
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+    in_order = pool.map if pool else map                                   # results in input order
+
+    def scan_one(obs):
+        return scan(scorer, obs, s_grid, model.preprocessing)
+
+    with pool or nullcontext(), threadpool_limits(1, "blas"):
         for start in range(0, len(items), int(chunk)):
             piece = items[start:start + int(chunk)]
             records, unread = _read(piece)
             spectra, rejected = observe(records, model.preprocessing)
             skipped += unread + rejected
             bar.update(len(unread) + len(rejected))
-            results = (pool.map if pool else map)(lambda obs: scan(scorer, obs, s_grid, model.preprocessing),
-                                                  spectra)
-            for obs, result in zip(spectra, results):
+            for obs, result in zip(spectra, in_order(scan_one, spectra)):
                 _collect(obs, result, rows, skipped, (z_lo, z_hi))
                 bar.update(1)
     bar.close()
