@@ -82,7 +82,7 @@ class PcaScorer:
     def __call__(self, flux, weight, mask):
         g, gx, resid = work_arrays(3, np.shape(flux))                         # (T, D) float64 each
         np.copyto(g, weight)
-        np.copyto(g, 0.0, where=mask)                                         # weights of the good pixels
+        np.copyto(g, 0.0, where=np.asarray(mask, bool))                       # weights of the good pixels
         np.multiply(g, flux, out=gx)
         amp = self.fit.coefficients(g, gx)                                    # (T, K+1)
         np.matmul(amp, self.templates.T, out=resid)                           # (T, D)
