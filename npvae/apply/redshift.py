@@ -7,8 +7,10 @@ a de-redshifted spectrum that is best reconstructed by the VAE". For each observ
 2. coarse scan over s = log10(1 + z) in steps of the rest grid's pixel, ``REST_DLOGLAM``. One
    step moves the rest grid by exactly one pixel, so ONE rebinning onto the rest grid extended by
    T - 1 pixels holds every trial's rebinned spectrum as a window of it; each window is then
-   normalised and weighted as the model's recipe does (:func:`npvae.data.preprocess.normalise_rest`),
-   infilled and scored by the model, all T rows as one batch;
+   normalised and weighted as the model's recipe does (:func:`npvae.apply.ztrials.prepare_windows`,
+   one pass per window, the twin of :func:`npvae.data.preprocess.normalise_rest`), infilled from
+   the recipe's basis (:class:`npvae.apply.ztrials.BasisFill`) and scored by the model, all T rows
+   as one batch;
 3. fine scan: around each of the ``N_REFINE`` best distinct coarse minima, ``FINE`` trials per
    coarse step over +-1 step (:func:`npvae.data.rebin.rebin_shifted`);
 4. Z is the vertex of a parabola fitted to the 5 fine points around the lowest; Z_ERR is where
@@ -26,11 +28,11 @@ Shapes: N spectra, T trial redshifts, M rest pixels, P observed pixels, Z model 
 import dataclasses
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from ..data.preprocess import REST_EDGES, check_record, normalise_rest, observed_stage, window_reach
+from ..data.preprocess import REST_EDGES, check_record, observed_stage, window_reach
 from ..data.rebin import rebin_rows, rebin_shifted
 from ..paper import N_PIXELS, REST_DLOGLAM
+from .ztrials import prepare_windows
 
 __all__ = ["ZWARN_BITS", "Z_RANGE", "FINE", "N_REFINE", "DISTINCT", "DCHI2_MIN", "BAD_RCHI2",
            "trial_grid", "observe", "rows_at", "coarse_curve", "scan"]
@@ -91,28 +93,32 @@ def observe(records, recipe):
     return spectra, skipped
 
 
-def _rest_rows(obs, rflux, rivar, cover, s, recipe):
-    """Rebinned rows (R, M) at trials s (R,) -> model rows and which of them are usable."""
-    flux, ivar, weight, bad, problem, _ = normalise_rest(rflux, rivar, cover, recipe.sn_cap,
-                                                         recipe.min_coverage)
-    usable = (problem == 0) & (s >= obs.s_reach[0]) & (s <= obs.s_reach[1])          # (R,)
-    return dict(flux=flux.astype(np.float32), ivar=ivar, weight=weight.astype(np.float32), bad=bad,
-                usable=usable)
+def _rest_rows(obs, rebinned, row, offset, s, recipe):
+    """Trials s (T,), windows of the rebinned rows (:func:`prepare_windows`) -> model rows, usable (T,)."""
+    flux, weight, bad, problem = prepare_windows(rebinned, row, offset, recipe)      # (T, M) x3, (T,)
+    usable = (problem == 0) & (s >= obs.s_reach[0]) & (s <= obs.s_reach[1])          # (T,)
+    return dict(flux=flux, weight=weight, bad=bad, usable=usable, rebinned=rebinned, row=row, offset=offset)
 
 
 def rows_at(obs, s, recipe):
     """The model rows of one spectrum at any trials s (R,) (each rebinned on its own)."""
     s = np.atleast_1d(np.asarray(s, np.float64))
     rebinned = rebin_shifted(obs.edges, obs.flux, obs.ivar, obs.good, REST_EDGES, s)   # (R, M) x3
-    return _rest_rows(obs, *rebinned, s, recipe)
+    return _rest_rows(obs, rebinned, np.arange(len(s)), np.zeros(len(s), int), s, recipe)
 
 
 def coarse_rows(obs, s_grid, recipe):
     """The model rows at every coarse trial s_grid (T,), REST_DLOGLAM apart: one rebinning, T windows."""
     edges = REST_EDGES[0] + s_grid[0] + REST_DLOGLAM * np.arange(N_PIXELS + len(s_grid))   # (M+T,)
-    rebinned = rebin_rows(obs.edges[None], obs.flux[None], obs.ivar[None], obs.good[None], edges)
-    windows = [sliding_window_view(a[0], N_PIXELS) for a in rebinned]               # (T, M) views
-    return _rest_rows(obs, *windows, s_grid, recipe)
+    rebinned = rebin_rows(obs.edges[None], obs.flux[None], obs.ivar[None], obs.good[None], edges)  # (1, M+T-1) x3
+    return _rest_rows(obs, rebinned, np.zeros(len(s_grid), int), np.arange(len(s_grid)), s_grid, recipe)
+
+
+def _sn_median(rows, t=0):
+    """Median S/N of the good pixels of trial row t, |flux| sqrt(ivar) (the normalisation cancels)."""
+    rflux, rivar, _ = (a[rows["row"][t], rows["offset"][t]:rows["offset"][t] + N_PIXELS] for a in rows["rebinned"])
+    good = ~rows["bad"][t]                                                           # (M,)
+    return float(np.median(np.abs(rflux[good]) * np.sqrt(rivar[good])))
 
 
 def _score(scorer, rows):
@@ -120,8 +126,9 @@ def _score(scorer, rows):
     use = np.flatnonzero(rows["usable"])
     rchi2 = np.full(len(rows["usable"]), np.nan)
     params = np.full((len(rchi2), scorer.n_params), np.nan, np.float32)
+    pick = slice(None) if use.size == len(rchi2) else use                          # no copies when all are
     if use.size:
-        rchi2[use], params[use] = scorer(rows["flux"][use], rows["weight"][use], rows["bad"][use])
+        rchi2[use], params[use] = scorer(rows["flux"][pick], rows["weight"][pick], rows["bad"][pick])
     return rchi2, params, np.count_nonzero(~rows["bad"], axis=1)
 
 
@@ -197,8 +204,7 @@ def scan(scorer, obs, s_grid, recipe):
             "LITTLE_COVERAGE": usable.size < 0.5 * len(s_grid),
             "BAD_FIT": not rchi2[0] <= BAD_RCHI2,
             "NO_CURVATURE": not np.isfinite(z_err)}
-    good = ~rows["bad"][0]
-    sn = np.median(np.abs(rows["flux"][0, good]) * np.sqrt(rows["ivar"][0, good]))
+    sn = _sn_median(rows)
     return dict(Z=z, Z_ERR=z_err, DCHI2=dchi2, ZWARN=sum(1 << ZWARN_BITS[k] for k, v in warn.items() if v),
                 RCHI2=rchi2[0], NPIX=npix[0], N_TRIALS=usable.size, SN_MEDIAN=sn, PARAMS=params[0],
                 CURVE=curve)

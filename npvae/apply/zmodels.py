@@ -26,6 +26,7 @@ from ..data.dataset import load_training_rows
 from ..data.infill import fit_infill_basis
 from ..utils import NpvaeError
 from .encode import encode_chunk, vae_infill
+from .ztrials import BasisFill, WeightedFit, work_arrays
 
 __all__ = ["VaeScorer", "PcaScorer", "templates_from_data"]
 
@@ -46,9 +47,10 @@ class VaeScorer:
         if infill not in ("pca", "vae"):
             raise NpvaeError(f"infill must be 'pca' or 'vae', not {infill!r}")
         self.model, self.infill, self.n_params = model, infill, model.n_latent
+        self.fill = BasisFill.from_recipe(model.preprocessing)                # the recipe's fill, stacked
 
     def __call__(self, flux, weight, mask):
-        filled = self.model.preprocessing.fill(flux, weight, mask)           # (T, D) float32
+        filled = self.fill(np.array(flux, np.float32), weight, mask)          # (T, D) float32
         if self.infill == "vae":
             filled = vae_infill(self.model, filled, mask, weight=weight)[0]
         mu, _, rchi2 = encode_chunk(self.model, filled, weight)
@@ -69,6 +71,7 @@ class PcaScorer:
     def __init__(self, mean, vectors):
         self.templates = np.column_stack([mean, vectors]).astype(np.float64)   # (D, K+1)
         self.n_params = self.templates.shape[1]
+        self.fit = WeightedFit(self.templates, ridge=1e-9)
 
     @classmethod
     def from_recipe(cls, recipe, n_vectors=None):
@@ -77,15 +80,16 @@ class PcaScorer:
         return cls(recipe.infill_mean, vectors)
 
     def __call__(self, flux, weight, mask):
-        T_ = self.templates                                                   # (D, K+1)
-        g = np.where(mask, 0.0, np.asarray(weight, np.float64))              # (T, D)
-        x = np.asarray(flux, np.float64)                                      # (T, D)
-        A = np.einsum("td,dk,dl->tkl", g, T_, T_, optimize=True)             # (T, K+1, K+1)
-        b = (g * x) @ T_                                                      # (T, K+1)
-        A += 1e-10 * np.trace(A, axis1=1, axis2=2)[:, None, None] * np.eye(self.n_params)
-        amp = np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (T, K+1)
-        chi2 = np.einsum("td,td->t", g, (x - amp @ T_.T) ** 2)               # (T,)
-        dof = np.count_nonzero(g > 0, axis=1) - self.n_params                 # (T,)
+        g, gx, resid = work_arrays(3, np.shape(flux))                         # (T, D) float64 each
+        np.copyto(g, weight)
+        np.copyto(g, 0.0, where=np.asarray(mask, bool))                       # weights of the good pixels
+        np.multiply(g, flux, out=gx)
+        amp = self.fit.coefficients(g, gx)                                    # (T, K+1)
+        np.matmul(amp, self.templates.T, out=resid)                           # (T, D)
+        resid -= flux
+        resid *= resid
+        chi2 = np.einsum("td,td->t", g, resid)                                # (T,)
+        dof = np.count_nonzero(g, axis=1) - self.n_params                     # (T,) weights are >= 0
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(dof > 0, chi2 / np.maximum(dof, 1), np.nan), amp.astype(np.float32)
 

@@ -52,6 +52,8 @@ def register(subparsers):
     p.add_argument("--pca-vectors", type=integer(1), default=None,
                    help="--method pca: eigenvectors besides the mean (default: all of the basis)")
     p.add_argument("--curves", action="store_true", help="also write each spectrum's coarse RCHI2(z) curve")
+    p.add_argument("--threads", type=integer(1), default=None,
+                   help="spectra scanned at once, one per thread (default: one per core, at most 4)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -79,7 +81,7 @@ def run(args):
         templates = templates_from_data(args.templates_from, args.pca_vectors or INFILL_EIGENVECTORS)
     table = redshift_spectra(model, args.inputs, method=args.method, z_range=(args.z_min, args.z_max),
                              infill=args.infill, templates=templates, n_vectors=args.pca_vectors,
-                             curves=args.curves, verbose=not args.quiet)
+                             curves=args.curves, threads=args.threads, verbose=not args.quiet)
     skipped = table.meta.pop("skipped")
     report_skipped(out, len(table), skipped, verb="redshifts for")
     if len(table) == 0:

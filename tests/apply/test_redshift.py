@@ -1,15 +1,19 @@
 """Redshifts by the trial z the model reconstructs best (npvae.apply.redshift, zmodels, zcatalog)."""
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import npvae
 from npvae.apply import encode_spectra, redshift_spectra
 from npvae.apply.redshift import (DISTINCT, ZWARN_BITS, _parabola, coarse_curve, distinct_minima, observe,
                                   rows_at, scan, trial_grid)
 from npvae.apply.zcatalog import make_scorer
+from npvae.data.readers import read_spectrum
 from npvae.data.record import Spectrum
 from npvae.paper import REST_DLOGLAM, rest_loglam
+from npvae.utils import get_data_home
 
 SIGMA = 0.03                    # planted noise, in units of the normalised flux
 
@@ -132,3 +136,31 @@ def test_vae_infill_at_every_trial_finds_the_planted_redshift(bundle, vae_truth)
     encoded = encode_spectra(model, [replace(spectrum, z=float(table["Z"][0]))], infill="vae")
     assert np.abs(table["MU"][0] - encoded["MU"][0]).max() < 1e-4                   # the encode path at Z
     assert np.isclose(table["RCHI2"][0], encoded["RCHI2"][0], rtol=1e-4)
+
+
+
+def genuine_files():
+    """The two genuine SDSS DR18 spec-lite files shipped with ppxf (skip without them)."""
+    ppxf = pytest.importorskip("ppxf")
+    files = [Path(ppxf.__file__).parent / "spectra" / f"{name}_SDSS_DR18.fits" for name in ("NGC3073", "NGC3522")]
+    if not all(f.exists() for f in files):
+        pytest.skip("the genuine SDSS files are missing from the ppxf package")
+    return files
+
+
+def assert_catalogue_redshifts(model, method):
+    files = genuine_files()
+    table = redshift_spectra(model, files, method=method)
+    z_sdss = np.array([read_spectrum(f).z for f in files])
+    assert np.all(np.abs(table["Z"] - z_sdss) < 0.0005), (list(table["Z"]), list(z_sdss))
+
+
+def test_genuine_sdss_spectra_get_their_catalogue_redshift_with_pca_templates(bundle):
+    assert_catalogue_redshifts(bundle[1], "pca")
+
+
+def test_genuine_sdss_spectra_get_their_catalogue_redshift_with_the_benchmark_vae():
+    path = get_data_home() / "encode_genuine" / "model.npz"      # benchmarks/encode_genuine.py trains it
+    if not path.exists():
+        pytest.skip(f"{path} not cached (run benchmarks/encode_genuine.py)")
+    assert_catalogue_redshifts(npvae.load(path), "vae")

@@ -15,7 +15,7 @@ def test_redshift_folder_matches_the_python_api(bundle, survey, tmp_path, capsys
     (raw / "broken.fits").write_bytes(b"not a FITS file at all")
     out = tmp_path / "z.fits"
     assert main(["redshift", str(raw), "--model", str(path), "--out", str(out), "--quiet", "--curves",
-                 "--z-max", "0.3"]) == 0
+                 "--z-max", "0.3", "--threads", "2"]) == 0
     api = redshift_spectra(model, survey[:3], z_range=(0.0, 0.3))
     with fits.open(out) as hdul:
         table, grid = hdul["REDSHIFTS"].data, hdul["Z_GRID"].data
