@@ -158,8 +158,8 @@ def test_adam_sets_subnormal_moments_to_zero_without_moving_p_differently(dtype,
 
 def test_no_kernel_is_compiled_with_fastmath():
     dispatchers = [kernels._bias_act_forward_jit, kernels._act_backward_bias_jit,
-                   kernels._weighted_residual_jit, kernels._mmd_rbf_terms_jit,
-                   kernels._prior_kernel_mean_jit,
+                   kernels._weighted_residual_jit, kernels._neg_scaled_sq_dists_jit,
+                   kernels._neg_scaled_pair_sq_dists_jit,
                    kernels._adam_update_jit]
     for d in dispatchers:
         assert isinstance(d, numba.core.registry.CPUDispatcher)
