@@ -80,15 +80,22 @@ def _weighted_residual(x, xhat, w, grad_scale, dxhat):
     The L(x, x') of paper eq. 10; docs/derivations/gaussian_nll.md.
 
     x, xhat, w, dxhat (B, D). The caller divides the sum by B and passes grad_scale = s / B.
+
+    The float64 sum is kept per column (``col``, D partial sums) and added up at the end: one
+    running total would make every addition wait for the previous one (no vectorising without
+    reordering the sum, i.e. fastmath), which made this kernel 3x slower.
     """
-    total = 0.0
     n_rows, n_cols = x.shape
+    col = np.zeros(n_cols)                          # (D,) float64 partial sums
     for i in range(n_rows):
         for j in range(n_cols):
             r = xhat[i, j] - x[i, j]
             wr = w[i, j] * r
-            total += 0.5 * float(wr) * float(r)
+            col[j] += 0.5 * float(wr) * float(r)
             dxhat[i, j] = grad_scale * wr
+    total = 0.0
+    for j in range(n_cols):
+        total += col[j]
     return total
 
 
