@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import npvae
 from npvae.nn import losses
@@ -172,7 +173,8 @@ def worker(args):
     X, W = make_data(args.n, 1000, dtype, np.random.default_rng(0))
     model = npvae.InfoVAE(dtype=dtype, seed=0)
     model.mean_[...] = X.mean(0)
-    times = time_epochs(Stepper(model, X, W, args.batch), args.repeats)
+    with threadpool_limits(limits=args.threads):
+        times = time_epochs(Stepper(model, X, W, args.batch), args.repeats)
     med = float(np.median(times))
     prof, n_gemm = profile_phases(model, args.batch)
     step = med / -(-args.n // args.batch)
@@ -191,13 +193,14 @@ def main():
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     ap.add_argument("--torch-python", default=None, help="python of a venv with torch 2.13.0")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds, each program in a fresh process")
+    ap.add_argument("--threads", type=int, default=2, help="npvae's BLAS threads (the reference uses 2)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)   # one measurement, this process
     args = ap.parse_args()
     if args.worker:
         return worker(args)
     print("machine:", machine())
     me = [sys.executable, str(Path(__file__).resolve()), "--worker", "--n", str(args.n), "--batch", str(args.batch),
-          "--repeats", str(args.repeats)]
+          "--repeats", str(args.repeats), "--threads", str(args.threads)]
     programs = [(f"npvae {dt}", me + ["--dtypes", dt]) for dt in args.dtypes]
     if args.torch_python:
         ref = [args.torch_python, str(TORCH_BENCH), "--quick", "--n", str(args.n), "--repeats", str(args.repeats)]
