@@ -142,7 +142,7 @@ def test_adam_update_counts_the_gradient_entries_that_make_v_non_finite(dtype):
     g[[3, 50, 700, 999]] = [np.nan, np.inf, -np.inf, 1e22]     # 0.001 * 1e22^2 overflows float32 only
     with np.errstate(over="ignore", invalid="ignore"):
         v_text = 0.999 * v.astype(np.float64) + 0.001 * g.astype(np.float64) ** 2
-    expected = int(np.count_nonzero(~np.isfinite(v_text.astype(dtype))))
+        expected = int(np.count_nonzero(~np.isfinite(v_text.astype(dtype))))
     assert expected == (4 if dtype == np.float32 else 3)
     args = (1e-3, 0.9, 0.999, 1e-8)
     assert kernels.adam_update(p.copy(), g, m.copy(), v.copy(), *args) == expected
