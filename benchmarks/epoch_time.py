@@ -10,9 +10,9 @@ and the hypervisor stole (a timing is only trustworthy when both are near 0 on a
 
 npvae runs in a fresh process of its own (this script with ``--worker``). With ``--torch-python
 PATH`` (a Python with torch), runs benchmarks/torch_reference.py (the same model in PyTorch)
---quick after npvae, in another fresh process, and prints the ratio, the median ratio last. That reference's epoch has no
-validation pass, so the ratio is conservative for npvae. Target: npvae's epoch <= half the
-reference's.
+--quick after npvae, in another fresh process, and prints the ratio, the median ratio last.
+That reference's epoch has no validation pass, so the ratio is conservative for npvae. Target:
+npvae's epoch <= half the reference's.
 
     python benchmarks/epoch_time.py                       # 1 warm-up + 3 timed epochs, 2 threads
     python benchmarks/epoch_time.py --threads 1 --epochs 2
