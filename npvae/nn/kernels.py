@@ -110,7 +110,10 @@ def weighted_residual_reference(x, xhat, w, grad_scale, dxhat):
 # The kernel values exp(-|a - b|^2 / Z) are many (B M + M^2 / 2 per step, about 33,000 at
 # B = 64, M = 200): a scalar exp per pair in a Numba loop cost most of the MMD's time. So the
 # Numba kernels below only form the scaled squared distances, in float64, and NumPy's
-# vectorised ``np.exp`` turns them into kernel values in place.
+# vectorised ``np.exp`` turns them into kernel values in place, a block of rows at a time.
+KERNEL_BLOCK = 1 << 20     # kernel values held at once (8 MB of float64), whatever B and M
+
+
 def _neg_scaled_sq_dists(a, bt, out):
     """In place: out[i, j] = -|a_i - b_j|^2 / Z in float64.  a (N, Z), bt (Z, K) = b transposed,
     out (N, K) float64 (paper eq. 13's kernel argument; docs/derivations/mmd.md).
@@ -131,9 +134,9 @@ def _neg_scaled_sq_dists(a, bt, out):
         row *= neg_inv_dim
 
 
-def _neg_scaled_pair_sq_dists(pt, out):
-    """In place: -|p_i - p_j|^2 / Z for the pairs i < j, row after row, into out (M (M-1) / 2,)
-    float64.  pt (Z, M) = p transposed, float64 (docs/derivations/mmd.md).
+def _neg_scaled_pair_sq_dists(pt, i_start, i_stop, out):
+    """In place: -|p_i - p_j|^2 / Z for the pairs i < j with i_start <= i < i_stop, row after row,
+    into out (float64, one entry per pair).  pt (Z, M) = p transposed, float64 (docs/derivations/mmd.md).
 
     Each row works on 1-D slices (``rest``, ``row``): indexing pt[k, i + 1 + j] in the inner
     loop instead kept it from being vectorised (3x slower).
@@ -141,7 +144,7 @@ def _neg_scaled_pair_sq_dists(pt, out):
     dim, n_p = pt.shape
     neg_inv_dim = -1.0 / dim
     start = 0
-    for i in range(n_p - 1):
+    for i in range(i_start, i_stop):
         n_row = n_p - 1 - i                         # the pairs (i, i+1), ..., (i, M-1)
         row = out[start:start + n_row]
         row[:] = 0.0
@@ -161,7 +164,7 @@ def _mmd_rbf_terms(z, p, grad_scale, dz):
     (mean k(z,z'), mean k(z,p)) as float64 and ADDS grad_scale * d(MMD^2)/dz to dz (B, Z):
     d/dz_a = -4/(Z B^2) sum_j k(z_a,z_j)(z_a - z_j) + 4/(Z B M) sum_j k(z_a,p_j)(z_a - p_j),
     written with the kernel matrices G = K_zz (B, B) and K_zp (B, M) as
-    sum_j k_aj (z_a - y_j) = (K 1)_a z_a - (K y)_a.
+    sum_j k_aj (z_a - y_j) = (K 1)_a z_a - (K y)_a, for a block of rows a at a time.
     With grad_scale == 0 the gradient is skipped (a value-only call). The third part,
     mean k(p,p'), does not depend on z: :func:`prior_kernel_mean`.
     """
@@ -169,19 +172,26 @@ def _mmd_rbf_terms(z, p, grad_scale, dz):
     n_p = p.shape[0]
     zz = z.astype(np.float64)                                   # (B, Z)
     pp = p.astype(np.float64)                                   # (M, Z)
-    k_zz = np.empty((n_z, n_z))                                 # (B, B)
-    k_zp = np.empty((n_z, n_p))                                 # (B, M)
-    _neg_scaled_sq_dists_jit(zz, np.ascontiguousarray(zz.T), k_zz)
-    _neg_scaled_sq_dists_jit(zz, np.ascontiguousarray(pp.T), k_zp)
-    np.exp(k_zz, out=k_zz)                                      # kernel values, in place
-    np.exp(k_zp, out=k_zp)
-    if grad_scale != 0:
-        c_zz = -4.0 / (dim * n_z * n_z) * grad_scale
-        c_zp = 4.0 / (dim * n_z * n_p) * grad_scale
-        g_zz = k_zz.sum(axis=1)[:, None] * zz - k_zz @ zz      # (B, Z) sum_j k_aj (z_a - z_j)
-        g_zp = k_zp.sum(axis=1)[:, None] * zz - k_zp @ pp      # (B, Z) sum_j k_aj (z_a - p_j)
-        dz += (c_zz * g_zz + c_zp * g_zp).astype(dz.dtype)
-    return float(k_zz.mean()), float(k_zp.mean())
+    zt, pt = np.ascontiguousarray(zz.T), np.ascontiguousarray(pp.T)   # (Z, B), (Z, M)
+    c_zz = -4.0 / (dim * n_z * n_z) * grad_scale
+    c_zp = 4.0 / (dim * n_z * n_p) * grad_scale
+    s_zz = s_zp = 0.0
+    rows = max(1, KERNEL_BLOCK // (n_z + n_p))
+    for a0 in range(0, n_z, rows):
+        za = zz[a0:a0 + rows]                                   # (R, Z) a block of rows
+        k_zz = np.empty((len(za), n_z))                         # (R, B)
+        k_zp = np.empty((len(za), n_p))                         # (R, M)
+        _neg_scaled_sq_dists_jit(za, zt, k_zz)
+        _neg_scaled_sq_dists_jit(za, pt, k_zp)
+        np.exp(k_zz, out=k_zz)                                  # kernel values, in place
+        np.exp(k_zp, out=k_zp)
+        s_zz += float(k_zz.sum())
+        s_zp += float(k_zp.sum())
+        if grad_scale != 0:
+            g_zz = k_zz.sum(axis=1)[:, None] * za - k_zz @ zz  # (R, Z) sum_j k_aj (z_a - z_j)
+            g_zp = k_zp.sum(axis=1)[:, None] * za - k_zp @ pp  # (R, Z) sum_j k_aj (z_a - p_j)
+            dz[a0:a0 + rows] += (c_zz * g_zz + c_zp * g_zp).astype(dz.dtype)
+    return s_zz / (n_z * n_z), s_zp / (n_z * n_p)
 
 
 def _prior_kernel_mean(p):
@@ -189,10 +199,16 @@ def _prior_kernel_mean(p):
     plus the diagonal k(p_i, p_i) = 1.  The last term of paper eq. 13; docs/derivations/mmd.md.
     """
     n_p = p.shape[0]
-    pairs = np.empty(n_p * (n_p - 1) // 2)                      # (M (M-1) / 2,)
-    _neg_scaled_pair_sq_dists_jit(np.ascontiguousarray(p.T, dtype=np.float64), pairs)
-    np.exp(pairs, out=pairs)
-    return (n_p + 2.0 * float(pairs.sum())) / (n_p * n_p)
+    pt = np.ascontiguousarray(p.T, dtype=np.float64)            # (Z, M)
+    total = float(n_p)                                          # the diagonal
+    rows = max(1, KERNEL_BLOCK // n_p)                          # row i has M - 1 - i < M pairs
+    for i0 in range(0, n_p - 1, rows):
+        i1 = min(i0 + rows, n_p - 1)
+        pairs = np.empty((i1 - i0) * (2 * n_p - i0 - i1 - 1) // 2)   # sum of M - 1 - i over the rows
+        _neg_scaled_pair_sq_dists_jit(pt, i0, i1, pairs)
+        np.exp(pairs, out=pairs)
+        total += 2.0 * float(pairs.sum())
+    return total / (n_p * n_p)
 
 
 def _rbf_kernel(a, b):
