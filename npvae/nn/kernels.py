@@ -249,40 +249,31 @@ def _adam_update(p, g, m, v, lr_t, beta1, c1, beta2, c2, eps_t, tiny):
     first moment decays by b1 every step into subnormal numbers, which are many times slower to
     compute with, and such a moment moves p by less than lr tiny / eps, far below p's resolution.
 
-    Returns the number of entries whose new second moment is not finite (NaN or inf): exactly
-    those where g is NaN or infinite or g^2 overflows. The training loop's divergence test
-    reads this count, so it needs no pass of its own over the gradient.
-
     Every scalar comes in with the arrays' dtype and no literal appears in the loop: in Numba,
     float32 combined with a Python ``1`` is float64, which once ran this whole loop in float64,
     several times slower than in float32 (benchmarks/README.md).
     """
     zero = tiny - tiny
-    n_bad = 0
     for i in range(p.shape[0]):
         gi = g[i]
         mi = beta1 * m[i] + c1 * gi
         vi = beta2 * v[i] + c2 * gi * gi
-        n_bad += not (vi - vi == zero)              # vi - vi is NaN exactly when vi is NaN or inf
         mi = mi if abs(mi) >= tiny else zero
         vi = vi if vi >= tiny else zero
         m[i] = mi
         v[i] = vi
         p[i] -= lr_t * mi / (np.sqrt(vi) + eps_t)
-    return n_bad
 
 
 def adam_update_reference(p, g, m, v, lr_t, beta1, beta2, eps_t, tiny):
-    """NumPy twin of :func:`adam_update` (in place; returns the count of non-finite new v)."""
+    """NumPy twin of :func:`adam_update` (in place)."""
     m *= beta1
     m += (1 - beta1) * g
     v *= beta2
     v += (1 - beta2) * g * g
-    n_bad = int(np.count_nonzero(~np.isfinite(v)))
     m[np.abs(m) < tiny] = 0
     v[v < tiny] = 0
     p -= lr_t * m / (np.sqrt(v) + eps_t)
-    return n_bad
 
 
 def _cast_scalars(arr, *values):
@@ -324,7 +315,6 @@ def prior_kernel_mean(p):
 
 
 def adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):
-    """Fused Adam step in place (Numba, one thread); returns the count of non-finite new second
-    moments. See :func:`_adam_update`."""
+    """Fused Adam step in place (Numba, one thread). See :func:`_adam_update`."""
     lr_t, b1, b2, eps_t, tiny = _cast_scalars(p, lr_t, beta1, beta2, eps_t, np.finfo(p.dtype).tiny)
-    return int(_adam_update_jit(p, g, m, v, lr_t, b1, 1 - b1, b2, 1 - b2, eps_t, tiny))   # 1 - b1 in p's dtype
+    _adam_update_jit(p, g, m, v, lr_t, b1, 1 - b1, b2, 1 - b2, eps_t, tiny)   # 1 - b1 in p's dtype

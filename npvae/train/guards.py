@@ -3,9 +3,8 @@
 :func:`as_training_arrays` checks what ``fit`` is given the way scikit-learn's estimators do
 (at least one row, finite values, non-negative finite weights that are not all zero), chunk
 by chunk for lazy rows;
-:func:`first_non_finite` and :func:`bad_gradient` are the per-step divergence test;
-:func:`training_memory_bytes` lets the command line refuse a run that cannot fit in memory before
-it starts. Docs: docs/files.md.
+:func:`first_non_finite` is the per-step divergence test; :func:`training_memory_bytes` lets the
+command line refuse a run that cannot fit in memory before it starts. Docs: docs/files.md.
 Shapes: N spectra, D pixels, H hidden, Z latent, B batch, P parameters.
 """
 import math
@@ -15,8 +14,8 @@ import numpy as np
 from ..data.shards import ShardedArray, row_chunks
 from ..utils import NpvaeError
 
-__all__ = ["TrainingDiverged", "as_training_arrays", "first_non_finite", "bad_gradient",
-           "divergence_message", "training_memory_bytes"]
+__all__ = ["TrainingDiverged", "as_training_arrays", "first_non_finite", "divergence_message",
+           "training_memory_bytes"]
 
 
 class TrainingDiverged(NpvaeError):
@@ -99,22 +98,21 @@ def training_memory_bytes(n_features, hidden, n_latent, batch_size, n_train, n_v
     return itemsize * (6 * n_params + activations)
 
 
-def first_non_finite(terms):
-    """(term, value) of the first non-finite loss term, or None.
+def first_non_finite(terms, flat_grads, grads):
+    """(term, value) of the first non-finite loss term, or ("gradient", |g|^2), or None.
 
-    The gradient is tested by the optimiser's own pass (:meth:`npvae.nn.adam.Adam.step` returns
-    the number of entries that are NaN or infinite, or so large that Adam's second moment
-    overflows), so no extra pass over the P parameters is needed; :func:`bad_gradient` words it.
+    One float test per term and one dot product over the flat gradient (P,): its squared norm
+    is NaN or inf exactly when a gradient entry is, or when the gradient is so large that
+    Adam's second moment would overflow. ``grads`` (dict) is used when ``flat_grads`` is None.
     """
-    if math.isfinite(terms["total"]):
-        return None
-    term = next((k for k, v in terms.items() if not math.isfinite(v)), "total")
-    return term, terms[term]
-
-
-def bad_gradient(n_bad, n_params):
-    """How the divergence message states a gradient with ``n_bad`` of ``n_params`` entries bad."""
-    return f"NaN, infinite or overflowing in {n_bad} of its {n_params} entries"
+    if not math.isfinite(terms["total"]):
+        term = next((k for k, v in terms.items() if not math.isfinite(v)), "total")
+        return term, terms[term]
+    if flat_grads is not None:
+        norm2 = float(np.dot(flat_grads, flat_grads))
+    else:
+        norm2 = sum(float(np.vdot(g, g)) for g in grads.values())
+    return None if math.isfinite(norm2) else ("gradient", norm2)
 
 
 def divergence_message(epoch, step, term, value, lr, best_epoch, hint=""):

@@ -7,8 +7,8 @@ without improvement (cut on the 6th, as PyTorch's ReduceLROnPlateau that the pap
 stopping after 10, at most 200 epochs; the model keeps the weights of its best epoch.
 With ``checkpoint=PATH`` a checkpoint is written after every epoch (and on Ctrl-C), and
 ``resume=True`` continues from it bit for bit. A non-finite loss or gradient stops the run at
-once with :class:`TrainingDiverged` (the checkpoint on disk stays the last good state, the model
-gets its best epoch's weights; what is kept: docs/files.md). The data may be lazy rows of a sharded dataset
+once with :class:`TrainingDiverged` (the checkpoint on disk stays the last good state; what
+is kept: docs/files.md). The data may be lazy rows of a sharded dataset
 (:class:`npvae.data.shards.ShardedArray`): then nothing is read whole (streaming training,
 docs/scale.md); each batch is gathered from the shards with the same permutation, so the run is
 the same as on the same rows in memory. A noise-aware model (``InfoVAE(noise_aware=True)``) is
@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from ..data.shards import column_mean
-from ..nn.adam import Adam
+from ..nn.adam import Adam, flat_base
 from ..utils import NpvaeError, as_generator, progress
 from . import checkpoint as ckpt
 from . import guards
@@ -73,6 +73,7 @@ class _Run:
         self.eps = np.empty((rows, n_latent), model.dtype)              # (B, Z)
         self.prior = np.empty((self.n_prior or 1, n_latent), model.dtype)   # (M, Z)
         self.grads = model.new_grads()
+        self.flat_grads = flat_base(list(self.grads.values()))         # (P,) the buffer they tile
 
 
 def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, max_epochs=200,
@@ -234,10 +235,8 @@ def _train_epoch(run, opt):
             rng.standard_normal(out=eps, dtype=model.dtype)              # (B, Z)
             rng.standard_normal(out=run.prior, dtype=model.dtype)        # (M, Z)
         terms, _ = model.loss_and_grads(xb, wb, eps, run.prior, run.grads)
-        _check_terms(run, terms, s // bs + 1, xb, opt.lr)
-        n_bad = opt.step(run.grads)                # Adam counts non-finite gradient entries as it goes
-        if n_bad:
-            _diverged_in_step(run, s // bs + 1, "gradient", guards.bad_gradient(n_bad, opt.m.size), xb, opt.lr)
+        _check_step(run, terms, s // bs + 1, xb, opt.lr)
+        opt.step(run.grads)
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + value * b
     run.pos = n
@@ -278,22 +277,16 @@ def _end_epoch(run, opt, sched, stopper, evaluate_val):
     return record
 
 
-def _check_terms(run, terms, step, xb, lr):
-    """Raise TrainingDiverged if a loss term of this step is not finite (before the update).
+def _check_step(run, terms, step, xb, lr):
+    """Raise TrainingDiverged if a loss term or the gradient of this step is not finite.
 
-    The gradient is checked by the Adam pass itself (it counts the entries that are not finite);
-    after a bad gradient the model is given its best epoch's weights back, as after any divergence.
+    Done before the optimiser step, so the weights are never touched by a bad step.
     """
-    bad = guards.first_non_finite(terms)
+    bad = guards.first_non_finite(terms, run.flat_grads, run.grads)
     if bad is not None:
-        _diverged_in_step(run, step, *bad, xb, lr)
-
-
-def _diverged_in_step(run, step, term, value, xb, lr):
-    """TrainingDiverged for a bad step, with a hint when the batch holds an extreme pixel."""
-    peak = float(np.abs(xb).max())
-    hint = f"; this batch holds a pixel of {peak:.3g}: check the data" if peak > 1e6 else ""
-    _diverged(run, step, term, value, lr, hint)
+        peak = float(np.abs(xb).max())
+        hint = f"; this batch holds a pixel of {peak:.3g}: check the data" if peak > 1e6 else ""
+        _diverged(run, step, *bad, lr, hint)
 
 
 def _diverged(run, step, term, value, lr, hint=""):

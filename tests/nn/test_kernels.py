@@ -148,27 +148,6 @@ def test_adam_update_matches_reference(dtype, rtol):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_update_counts_the_gradient_entries_that_make_v_non_finite(dtype):
-    """The divergence test of the training loop: NaN, +inf, -inf and (float32 only) a finite
-    gradient whose term in v overflows; the count is checked against np.isfinite of the textbook v."""
-    rng = np.random.default_rng(9)
-    p, g, m = (rng.standard_normal(P).astype(dtype) for _ in range(3))
-    v = rng.uniform(0.0, 2.0, P).astype(dtype)
-    assert kernels.adam_update(p.copy(), g, m.copy(), v.copy(), 1e-3, 0.9, 0.999, 1e-8) == 0
-    g[[3, 50, 700, 999]] = [np.nan, np.inf, -np.inf, 1e22]     # 0.001 * 1e22^2 overflows float32 only
-    with np.errstate(over="ignore", invalid="ignore"):
-        v_text = 0.999 * v.astype(np.float64) + 0.001 * g.astype(np.float64) ** 2
-        expected = int(np.count_nonzero(~np.isfinite(v_text.astype(dtype))))
-    assert expected == (4 if dtype == np.float32 else 3)
-    args = (1e-3, 0.9, 0.999, 1e-8)
-    assert kernels.adam_update(p.copy(), g, m.copy(), v.copy(), *args) == expected
-    with np.errstate(over="ignore", invalid="ignore"):
-        n_ref = kernels.adam_update_reference(p.copy(), g, m.copy(), v.copy(), *[dtype(a) for a in args],
-                                              np.finfo(dtype).tiny)
-    assert n_ref == expected
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size", [1000, 1 << 17])
 def test_adam_sets_subnormal_moments_to_zero_without_moving_p_differently(dtype, size):
     """A dead unit (g = 0) has its moments decay into subnormals: they become 0, and p moves
