@@ -8,10 +8,11 @@ model 1000-703-94-6, lambda 3.02, float32. Prints the epoch time, its training a
 parts and spectra/s (47,000 / epoch time), plus the mean number of cores other processes used
 and the hypervisor stole (a timing is only trustworthy when both are near 0 on a 2-core machine).
 
-With ``--torch-python PATH`` (a Python with torch), runs benchmarks/torch_reference.py (the same
-model in PyTorch) --quick after npvae and prints the ratio. That reference's epoch has no
-validation pass, so the ratio is conservative for npvae. Target: npvae's epoch <= half the
-reference's.
+npvae runs in a fresh process of its own (this script with ``--worker``). With ``--torch-python
+PATH`` (a Python with torch), runs benchmarks/torch_reference.py (the same model in PyTorch)
+--quick after npvae, in another fresh process, and prints the ratio, the median ratio last.
+That reference's epoch has no validation pass, so the ratio is conservative for npvae. Target:
+npvae's epoch <= half the reference's.
 
     python benchmarks/epoch_time.py                       # 1 warm-up + 3 timed epochs, 2 threads
     python benchmarks/epoch_time.py --threads 1 --epochs 2
@@ -79,15 +80,43 @@ def time_epochs(args, X, W, Xv, Wv):
     return walls, train, load
 
 
-def run_torch(python):
-    """Run the PyTorch reference --quick; return (epoch seconds, its SUMMARY line)."""
-    result = subprocess.run([python, str(TORCH_BENCH.resolve()), "--quick"], capture_output=True, text=True)
-    summary = [line for line in result.stdout.splitlines() if line.startswith("SUMMARY")]
-    if result.returncode != 0 or not summary:
-        sys.exit(f"torch reference failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+def run_fresh(command):
+    """Run ``command`` in a fresh process; return its stdout (exit with its output if it failed)."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def run_torch(python, n_train):
+    """Run the PyTorch reference --quick in a fresh process; return (epoch seconds, its SUMMARY line)."""
+    out = run_fresh([python, str(TORCH_BENCH.resolve()), "--quick", "--n", str(n_train)])
+    summary = [line for line in out.splitlines() if line.startswith("SUMMARY")]
+    if not summary:
+        sys.exit(f"torch reference printed no SUMMARY:\n{out[-2000:]}")
     match = re.search(r"([\d,.]+)\s*spectra/s", summary[-1])
     speed = float(match.group(1).replace(",", "")) if match else float("nan")
-    return 47_000 / speed, summary[-1]
+    return n_train / speed, summary[-1]
+
+
+def run_npvae(args):
+    """npvae's epochs in a fresh process (this script with --worker); return the median epoch (s)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker"] + [
+        f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+        if k in ("n_train", "n_val", "batch_size", "epochs", "threads", "dtype")]
+    out = run_fresh(command)
+    print(out.rstrip())
+    return float([line for line in out.splitlines() if line.startswith("RESULT")][-1].split()[1])
+
+
+def worker(args):
+    """Time npvae's epochs in this process; print them and 'RESULT <median epoch s>'."""
+    rng = np.random.default_rng(0)
+    X, W = synthetic(args.n_train, 1000, rng)
+    Xv, Wv = synthetic(args.n_val, 1000, rng)
+    with threadpool_limits(limits=args.threads):
+        walls, train, load = time_epochs(args, X, W, Xv, Wv)
+    print(f"RESULT {report_npvae(args, walls, train, load):.4f}")
 
 
 def main():
@@ -101,23 +130,21 @@ def main():
     ap.add_argument("--torch-python", default=None, help="a Python with torch: also run the reference")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat npvae then the reference this many times; print the median ratio")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)   # one npvae measurement here
     args = ap.parse_args()
-    rng = np.random.default_rng(0)
-    X, W = synthetic(args.n_train, 1000, rng)
-    Xv, Wv = synthetic(args.n_val, 1000, rng)
+    if args.worker:
+        return worker(args)
     ratios = []
     for r in range(args.rounds):
         if args.rounds > 1:
             print(f"round {r + 1} of {args.rounds}")
-        with threadpool_limits(limits=args.threads):
-            walls, train, load = time_epochs(args, X, W, Xv, Wv)
-        epoch = report_npvae(args, walls, train, load)
+        epoch = run_npvae(args)
         if args.torch_python:
-            torch_epoch, summary = run_torch(args.torch_python)
+            torch_epoch, summary = run_torch(args.torch_python, args.n_train)
             ratios.append(epoch / torch_epoch)
             print(f"  torch reference: {summary}")
             print(f"  epoch ratio npvae / torch = {ratios[-1]:.2f} (target <= 0.5)")
-    if len(ratios) > 1:
+    if ratios:
         print(f"SUMMARY epoch ratio npvae / torch over {len(ratios)} rounds: "
               f"{' '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f}")
 
@@ -133,6 +160,7 @@ def report_npvae(args, walls, train, load):
           f"in the training steps; other processes used {load[0]:.2f} cores meanwhile, the hypervisor "
           f"stole {load[1]:.2f}")
     return epoch
+
 
 if __name__ == "__main__":
     main()

@@ -31,6 +31,7 @@ cores used by other processes (from /proc/stat); a row with other > 0.05 is flag
 Usage:
   python torch_reference.py                 # full matrix (threads 1/2, fp32/fp64, batch 64/256/1024)
   python torch_reference.py --quick         # fp32, 2 threads, batch 64 only, 3 epochs
+  python torch_reference.py --quick --adam fused --n 20000 --repeats 1   # one epoch, fused Adam
   python torch_reference.py --profile       # also a torch.profiler op table (fp32, 2 thr, bs 64)
   python torch_reference.py --gemm          # also torch.mm GFLOP/s for the batch-64 GEMM shapes
   python torch_reference.py --json out.json # write all results as JSON
@@ -311,6 +312,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="timed epochs per configuration")
     ap.add_argument("--n", type=int, default=N_SPECTRA, help="number of synthetic spectra")
     ap.add_argument("--no-adam-variants", action="store_true", help="skip fused/foreach Adam rows")
+    ap.add_argument("--adam", choices=["default", "fused", "foreach"], default="default",
+                    help="with --quick: the Adam implementation of its one configuration")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--gemm", action="store_true")
     ap.add_argument("--json", default=None)
@@ -332,7 +335,7 @@ def main():
 
     configs = []
     if args.quick:
-        configs.append((2, torch.float32, 64, "default"))
+        configs.append((2, torch.float32, 64, args.adam))
         args.repeats = min(args.repeats, 3)
     else:
         for dt in (torch.float32, torch.float64):

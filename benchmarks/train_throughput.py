@@ -4,16 +4,22 @@ The paper's 6-latent model (1000-703-94-6), batch 64, Adam, lambda 3.02, M = 200
 samples, on synthetic 47,000 x 1000 data made like benchmarks/torch_reference.py (the same model
 in PyTorch).
 A step is what the training loop does: gather the batch, draw eps and prior, loss_and_grads,
-Adam. The profile times each phase in isolation with the same shapes:
+the divergence check (loss terms and the gradient's squared norm), Adam. The profile times each
+phase in isolation with the same shapes:
 GEMM (the 20 matrix products of a step), Adam (one fused pass over all parameters), loss
 (weighted residual + MMD + KL kernels), and the rest (bias/activation kernels, gather, noise,
 Python overhead) as the difference.
 
-    python benchmarks/train_throughput.py                 # float32 and float64, batch 64
-    python benchmarks/train_throughput.py --torch-python /tmp/torchref-venv/bin/python
-        # also runs benchmarks/torch_reference.py --quick in between, side by side
+Every measurement runs in a fresh process (one warm-up epoch, then ``--repeats`` timed epochs):
+npvae, and with ``--torch-python`` the PyTorch reference with its default Adam and with fused
+Adam, alternating, ``--rounds`` times. npvae is never timed in a process where torch ran.
 
-The last line starts with SUMMARY.
+    python benchmarks/train_throughput.py                 # float32 and float64, batch 64
+    python benchmarks/train_throughput.py --dtypes float32 --n 20000 --repeats 1 --rounds 5 \
+        --torch-python /tmp/torchref-venv/bin/python      # the issue's protocol: one epoch of 20,000
+
+The last line starts with SUMMARY: the median spectra/s of each program and the medians of the
+per-round ratios npvae / torch default Adam and npvae / torch fused Adam.
 """
 import argparse
 import os
@@ -24,9 +30,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import npvae
 from npvae.nn import losses
+from npvae.nn.adam import flat_base
+from npvae.train import guards
 
 N_SPECTRA = 47_000
 TORCH_BENCH = Path(__file__).resolve().parent / "torch_reference.py"      # the same model in PyTorch
@@ -50,6 +59,7 @@ class Stepper:
         self.model, self.X, self.W, self.batch = model, X, W, batch
         self.opt = npvae.Adam(model.params, lr=1e-3)
         self.grads = model.new_grads()
+        self.flat_grads = flat_base(list(self.grads.values()))     # (P,) as the loop checks it
         dt = model.dtype
         self.xb = np.empty((batch, X.shape[1]), dt)
         self.wb = np.empty((batch, X.shape[1]), dt)
@@ -57,16 +67,32 @@ class Stepper:
         self.prior = np.empty((model.n_prior, model.n_latent), dt)
         self.rng = np.random.default_rng(1)
 
-    def step(self, idx):
+    def prepare(self, idx):
+        """Gather the batch rows ``idx`` and draw this step's noise (into the preallocated buffers)."""
         rng, m = self.rng, self.model
         n = len(idx)
-        xb, wb, eps = self.xb[:n], self.wb[:n], self.eps[:n]
-        np.take(self.X, idx, axis=0, out=xb)
-        np.take(self.W, idx, axis=0, out=wb)
-        rng.standard_normal(out=eps, dtype=m.dtype.type)
+        self.cur = self.xb[:n], self.wb[:n], self.eps[:n]
+        np.take(self.X, idx, axis=0, out=self.cur[0])
+        np.take(self.W, idx, axis=0, out=self.cur[1])
+        rng.standard_normal(out=self.cur[2], dtype=m.dtype.type)
         rng.standard_normal(out=self.prior, dtype=m.dtype.type)
-        m.loss_and_grads(xb, wb, eps, self.prior, self.grads)
+
+    def gradients(self):
+        """loss_and_grads and the divergence check (loss terms, gradient norm), as the training loop."""
+        xb, wb, eps = self.cur
+        terms, _ = self.model.loss_and_grads(xb, wb, eps, self.prior, self.grads)
+        bad = guards.first_non_finite(terms, self.flat_grads, self.grads)
+        if bad is not None:
+            raise RuntimeError(f"diverged: {bad}")
+
+    def update(self):
+        """The Adam step."""
         self.opt.step(self.grads)
+
+    def step(self, idx):
+        self.prepare(idx)
+        self.gradients()
+        self.update()
 
     def epoch(self):
         order = self.rng.permutation(len(self.X))
@@ -131,51 +157,71 @@ def machine():
     return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, numpy {np.__version__}"
 
 
-def run_torch(python):
-    res = subprocess.run([python, str(TORCH_BENCH.resolve()), "--quick"], capture_output=True, text=True)
-    line = [l for l in res.stdout.splitlines() if l.startswith("SUMMARY")]
-    if not line:
-        print(res.stdout[-2000:], res.stderr[-2000:])
-        return None
-    print("  torch:", line[0])
-    return float(line[0].split("ref fp32/2thr/bs64 = ")[1].split()[0])
+def run_fresh(command):
+    """Run ``command`` in a fresh process; return its RESULT value (spectra/s) and output, or exit."""
+    res = subprocess.run(command, capture_output=True, text=True)
+    result = [l for l in res.stdout.splitlines() if l.startswith(("RESULT", "SUMMARY"))]
+    if res.returncode != 0 or not result:
+        sys.exit(f"failed: {' '.join(command)}\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+    line = result[-1]
+    if line.startswith("RESULT"):
+        return float(line.split()[1]), res.stdout
+    return float(line.split("ref fp32/2thr/bs64 = ")[1].split()[0]), res.stdout   # the reference's
+
+
+def worker(args):
+    """One fresh-process measurement of npvae: prints the step profile and 'RESULT spectra/s'."""
+    dtype = args.dtypes[0]
+    X, W = make_data(args.n, 1000, dtype, np.random.default_rng(0))
+    model = npvae.InfoVAE(dtype=dtype, seed=0)
+    model.mean_[...] = X.mean(0)
+    with threadpool_limits(limits=args.threads):
+        times = time_epochs(Stepper(model, X, W, args.batch), args.repeats)
+    med = float(np.median(times))
+    prof, n_gemm = profile_phases(model, args.batch)
+    step = med / -(-args.n // args.batch)
+    rest = step - sum(prof.values())
+    print(f"npvae {dtype} batch {args.batch}: epoch {med:.2f} s (runs {', '.join(f'{t:.2f}' for t in times)}), "
+          f"{args.n / med:,.0f} spectra/s, {1e3 * step:.2f} ms/step = GEMM ({n_gemm}) {1e3 * prof['gemm']:.2f} "
+          f"+ Adam {1e3 * prof['adam']:.2f} + loss {1e3 * prof['loss']:.2f} + rest {1e3 * rest:.2f} ms", flush=True)
+    print(f"RESULT {args.n / med:.1f}")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=N_SPECTRA)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="timed epochs per process (after one warm-up)")
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     ap.add_argument("--torch-python", default=None, help="python of a venv with torch 2.13.0")
-    ap.add_argument("--rounds", type=int, default=1, help="alternating npvae/torch rounds")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds, each program in a fresh process")
+    ap.add_argument("--threads", type=int, default=2, help="npvae's BLAS threads (the reference uses 2)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)   # one measurement, this process
     args = ap.parse_args()
+    if args.worker:
+        return worker(args)
     print("machine:", machine())
-    rows = []
+    me = [sys.executable, str(Path(__file__).resolve()), "--worker", "--n", str(args.n), "--batch", str(args.batch),
+          "--repeats", str(args.repeats), "--threads", str(args.threads)]
+    programs = [(f"npvae {dt}", me + ["--dtypes", dt]) for dt in args.dtypes]
+    if args.torch_python:
+        ref = [args.torch_python, str(TORCH_BENCH), "--quick", "--n", str(args.n), "--repeats", str(args.repeats)]
+        programs += [(f"torch {adam} Adam", ref + ["--adam", adam]) for adam in ("default", "fused")]
+    speeds = {name: [] for name, _ in programs}
     for rnd in range(args.rounds):
-        for dtype in args.dtypes:
-            X, W = make_data(args.n, 1000, dtype, np.random.default_rng(0))
-            model = npvae.InfoVAE(dtype=dtype, seed=0)
-            model.mean_[...] = X.mean(0)
-            times = time_epochs(Stepper(model, X, W, args.batch), args.repeats)
-            med = float(np.median(times))
-            prof, n_gemm = profile_phases(model, args.batch)
-            step = med / -(-args.n // args.batch)
-            rest = step - sum(prof.values())
-            row = {"dtype": dtype, "sps": args.n / med, "epoch": med, "step_ms": 1e3 * step}
-            rows.append(row)
-            print(f"npvae {dtype} batch {args.batch}: epoch {med:.2f} s (runs {', '.join(f'{t:.2f}' for t in times)}), "
-                  f"{row['sps']:,.0f} spectra/s, {row['step_ms']:.2f} ms/step = GEMM ({n_gemm}) {1e3 * prof['gemm']:.2f} "
-                  f"+ Adam {1e3 * prof['adam']:.2f} + loss {1e3 * prof['loss']:.2f} + rest {1e3 * rest:.2f} ms", flush=True)
-        if args.torch_python:
-            ref = run_torch(args.torch_python)
-            if ref:
-                rows.append({"dtype": "torch-float32", "sps": ref})
-    f32 = [r["sps"] for r in rows if r["dtype"] == "float32"]
-    ref = [r["sps"] for r in rows if r["dtype"] == "torch-float32"]
-    summary = f"SUMMARY npvae float32 bs{args.batch} median {np.median(f32):,.0f} spectra/s" if f32 else "SUMMARY"
-    if ref:
-        summary += f"; torch {np.median(ref):,.0f} spectra/s; ratio {np.median(f32) / np.median(ref):.2f}x"
+        for name, command in programs:                # alternating, each in a fresh process
+            sps, _ = run_fresh(command)
+            speeds[name].append(sps)
+        print(f"round {rnd + 1}: " + ", ".join(f"{name} {v[-1]:,.0f}" for name, v in speeds.items()), flush=True)
+    med = {name: float(np.median(v)) for name, v in speeds.items()}
+    print("median spectra/s over", args.rounds, "rounds: " + ", ".join(f"{k} {v:,.0f}" for k, v in med.items()))
+    summary = f"SUMMARY bs{args.batch} n{args.n}: " + ", ".join(f"{k} {v:,.0f}" for k, v in med.items())
+    if args.torch_python and "npvae float32" in med:
+        ratios = {adam: [a / b for a, b in zip(speeds["npvae float32"], speeds[f"torch {adam} Adam"])]
+                  for adam in ("default", "fused")}
+        target = {"default": 2.0, "fused": 1.5}
+        summary += "; median ratio " + ", ".join(
+            f"npvae / torch {adam} Adam {np.median(r):.2f}x (target {target[adam]})" for adam, r in ratios.items())
     print(summary)
 
 

@@ -4,15 +4,15 @@ Matrix products stay in BLAS; what is left of a training step is a handful of pa
 arrays that NumPy would do with several temporaries each. Every kernel below is a plain
 Python function (readable, and importable with ``NUMBA_DISABLE_JIT=1``), jitted explicitly,
 and has a ``*_reference`` twin in NumPy that tests/nn/test_kernels.py compares it with in
-float32 and float64. No ``fastmath``: everything here is gradient-checked.
+float32 and float64. No ``fastmath``: everything here is gradient-checked. The two MMD
+functions are NumPy drivers around two Numba distance kernels: the exponentials go to NumPy's
+vectorised ``np.exp``, many times faster than a scalar exp per pair in a loop.
 
 Shapes: B batch, O units of a layer, D pixels, Z latent, M prior samples, P parameters.
 
 Derivations: docs/derivations/relu.md (activation, paper eqs. 1-2), gaussian_nll.md (weighted
 residual, the L of paper eq. 10), mmd.md (kernel sums, paper eq. 13), adam.md (fused update).
 """
-import math
-
 import numba
 import numpy as np
 
@@ -80,15 +80,22 @@ def _weighted_residual(x, xhat, w, grad_scale, dxhat):
     The L(x, x') of paper eq. 10; docs/derivations/gaussian_nll.md.
 
     x, xhat, w, dxhat (B, D). The caller divides the sum by B and passes grad_scale = s / B.
+
+    The float64 sum is kept per column (``col``, D partial sums) and added up at the end: one
+    running total would make every addition wait for the previous one (no vectorising without
+    reordering the sum, i.e. fastmath), which made this kernel 3x slower.
     """
-    total = 0.0
     n_rows, n_cols = x.shape
+    col = np.zeros(n_cols)                          # (D,) float64 partial sums
     for i in range(n_rows):
         for j in range(n_cols):
             r = xhat[i, j] - x[i, j]
             wr = w[i, j] * r
-            total += 0.5 * float(wr) * float(r)
+            col[j] += 0.5 * float(wr) * float(r)
             dxhat[i, j] = grad_scale * wr
+    total = 0.0
+    for j in range(n_cols):
+        total += col[j]
     return total
 
 
@@ -100,85 +107,107 @@ def weighted_residual_reference(x, xhat, w, grad_scale, dxhat):
 
 
 # --- MMD kernel sums and gradient ------------------------------------------------------------
+# The kernel values exp(-|a - b|^2 / Z) are many (B M + M^2 / 2 per step, about 33,000 at
+# B = 64, M = 200): a scalar exp per pair in a Numba loop cost most of the MMD's time. So the
+# Numba kernels below only form the scaled squared distances, in float64, and NumPy's
+# vectorised ``np.exp`` turns them into kernel values in place, a block of rows at a time.
+KERNEL_BLOCK = 1 << 20     # kernel values held at once (8 MB of float64), whatever B and M
+
+
+def _neg_scaled_sq_dists(a, bt, out):
+    """In place: out[i, j] = -|a_i - b_j|^2 / Z in float64.  a (N, Z), bt (Z, K) = b transposed,
+    out (N, K) float64 (paper eq. 13's kernel argument; docs/derivations/mmd.md).
+
+    b comes transposed so that the innermost loop runs along contiguous memory (vectorised).
+    """
+    n_a, dim = a.shape
+    n_b = bt.shape[1]
+    neg_inv_dim = -1.0 / dim
+    for i in range(n_a):
+        row = out[i]                                # (K,)
+        row[:] = 0.0
+        for k in range(dim):
+            aik = float(a[i, k])
+            for j in range(n_b):
+                d = aik - bt[k, j]
+                row[j] += d * d
+        row *= neg_inv_dim
+
+
+def _neg_scaled_pair_sq_dists(pt, i_start, i_stop, out):
+    """In place: -|p_i - p_j|^2 / Z for the pairs i < j with i_start <= i < i_stop, row after row,
+    into out (float64, one entry per pair).  pt (Z, M) = p transposed, float64 (docs/derivations/mmd.md).
+
+    Each row works on 1-D slices (``rest``, ``row``): indexing pt[k, i + 1 + j] in the inner
+    loop instead kept it from being vectorised (3x slower).
+    """
+    dim, n_p = pt.shape
+    neg_inv_dim = -1.0 / dim
+    start = 0
+    for i in range(i_start, i_stop):
+        n_row = n_p - 1 - i                         # the pairs (i, i+1), ..., (i, M-1)
+        row = out[start:start + n_row]
+        row[:] = 0.0
+        for k in range(dim):
+            pik = pt[k, i]
+            rest = pt[k, i + 1:]                    # p_{i+1..M-1}, coordinate k
+            for j in range(n_row):
+                d = pik - rest[j]
+                row[j] += d * d
+        row *= neg_inv_dim
+        start += n_row
+
+
 def _mmd_rbf_terms(z, p, grad_scale, dz):
     """The z-dependent parts of the biased MMD^2 between samples z (B, Z) and p (M, Z), with
     k(a,b) = exp(-|a-b|^2 / Z) (paper eq. 13; docs/derivations/mmd.md): returns
     (mean k(z,z'), mean k(z,p)) as float64 and ADDS grad_scale * d(MMD^2)/dz to dz (B, Z):
-    d/dz_a = -4/(Z B^2) sum_j k(z_a,z_j)(z_a - z_j) + 4/(Z B M) sum_j k(z_a,p_j)(z_a - p_j).
-    With grad_scale == 0 the gradient loops are skipped (a value-only call). The third part,
+    d/dz_a = -4/(Z B^2) sum_j k(z_a,z_j)(z_a - z_j) + 4/(Z B M) sum_j k(z_a,p_j)(z_a - p_j),
+    written with the kernel matrices G = K_zz (B, B) and K_zp (B, M) as
+    sum_j k_aj (z_a - y_j) = (K 1)_a z_a - (K y)_a, for a block of rows a at a time.
+    With grad_scale == 0 the gradient is skipped (a value-only call). The third part,
     mean k(p,p'), does not depend on z: :func:`prior_kernel_mean`.
-    Pairs (a, j) of z are visited once (k is symmetric); p is transposed to (Z, M) so that the
-    loops over prior samples run along contiguous memory.
     """
     n_z, dim = z.shape
     n_p = p.shape[0]
-    inv_dim = 1.0 / dim
-    c_zz = -4.0 * inv_dim / (n_z * n_z) * grad_scale
-    c_zp = 4.0 * inv_dim / (n_z * n_p) * grad_scale
-    with_grad = grad_scale != 0
-    zz = z.astype(np.float64)                       # (B, Z)
-    pt = p.T.astype(np.float64).copy()              # (Z, M)
-    g = np.zeros((n_z, dim))                        # (B, Z)
-    s_zz = float(n_z)                               # the diagonal, k(z_a, z_a) = 1
-    for a in range(n_z):
-        for j in range(a + 1, n_z):
-            d2 = 0.0
-            for k in range(dim):
-                d = zz[a, k] - zz[j, k]
-                d2 += d * d
-            kv = math.exp(-d2 * inv_dim)
-            s_zz += 2.0 * kv
-            if not with_grad:
-                continue
-            for k in range(dim):
-                t = c_zz * kv * (zz[a, k] - zz[j, k])
-                g[a, k] += t
-                g[j, k] -= t
-    s_zp = 0.0
-    kv_row = np.empty(n_p)                          # (M,)
-    for a in range(n_z):
-        kv_row[:] = 0.0
-        for k in range(dim):
-            zk = zz[a, k]
-            for j in range(n_p):
-                d = zk - pt[k, j]
-                kv_row[j] += d * d
-        for j in range(n_p):
-            kv_row[j] = math.exp(-kv_row[j] * inv_dim)
-            s_zp += kv_row[j]
-        if not with_grad:
-            continue
-        for k in range(dim):
-            zk = zz[a, k]
-            acc = 0.0
-            for j in range(n_p):
-                acc += kv_row[j] * (zk - pt[k, j])
-            g[a, k] += c_zp * acc
-    for a in range(n_z):
-        for k in range(dim):
-            dz[a, k] += g[a, k]
+    zz = z.astype(np.float64)                                   # (B, Z)
+    pp = p.astype(np.float64)                                   # (M, Z)
+    zt, pt = np.ascontiguousarray(zz.T), np.ascontiguousarray(pp.T)   # (Z, B), (Z, M)
+    c_zz = -4.0 / (dim * n_z * n_z) * grad_scale
+    c_zp = 4.0 / (dim * n_z * n_p) * grad_scale
+    s_zz = s_zp = 0.0
+    rows = max(1, KERNEL_BLOCK // (n_z + n_p))
+    for a0 in range(0, n_z, rows):
+        za = zz[a0:a0 + rows]                                   # (R, Z) a block of rows
+        k_zz = np.empty((len(za), n_z))                         # (R, B)
+        k_zp = np.empty((len(za), n_p))                         # (R, M)
+        _neg_scaled_sq_dists_jit(za, zt, k_zz)
+        _neg_scaled_sq_dists_jit(za, pt, k_zp)
+        np.exp(k_zz, out=k_zz)                                  # kernel values, in place
+        np.exp(k_zp, out=k_zp)
+        s_zz += float(k_zz.sum())
+        s_zp += float(k_zp.sum())
+        if grad_scale != 0:
+            g_zz = k_zz.sum(axis=1)[:, None] * za - k_zz @ zz  # (R, Z) sum_j k_aj (z_a - z_j)
+            g_zp = k_zp.sum(axis=1)[:, None] * za - k_zp @ pp  # (R, Z) sum_j k_aj (z_a - p_j)
+            dz[a0:a0 + rows] += (c_zz * g_zz + c_zp * g_zp).astype(dz.dtype)
     return s_zz / (n_z * n_z), s_zp / (n_z * n_p)
 
 
 def _prior_kernel_mean(p):
-    """mean_{i,j} k(p_i, p_j) (float64) of the prior samples p (M, Z); pairs visited once.
-
-    The last term of paper eq. 13; docs/derivations/mmd.md.
+    """mean_{i,j} k(p_i, p_j) (float64) of the prior samples p (M, Z); pairs i < j counted twice,
+    plus the diagonal k(p_i, p_i) = 1.  The last term of paper eq. 13; docs/derivations/mmd.md.
     """
-    pt = p.T.astype(np.float64).copy()              # (Z, M)
-    dim, n_p = pt.shape
-    inv_dim = 1.0 / dim
-    total = float(n_p)                              # the diagonal
-    d2 = np.empty(n_p)                              # (M,)
-    for i in range(n_p - 1):
-        d2[i + 1:] = 0.0
-        for k in range(dim):
-            pik = pt[k, i]
-            for j in range(i + 1, n_p):
-                d = pik - pt[k, j]
-                d2[j] += d * d
-        for j in range(i + 1, n_p):
-            total += 2.0 * math.exp(-d2[j] * inv_dim)
+    n_p = p.shape[0]
+    pt = np.ascontiguousarray(p.T, dtype=np.float64)            # (Z, M)
+    total = float(n_p)                                          # the diagonal
+    rows = max(1, KERNEL_BLOCK // n_p)                          # row i has M - 1 - i < M pairs
+    for i0 in range(0, n_p - 1, rows):
+        i1 = min(i0 + rows, n_p - 1)
+        pairs = np.empty((i1 - i0) * (2 * n_p - i0 - i1 - 1) // 2)   # sum of M - 1 - i over the rows
+        _neg_scaled_pair_sq_dists_jit(pt, i0, i1, pairs)
+        np.exp(pairs, out=pairs)
+        total += 2.0 * float(pairs.sum())
     return total / (n_p * n_p)
 
 
@@ -255,8 +284,8 @@ def _cast_scalars(arr, *values):
 _bias_act_forward_jit = _jit(_bias_act_forward)
 _act_backward_bias_jit = _jit(_act_backward_bias)
 _weighted_residual_jit = _jit(_weighted_residual)
-_mmd_rbf_terms_jit = _jit(_mmd_rbf_terms)
-_prior_kernel_mean_jit = _jit(_prior_kernel_mean)
+_neg_scaled_sq_dists_jit = _jit(_neg_scaled_sq_dists)
+_neg_scaled_pair_sq_dists_jit = _jit(_neg_scaled_pair_sq_dists)
 _adam_update_jit = _jit(_adam_update)
 
 
@@ -276,13 +305,13 @@ def weighted_residual(x, xhat, w, grad_scale, dxhat):
 
 
 def mmd_rbf_terms(z, p, grad_scale, dz):
-    """MMD kernel means of z and gradient added to dz (Numba). See :func:`_mmd_rbf_terms`."""
-    return _mmd_rbf_terms_jit(z, p, float(grad_scale), dz)
+    """MMD kernel means of z and gradient added to dz (Numba distances). See :func:`_mmd_rbf_terms`."""
+    return _mmd_rbf_terms(z, p, float(grad_scale), dz)
 
 
 def prior_kernel_mean(p):
-    """Mean kernel value between prior samples p (M, Z) (Numba). See :func:`_prior_kernel_mean`."""
-    return _prior_kernel_mean_jit(p)
+    """Mean kernel value between prior samples p (M, Z) (Numba distances). See :func:`_prior_kernel_mean`."""
+    return _prior_kernel_mean(p)
 
 
 def adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):

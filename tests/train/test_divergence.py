@@ -19,8 +19,9 @@ def _vae():
     return npvae.InfoVAE(40, (16, 8), 2, lam=3.0, seed=11, n_prior=50)
 
 
-def _poison(model, at_call, gradient=False, term="kl"):
-    """Make call number ``at_call`` of loss_and_grads return a NaN gradient or an infinite term."""
+def _poison(model, at_call, gradient=False, term="kl", value=np.nan):
+    """Make call number ``at_call`` of loss_and_grads return a bad gradient entry (``value``) or an
+    infinite term."""
     inner, calls = model.loss_and_grads, []
 
     def wrapped(*args, **kwargs):
@@ -28,7 +29,7 @@ def _poison(model, at_call, gradient=False, term="kl"):
         terms, grads = inner(*args, **kwargs)
         if len(calls) == at_call:
             if gradient:
-                grads["enc1.W"][3, 2] = np.nan
+                grads["enc1.W"][3, 2] = value
             else:
                 terms = dict(terms, **{term: np.inf, "total": np.inf})
         return terms, grads
@@ -52,6 +53,15 @@ def test_nan_gradient_stops_before_the_update_and_keeps_the_best_epoch(tmp_path,
     assert np.isfinite(model.flat_params).all() and model.is_fitted and len(model.history_) == 1
     reference = _vae().fit(X, W, Xv, Wv, **dict(OPTIONS, max_epochs=1))
     np.testing.assert_array_equal(model.flat_params, reference.flat_params)
+
+
+def test_finite_gradient_too_large_for_adams_second_moment_is_caught(tiny_data):
+    X, W, Xv, Wv = tiny_data
+    model = _vae()                                               # float32: (1e22)^2 overflows
+    _poison(model, at_call=2, gradient=True, value=1e22)
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 2: gradient is inf"):
+        model.fit(X, W, Xv, Wv, **OPTIONS)
+    assert np.isfinite(model.flat_params).all() and not model.is_fitted
 
 
 def test_infinite_loss_term_in_the_first_epoch_leaves_the_model_unfitted(tiny_data):
