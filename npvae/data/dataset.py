@@ -22,7 +22,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..utils import NpvaeError, atomic_write
 from .fitsfast import iter_hdus
 from .preprocess import REST_WAVE
-from .shards import ShardedArray, file_record, read_manifest, shard_name
+from .shards import RowFiles, ShardedArray, file_record, read_manifest, shard_name
 
 __all__ = ["Dataset", "write_dataset", "write_shard", "load_dataset", "load_training_rows", "training_class_rows",
            "is_dataset_file", "pipeline_stars", "pipeline_galaxies_and_quasars", "TRAINING_CLASSES",
@@ -273,14 +273,31 @@ def _open_dataset(path, memmap):
 
 
 class _AllShards:
-    """Closes every shard file of a sharded Dataset at once."""
+    """Closes every shard file of a sharded Dataset at once (and the files its rows are read from)."""
 
-    def __init__(self, shards):
-        self.shards = shards
+    def __init__(self, shards, readers=()):
+        self.shards, self.readers = shards, readers
 
     def close(self):
         for shard in self.shards:
             shard.close()
+        for reader in self.readers:
+            reader.close()
+
+
+def _row_files(shards, name):
+    """:class:`RowFiles` of HDU ``name`` of memory-mapped shards: where each one's rows lie in its file.
+
+    None when an HDU stores scaled values (BZERO/BSCALE), which only the memory map decodes.
+    """
+    offsets = []
+    for shard in shards:
+        hdu = shard._hdul[name]
+        if hdu.header.get("BZERO", 0) != 0 or hdu.header.get("BSCALE", 1) != 1:
+            return None
+        offsets.append(shard._hdul.fileinfo(shard._hdul.index_of(name))["datLoc"])
+    first = getattr(shards[0], name.lower())
+    return RowFiles([s.path for s in shards], offsets, first.dtype, first.shape[1:])
 
 
 def _load_shards(folder, memmap):
@@ -301,8 +318,12 @@ def _load_shards(folder, memmap):
     except Exception:
         _AllShards(shards).close()
         raise
-    join = ShardedArray if memmap else np.concatenate
     meta = {**manifest["meta"], "shards": len(shards)}
-    return Dataset(flux=join([s.flux for s in shards]), weight=join([s.weight for s in shards]),
-                   mask=join([s.mask for s in shards]), wave=np.array(shards[0].wave, np.float64), catalog=catalog,
-                   meta=meta, path=str(folder), _hdul=_AllShards(shards) if memmap else None)
+    arrays = {}
+    for name in ("FLUX", "WEIGHT", "MASK"):
+        parts = [getattr(s, name.lower()) for s in shards]
+        arrays[name] = ShardedArray(parts, files=_row_files(shards, name)) if memmap else np.concatenate(parts)
+    readers = [a.files for a in arrays.values() if memmap and a.files is not None]
+    return Dataset(flux=arrays["FLUX"], weight=arrays["WEIGHT"], mask=arrays["MASK"],
+                   wave=np.array(shards[0].wave, np.float64), catalog=catalog, meta=meta, path=str(folder),
+                   _hdul=_AllShards(shards, readers) if memmap else None)
