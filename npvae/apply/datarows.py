@@ -10,6 +10,7 @@ Shapes: B chunk, D pixels, K files.
 import numpy as np
 from astropy.io import fits
 
+from ..data.fitsfast import read_rows
 from ..data.shards import read_manifest
 
 __all__ = ["dataset_chunk", "file_chunk", "dataset_files", "CATALOG"]
@@ -32,13 +33,10 @@ def dataset_chunk(ds, lo, hi, recipe, files=None):
 
 def file_chunk(path, lo, hi, recipe):
     """Rows lo:hi of one dataset file (or shard), reading only those rows of its arrays and catalogue."""
-    with fits.open(path, memmap=True) as hdul:
-        cat = hdul["CATALOG"].data[lo:hi]
-        cols = {k: np.char.strip(np.asarray(cat[k], str)) if cat[k].dtype.kind in "SU" else np.array(cat[k])
-                for k in CATALOG}
-        where = (np.full(len(cat), str(path)), np.arange(lo, lo + len(cat)))
-        return _prepared(hdul["FLUX"].data[lo:hi], hdul["WEIGHT"].data[lo:hi], hdul["MASK"].data[lo:hi], cols,
-                         where, recipe)
+    arrays, cols = read_rows(path, lo, hi, ("FLUX", "WEIGHT", "MASK"), "CATALOG", CATALOG)
+    n = len(arrays["FLUX"])
+    where = (np.full(n, str(path)), np.arange(lo, lo + n))
+    return _prepared(arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"], cols, where, recipe)
 
 
 def _prepared(flux, weight, mask, cols, where, recipe):
