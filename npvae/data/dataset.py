@@ -22,7 +22,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..utils import NpvaeError, atomic_write
 from .fitsfast import iter_hdus
 from .preprocess import REST_WAVE
-from .shards import RowFiles, ShardedArray, file_record, read_manifest, shard_name
+from .rowfiles import RowFiles
+from .shards import ShardedArray, file_record, read_manifest, shard_name
 
 __all__ = ["Dataset", "write_dataset", "write_shard", "load_dataset", "dataset_meta", "load_training_rows", "training_class_rows",
            "is_dataset_file", "pipeline_stars", "pipeline_galaxies_and_quasars", "TRAINING_CLASSES",
