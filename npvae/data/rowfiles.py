@@ -84,9 +84,9 @@ class RowFiles:
         view = memoryview(dest).cast("B")
         start = self.offsets[part] + lo * self.row_bytes
         fd = self._fd(part)
-        done = os.preadv(fd, [view], start)
-        while done < len(view):                                              # pread may return less
-            got = os.preadv(fd, [view[done:]], start + done)
+        done = _read_at(fd, view, start)
+        while done < len(view):                                              # a read may return less
+            got = _read_at(fd, view[done:], start + done)
             if got == 0:
                 raise NpvaeError(f"{self.paths[part]}: file ends before row {lo + len(dest)} of its array "
                                  "(truncated? write it again)")
@@ -108,6 +108,14 @@ class RowFiles:
     def close(self):
         """Close the open files (they are opened again if rows are read afterwards)."""
         _close_all(self._fds)
+
+
+def _read_at(fd, view, offset):
+    """Read bytes at ``offset`` of file ``fd`` into ``view``; returns how many (pread where the OS has it)."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    os.lseek(fd, offset, os.SEEK_SET)                                        # e.g. older macOS
+    return os.readv(fd, [view])
 
 
 def _close_all(fds):
