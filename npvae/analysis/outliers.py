@@ -10,13 +10,14 @@ Shapes: N spectra, Z latent dimensions, D pixels.
 """
 import numpy as np
 from astropy.table import Table
+from scipy.spatial import cKDTree
 from scipy.stats import rankdata
 
 from npvae.analysis.axes import check_latent
 from npvae.paper import LOF_K
 from npvae.utils import NpvaeError
 
-__all__ = ["lof_scores", "fit_lof_reference", "lof_novelty_scores", "chi2_scores", "top_outliers", "top_outlier_table",
+__all__ = ["lof_scores", "fit_lof_reference", "lof_novelty_scores", "LofReference", "chi2_scores", "top_outliers", "top_outlier_table",
            "TOP_COLUMNS", "precision_at", "roc_auc",
            "outlier_precision"]
 
@@ -47,26 +48,57 @@ def lof_scores(mu, k=LOF_K):
     return -lof.negative_outlier_factor_                           # (N,)
 
 
+class LofReference:
+    """A local outlier factor fitted on reference latents, scoring new points through a KD-tree.
+
+    The fit is scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True)`` (its ``lof``):
+    each reference point's k-distance and local reachability density. A new point p is scored
+    as ``score_samples`` does: its k nearest reference points o (here from SciPy's ``cKDTree``,
+    several times faster per query than scikit-learn's neighbour search on a few latent
+    dimensions; the same neighbours and distances), lrd(p) = 1 / (mean_o max(d_k(o), |p - o|)
+    + 1e-10) and LOF(p) = mean_o lrd(o) / lrd(p), with the same operations in the same order.
+    """
+
+    def __init__(self, lof):
+        self.lof = lof
+        self.k = lof.n_neighbors_
+        self.tree = cKDTree(lof._fit_X)                                   # (N, Z) float64
+        self.k_distance = lof._distances_fit_X_[:, self.k - 1]            # (N,) d_k(o)
+        self.lrd = lof._lrd                                               # (N,) lrd(o)
+
+    def scores(self, mu):
+        """LOF (B,) of new latent means (B, Z) float64; higher = more outlying."""
+        dist, idx = self.tree.query(mu, k=self.k)                         # (B, k) each, nearest first
+        dist, idx = dist.reshape(len(mu), self.k), idx.reshape(len(mu), self.k)
+        reach = np.maximum(dist, self.k_distance[idx])                    # (B, k) reachability distances
+        lrd = 1.0 / (np.mean(reach, axis=1) + 1e-10)                      # (B,)
+        return np.mean(self.lrd[idx] / lrd[:, np.newaxis], axis=1)        # (B,)
+
+
 def fit_lof_reference(reference, k=LOF_K):
     """A local outlier factor fitted once on reference latent means, to score NEW points.
 
     scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True)`` on ``reference`` (N, Z),
-    N > k (e.g. the training set's latent means); score with :func:`lof_novelty_scores`. A new
-    point's score depends only on it and the reference, never on the other new points.
+    N > k (e.g. the training set's latent means), as a :class:`LofReference`; score with
+    :func:`lof_novelty_scores`. A new point's score depends only on it and the reference,
+    never on the other new points.
     """
     from sklearn.neighbors import LocalOutlierFactor
 
     reference = check_latent(reference, "reference latents")
     if not 1 <= int(k) < reference.shape[0]:
         raise NpvaeError(f"k must be in 1..N-1 = {reference.shape[0] - 1} reference points, got {k}")
-    return LocalOutlierFactor(n_neighbors=int(k), novelty=True).fit(reference)
+    return LofReference(LocalOutlierFactor(n_neighbors=int(k), novelty=True).fit(reference))
 
 
 def lof_novelty_scores(lof, mu):
     """LOF of new latent means (B, Z) against the reference of :func:`fit_lof_reference`.  -> (B,)
 
-    Higher = more outlying, about 1 for a point inside the reference's distribution.
+    Higher = more outlying, about 1 for a point inside the reference's distribution. ``lof``
+    may also be a fitted scikit-learn ``LocalOutlierFactor(novelty=True)``.
     """
+    if isinstance(lof, LofReference):
+        return lof.scores(check_latent(mu))                        # (B,)
     return -lof.score_samples(check_latent(mu))                    # (B,)
 
 

@@ -2,14 +2,16 @@
 
 A chunk is the tuple every encoding path works on: (flux (B, D) float32 with masked pixels
 refilled from the model's recipe, weight (B, D) float32, mask (B, D) bool, catalogue columns
-(dict of (B,) arrays, with SOURCE and ROW), skipped []). :func:`file_chunk` is what a Dask task
-reads: only its rows of one dataset file or shard, never the whole catalogue.
+(dict of (B,) arrays, with SOURCE and ROW), skipped []). :func:`file_chunk` is what every path
+reads of a dataset named by its path (a Dask task, or the loop in the client): only its rows of
+one dataset file or shard, never the whole catalogue.
 
 Shapes: B chunk, D pixels, K files.
 """
 import numpy as np
 from astropy.io import fits
 
+from ..data.fitsfast import read_rows
 from ..data.shards import read_manifest
 
 __all__ = ["dataset_chunk", "file_chunk", "dataset_files", "CATALOG"]
@@ -17,28 +19,22 @@ __all__ = ["dataset_chunk", "file_chunk", "dataset_files", "CATALOG"]
 CATALOG = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "SN_MEDIAN")   # read from a dataset's catalogue
 
 
-def dataset_chunk(ds, lo, hi, recipe, files=None):
-    """Rows lo:hi of a dataset as (flux, weight, mask, columns, []); refilled from the recipe's basis.
-
-    ``files`` [(file, rows)]: the files the dataset's rows come from, in order (SOURCE and ROW
-    columns); None for a dataset in memory (SOURCE "", ROW -1).
-    """
+def dataset_chunk(ds, lo, hi, recipe):
+    """Rows lo:hi of a Dataset in memory as (flux, weight, mask, columns, []) (SOURCE "", ROW -1);
+    refilled from the recipe's basis."""
     hi = min(hi, len(ds))
     cat = ds.catalog[lo:hi]
-    where = _row_origins(files, lo, hi) if files else (np.full(hi - lo, ""), np.full(hi - lo, -1, np.int64))
     cols = {k: np.asarray(cat[k]) for k in CATALOG}
+    where = (np.full(hi - lo, ""), np.full(hi - lo, -1, np.int64))
     return _prepared(ds.flux[lo:hi], ds.weight[lo:hi], ds.mask[lo:hi], cols, where, recipe)
 
 
 def file_chunk(path, lo, hi, recipe):
     """Rows lo:hi of one dataset file (or shard), reading only those rows of its arrays and catalogue."""
-    with fits.open(path, memmap=True) as hdul:
-        cat = hdul["CATALOG"].data[lo:hi]
-        cols = {k: np.char.strip(np.asarray(cat[k], str)) if cat[k].dtype.kind in "SU" else np.array(cat[k])
-                for k in CATALOG}
-        where = (np.full(len(cat), str(path)), np.arange(lo, lo + len(cat)))
-        return _prepared(hdul["FLUX"].data[lo:hi], hdul["WEIGHT"].data[lo:hi], hdul["MASK"].data[lo:hi], cols,
-                         where, recipe)
+    arrays, cols = read_rows(path, lo, hi, ("FLUX", "WEIGHT", "MASK"), "CATALOG", CATALOG)
+    n = len(arrays["FLUX"])
+    where = (np.full(n, str(path)), np.arange(lo, lo + n))
+    return _prepared(arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"], cols, where, recipe)
 
 
 def _prepared(flux, weight, mask, cols, where, recipe):
@@ -51,14 +47,6 @@ def _prepared(flux, weight, mask, cols, where, recipe):
     cols["GOOD_FRAC"] = 1.0 - mask.mean(axis=1)
     cols["SOURCE"], cols["ROW"] = where
     return flux, weight, mask, cols, []
-
-
-def _row_origins(files, lo, hi):
-    """File (B,) and row in it (B,) of rows lo:hi of the concatenation of ``files`` [(file, rows)]."""
-    starts = np.concatenate([[0], np.cumsum([n for _, n in files])])   # (K+1,) first row of each file
-    rows = np.arange(lo, hi)                                            # (B,)
-    k = np.searchsorted(starts, rows, side="right") - 1                # (B,) file of each row
-    return np.array([str(f) for f, _ in files])[k], rows - starts[k]
 
 
 def dataset_files(path):

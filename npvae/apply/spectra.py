@@ -22,7 +22,7 @@ from astropy.table import Table
 from threadpoolctl import threadpool_limits
 
 from ..analysis.outliers import fit_lof_reference, lof_novelty_scores
-from ..data.dataset import Dataset, is_dataset_file, load_dataset
+from ..data.dataset import Dataset, is_dataset_file
 from ..data.files import find_spectrum_files, read_records
 from ..data.labels import classify
 from ..data.record import Spectrum
@@ -73,12 +73,12 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
     """
     sources = _sources(inputs)
     recipe = model.preprocessing
-    if recipe is None and any(kind != "dataset" for kind, _, _ in sources):
+    if recipe is None and any(kind in ("records", "files") for kind, _, _ in sources):
         raise NpvaeError(NO_RECIPE)
     method = infill or (recipe.infill if recipe is not None else "pca")
     if method not in ("pca", "vae"):
         raise NpvaeError(f"infill must be 'pca' or 'vae', not {method!r}")
-    total = sum(len(items) for _, items, _ in sources)
+    total = sum(_count(kind, items) for kind, items, _ in sources)
     bar = progress(total=total, desc="encode", verbose=verbose and total > chunk, unit="spec")
     if engine is None:
         lof = outlier_reference(model)
@@ -111,19 +111,21 @@ def outlier_reference(model):
 
 
 def _sources(inputs):
-    """[(kind, items, path)]: "records" (Spectrum list), "files" (raw paths), "dataset" (one Dataset).
+    """[(kind, items, path)]: "records" (Spectrum list), "files" (raw paths), "dataset" (one Dataset
+    in memory, path None) or "rows" ([(file, rows)] of a dataset file or sharded folder at ``path``).
 
-    ``path`` is the dataset file or sharded folder a "dataset" was opened from, else None.
+    A dataset named by its path is not opened here: its chunks are read file by file
+    (:func:`npvae.apply.datarows.file_chunk`), so a million-row catalogue is never loaded whole.
     """
     if isinstance(inputs, (Spectrum, Dataset, str, os.PathLike)):
         inputs = [inputs]
     sources = []
 
     def add(kind, item, path=None):
-        if kind != "dataset" and sources and sources[-1][0] == kind:
+        if kind in ("records", "files") and sources and sources[-1][0] == kind:
             sources[-1][1].extend(item)
         else:
-            sources.append((kind, item if kind == "dataset" else list(item), path))
+            sources.append((kind, item if kind in ("dataset", "rows") else list(item), path))
 
     for item in inputs:
         if isinstance(item, Spectrum):
@@ -133,13 +135,25 @@ def _sources(inputs):
         elif isinstance(item, (str, os.PathLike)):
             path = Path(item)
             if (path.is_file() and is_dataset_file(path)) or (path / MANIFEST).is_file():
-                add("dataset", load_dataset(path, memmap=True), path)
+                add("rows", dataset_files(path.resolve()), path)
             else:
                 add("files", find_spectrum_files([path]))
         else:
             raise NpvaeError(f"cannot encode a {type(item).__name__}: give Spectrum records, a Dataset "
                              "or paths of spectrum / dataset files")
     return sources
+
+
+def _count(kind, items):
+    """Spectra of one source of :func:`_sources`."""
+    return sum(rows for _, rows in items) if kind == "rows" else len(items)
+
+
+def _row_ranges(files, chunk):
+    """("rows", file, lo, hi) work items of [(file, rows)]: chunks within each file."""
+    for file, rows in files:
+        for lo in range(0, rows, chunk):
+            yield "rows", str(file), lo, min(lo + chunk, rows)
 
 
 def prepare_raw(items, recipe):
@@ -182,10 +196,13 @@ def _columns(rows):
 def _prepared_chunks(sources, recipe, chunk, n_jobs):
     """Yield prepared chunks in input order; raw files prepared in ``n_jobs`` processes."""
     for kind, items, path in sources:
+        if kind == "rows":
+            for item in _row_ranges(items, chunk):
+                yield file_chunk(*item[1:], recipe)
+            continue
         if kind == "dataset":
-            files = dataset_files(Path(path).resolve()) if path is not None else None
             for lo in range(0, len(items), chunk):
-                yield dataset_chunk(items, lo, lo + chunk, recipe, files)
+                yield dataset_chunk(items, lo, lo + chunk, recipe)
             continue
         pieces = [items[i:i + chunk] for i in range(0, len(items), chunk)]
         if kind == "records" or n_jobs <= 1 or len(pieces) <= 1:
@@ -218,20 +235,18 @@ def _tasks(sources, recipe, chunk):
     """The engine's work items, one per chunk, in input order (see :func:`encode_task`).
 
     ("records", [Spectrum]), ("files", [path]), ("rows", dataset file, lo, hi) for a dataset
-    opened from a path (a sharded one: chunks within each shard file), and ("prepared", chunk)
+    named by its path (a sharded one: chunks within each shard file), and ("prepared", chunk)
     for a Dataset given in memory (prepared here, only encoded by the task).
     """
     for kind, items, path in sources:
-        if kind != "dataset":
-            for i in range(0, len(items), chunk):
-                yield kind, [it if kind == "records" else str(it) for it in items[i:i + chunk]]
-        elif path is None:
+        if kind == "rows":
+            yield from _row_ranges(items, chunk)
+        elif kind == "dataset":
             for lo in range(0, len(items), chunk):
                 yield "prepared", dataset_chunk(items, lo, lo + chunk, recipe)
         else:
-            for file, rows in dataset_files(Path(path).resolve()):
-                for lo in range(0, rows, chunk):
-                    yield "rows", str(file), lo, min(lo + chunk, rows)
+            for i in range(0, len(items), chunk):
+                yield kind, [it if kind == "records" else str(it) for it in items[i:i + chunk]]
 
 
 def _prepare_item(item, recipe):

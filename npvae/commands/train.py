@@ -189,7 +189,7 @@ def _read_fits(path, all_classes):
 
 def _open_shards(path, all_classes):
     """Lazy flux and weight rows (ShardedArray) of the training classes of a sharded folder, and their split."""
-    ds = load_dataset(path)                                   # memory-mapped shards, nothing read
+    ds = load_dataset(path, columns=("CLASS", "SPLIT"))       # shards: nothing read; of the catalogue two columns
     keep = np.flatnonzero(training_class_rows(ds, all_classes))
     return ds.flux.select(keep), ds.weight.select(keep), ds.split[keep]
 

@@ -22,9 +22,10 @@ from astropy.utils.exceptions import AstropyUserWarning
 from ..utils import NpvaeError, atomic_write
 from .fitsfast import iter_hdus
 from .preprocess import REST_WAVE
+from .rowfiles import RowFiles
 from .shards import ShardedArray, file_record, read_manifest, shard_name
 
-__all__ = ["Dataset", "write_dataset", "write_shard", "load_dataset", "load_training_rows", "training_class_rows",
+__all__ = ["Dataset", "write_dataset", "write_shard", "load_dataset", "dataset_meta", "load_training_rows", "training_class_rows",
            "is_dataset_file", "pipeline_stars", "pipeline_galaxies_and_quasars", "TRAINING_CLASSES",
            "REQUIRED_COLUMNS", "FORMAT_NAME"]
 
@@ -122,7 +123,8 @@ class Dataset:
             self._hdul = None
 
 
-def _check_shapes(flux, weight, mask, wave, catalog, where):
+def _check_shapes(flux, weight, mask, wave, catalog, where, colnames=None):
+    """NpvaeError unless the arrays and catalogue agree; ``colnames``: the file's catalogue columns (default the table's)."""
     if flux.ndim != 2:
         raise NpvaeError(f"{where}: FLUX must be 2-D (N, M), got shape {flux.shape}")
     for name, arr in (("WEIGHT", weight), ("MASK", mask)):
@@ -133,7 +135,7 @@ def _check_shapes(flux, weight, mask, wave, catalog, where):
     if len(catalog) != flux.shape[0]:
         raise NpvaeError(f"{where}: CATALOG has {len(catalog)} rows, FLUX has {flux.shape[0]}")
     for col in REQUIRED_COLUMNS:
-        if col not in catalog.colnames:
+        if col not in (catalog.colnames if colnames is None else colnames):
             raise NpvaeError(f"{where}: HDU CATALOG has no column {col}")
 
 
@@ -180,12 +182,40 @@ def is_dataset_file(path):
     return False
 
 
-def _table_from_hdu(hdu):
-    table = Table(hdu.data, copy=True)
+def _table_from_hdu(hdu, columns=None, where=""):
+    """The catalogue HDU as an in-memory Table (strings decoded and stripped); only ``columns`` if given."""
+    if columns is None:
+        table = Table(hdu.data, copy=True)
+    else:
+        missing = [c for c in columns if c not in hdu.columns.names]
+        if missing:
+            raise NpvaeError(f"{where}: HDU CATALOG has no column {missing[0]}")
+        table = Table({c: np.array(hdu.data[c]) for c in columns})
     for name in table.colnames:
         if table[name].dtype.kind == "S":
             table[name] = np.char.strip(np.char.decode(np.asarray(table[name]), "ascii"))
     return table
+
+
+def dataset_meta(path):
+    """The ``meta`` dict of a dataset file (its primary header) or sharded folder (its manifest), nothing else read."""
+    path = Path(path)
+    if path.is_dir():
+        manifest = read_manifest(path)
+        return {**manifest["meta"], "shards": len(manifest["shards"])}
+    try:
+        header = fits.getheader(path, 0)                 # the primary header only
+    except OSError as err:
+        raise NpvaeError(f"{path}: not a readable FITS file ({err})") from err
+    return _meta_of(header, path)
+
+
+def _meta_of(header, path):
+    """The ``meta`` dict stored as JSON in a dataset file's primary header (NPVMETA)."""
+    try:
+        return json.loads(header.get("NPVMETA", "{}"))
+    except json.JSONDecodeError as err:
+        raise NpvaeError(f"{path}: HDU PRIMARY keyword NPVMETA is not valid JSON") from err
 
 
 def load_training_rows(path, all_classes=False):
@@ -219,25 +249,27 @@ def write_shard(folder, index, flux, weight, mask, catalog, meta=None):
     return file_record(folder, name, index=int(index), rows=int(len(catalog)))
 
 
-def load_dataset(path, memmap=True):
+def load_dataset(path, memmap=True, columns=None):
     """Open a dataset file or a sharded dataset folder.
 
     With ``memmap`` the image arrays are read-only memory maps (a folder's are
     :class:`npvae.data.shards.ShardedArray` over its shards); without, they are read into memory.
+    ``columns``: the catalogue columns to read (None = all; a million spectra's full catalogue
+    is about a gigabyte in memory).
     Raises NpvaeError naming the file and the missing or malformed HDU / column, or saying
     that the file is truncated (astropy only warns about that).
     """
     if Path(path).is_dir():
-        return _load_shards(Path(path), memmap)
+        return _load_shards(Path(path), memmap, columns)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="File may have been truncated", category=AstropyUserWarning)
         try:
-            return _open_dataset(str(path), memmap)
+            return _open_dataset(str(path), memmap, columns)
         except AstropyUserWarning as err:
             raise NpvaeError(f"{path}: the dataset file is truncated ({err}); write it again") from err
 
 
-def _open_dataset(path, memmap):
+def _open_dataset(path, memmap, columns=None):
     try:
         hdul = fits.open(path, memmap=memmap, mode="readonly")
     except FileNotFoundError as err:
@@ -255,12 +287,10 @@ def _open_dataset(path, memmap):
             if data is None:
                 raise NpvaeError(f"{path}: HDU {name} has no data")
             arrays[name] = data if memmap else np.array(data, dtype=data.dtype.newbyteorder("="))
-        catalog = _table_from_hdu(hdul["CATALOG"])
-        _check_shapes(arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"], arrays["WAVE"], catalog, path)
-        try:
-            meta = json.loads(hdul[0].header.get("NPVMETA", "{}"))
-        except json.JSONDecodeError as err:
-            raise NpvaeError(f"{path}: HDU PRIMARY keyword NPVMETA is not valid JSON") from err
+        catalog = _table_from_hdu(hdul["CATALOG"], columns, path)
+        _check_shapes(arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"], arrays["WAVE"], catalog, path,
+                      hdul["CATALOG"].columns.names)
+        meta = _meta_of(hdul[0].header, path)
     except Exception:
         hdul.close()
         raise
@@ -273,20 +303,37 @@ def _open_dataset(path, memmap):
 
 
 class _AllShards:
-    """Closes every shard file of a sharded Dataset at once."""
+    """Closes every shard file of a sharded Dataset at once (and the files its rows are read from)."""
 
-    def __init__(self, shards):
-        self.shards = shards
+    def __init__(self, shards, readers=()):
+        self.shards, self.readers = shards, readers
 
     def close(self):
         for shard in self.shards:
             shard.close()
+        for reader in self.readers:
+            reader.close()
 
 
-def _load_shards(folder, memmap):
+def _row_files(shards, name):
+    """:class:`RowFiles` of HDU ``name`` of memory-mapped shards: where each one's rows lie in its file.
+
+    None when an HDU stores scaled values (BZERO/BSCALE), which only the memory map decodes.
+    """
+    offsets = []
+    for shard in shards:
+        hdu = shard._hdul[name]
+        if hdu.header.get("BZERO", 0) != 0 or hdu.header.get("BSCALE", 1) != 1:
+            return None
+        offsets.append(shard._hdul.fileinfo(shard._hdul.index_of(name))["datLoc"])
+    first = getattr(shards[0], name.lower())
+    return RowFiles([s.path for s in shards], offsets, first.dtype, first.shape[1:])
+
+
+def _load_shards(folder, memmap, columns=None):
     """A sharded dataset folder as one Dataset (catalogues concatenated in memory)."""
     manifest = read_manifest(folder)
-    shards = [load_dataset(folder / record["file"], memmap=memmap) for record in manifest["shards"]]
+    shards = [load_dataset(folder / record["file"], memmap=memmap, columns=columns) for record in manifest["shards"]]
     try:
         for record, shard in zip(manifest["shards"], shards):
             if len(shard) != record["rows"]:
@@ -301,8 +348,14 @@ def _load_shards(folder, memmap):
     except Exception:
         _AllShards(shards).close()
         raise
-    join = ShardedArray if memmap else np.concatenate
     meta = {**manifest["meta"], "shards": len(shards)}
-    return Dataset(flux=join([s.flux for s in shards]), weight=join([s.weight for s in shards]),
-                   mask=join([s.mask for s in shards]), wave=np.array(shards[0].wave, np.float64), catalog=catalog,
-                   meta=meta, path=str(folder), _hdul=_AllShards(shards) if memmap else None)
+    arrays = {}
+    for name in ("FLUX", "WEIGHT", "MASK"):
+        parts = [getattr(s, name.lower()) for s in shards]
+        arrays[name] = ShardedArray(parts, files=_row_files(shards, name)) if memmap else np.concatenate(parts)
+    readers = [a.files for a in arrays.values() if memmap and a.files is not None]
+    if memmap:
+        arrays["FLUX"].release()            # the catalogues' pages, read through the maps: unmapped
+    return Dataset(flux=arrays["FLUX"], weight=arrays["WEIGHT"], mask=arrays["MASK"],
+                   wave=np.array(shards[0].wave, np.float64), catalog=catalog, meta=meta, path=str(folder),
+                   _hdul=_AllShards(shards, readers) if memmap else None)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..paper import INFILL_EIGENVECTORS, N_PIXELS, REST_DLOGLAM, REST_LOGLAM0, SN_CAP
 from ..utils import NpvaeError
-from .dataset import load_dataset
+from .dataset import dataset_meta
 from .infill import basis_infill, fit_infill_basis
 from .preprocess import MIN_COVERAGE, MIN_PIXEL_COVERAGE, NORM_WINDOW, prepare_chunk
 
@@ -143,7 +143,4 @@ def preprocessing_for_data_file(path, X):
     is_dataset = Path(path).is_dir() or name.endswith((".fits", ".fit", ".fits.gz"))
     if not is_dataset or np.shape(X)[1] != N_PIXELS:
         return None
-    dataset = load_dataset(path, memmap=True)
-    meta = dict(dataset.meta)
-    dataset.close()
-    return Preprocessing.from_training(X, meta)
+    return Preprocessing.from_training(X, dataset_meta(path))

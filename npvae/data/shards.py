@@ -15,9 +15,11 @@ index, file, rows, bytes, sha256), ``files`` (other files, same records) and ``c
 Writing (:class:`ShardWriter`) goes shard by shard: each shard file is written atomically, then
 the manifest is rewritten atomically, so the manifest never lists a half-written file. A rerun
 after a kill checks the sizes and checksums of the listed shards, keeps the good ones and redoes
-the rest. Reading (:class:`ShardedArray`) concatenates the memory-mapped shard arrays lazily;
-:func:`row_chunks` and :func:`column_mean` pass over such rows a chunk at a time (streaming
-training). Docs: docs/scale.md. Shapes: N spectra, M pixels, K shards.
+the rest. Reading (:class:`ShardedArray`) concatenates the shard arrays lazily and reads the
+rows asked for from the files with ``os.pread`` (:class:`npvae.data.rowfiles.RowFiles`), so
+that nothing of the shards stays mapped into the process; :func:`row_chunks` and
+:func:`column_mean` pass over such rows a chunk at a time (streaming training).
+Docs: docs/scale.md. Shapes: N spectra, M pixels, K shards, R rows asked for.
 """
 import contextlib
 import hashlib
@@ -207,12 +209,17 @@ class ShardedArray:
         The shards' arrays (memory maps), in order.
     rows : int array (N,), optional
         Which rows of the concatenated parts this array is, in order; None = all of them.
+    files : :class:`npvae.data.rowfiles.RowFiles`, optional
+        Where the parts' rows lie in their files: rows are then read with ``os.pread`` and
+        nothing is mapped into the process. Without it, rows are copied out of the parts (memory
+        maps), whose pages :meth:`release` unmaps every :data:`RELEASE_ROWS` rows.
     """
 
-    def __init__(self, parts, rows=None):
+    def __init__(self, parts, rows=None, files=None):
         self.parts = list(parts)
         if not self.parts:
             raise NpvaeError("a sharded array needs at least one part")
+        self.files = files
         self._maps = [_mmap_of(part) for part in self.parts]
         self._rows_since_release = 0
         self.offsets = np.concatenate([[0], np.cumsum([len(p) for p in self.parts])])   # (K+1,)
@@ -239,6 +246,8 @@ class ShardedArray:
             i = int(rows) + n if rows < 0 else int(rows)
             if not 0 <= i < n:
                 raise IndexError(f"row {rows} out of range for {n} rows")
+            if self.files is not None:
+                return self._take(np.array([i]))[(0,) + cols]
             i = i if self.rows is None else int(self.rows[i])
             k = int(np.searchsorted(self.offsets, i, side="right")) - 1
             return np.asarray(self.parts[k][(i - self.offsets[k],) + cols], self.dtype)
@@ -247,7 +256,7 @@ class ShardedArray:
     def select(self, rows):
         """A lazy view of the rows ``rows`` (slice, integer or boolean array); nothing is read."""
         idx = self._row_indices(rows)                                         # (R,)
-        return ShardedArray(self.parts, idx if self.rows is None else self.rows[idx])
+        return ShardedArray(self.parts, idx if self.rows is None else self.rows[idx], self.files)
 
     def _row_indices(self, rows):
         """A slice, boolean or integer row key as checked non-negative indices (R,)."""
@@ -270,8 +279,10 @@ class ShardedArray:
         """Rows ``idx`` (R,) of this array gathered shard by shard into one (R, M) array."""
         if self.rows is not None:
             idx = self.rows[idx]                                              # rows of the parts
-        out = np.empty((len(idx),) + self.shape[1:], self.dtype)              # (R, M)
         shard = np.searchsorted(self.offsets, idx, side="right") - 1          # (R,)
+        if self.files is not None:
+            return self.files.read(shard, idx - self.offsets[shard])
+        out = np.empty((len(idx),) + self.shape[1:], self.dtype)              # (R, M)
         for k in np.unique(shard):
             sel = shard == k
             out[sel] = self.parts[k][idx[sel] - self.offsets[k]]

@@ -11,6 +11,7 @@ from npvae.apply.spectra import COLUMNS
 from npvae.baselines.metrics import reduced_chi2
 from npvae.data.dataset import load_dataset, write_dataset
 from npvae.data.preprocess import preprocess
+from npvae.paper import LOF_K
 from npvae.data.recipe import Preprocessing
 from npvae.synthetic import generate
 
@@ -92,3 +93,16 @@ def test_an_autoencoder_bundle_encodes_with_either_infill(prepared, survey, tmp_
     for infill in ("pca", "vae"):
         table = encode_spectra(model, survey[:3], infill=infill)
         assert np.all(table["LOGVAR"] == 0) and np.isfinite(table["MU"]).all()
+
+
+def test_the_kd_tree_outlier_score_is_scikit_learns_bit_for_bit():
+    """LofReference (SciPy cKDTree queries) against LocalOutlierFactor.score_samples on the same fit."""
+    from sklearn.neighbors import LocalOutlierFactor
+    rng = np.random.default_rng(3)
+    reference = np.concatenate([rng.normal(size=(3000, 6)), rng.normal(4, 0.3, size=(200, 6))])   # two densities
+    points = np.concatenate([reference[rng.integers(0, 3200, 300)] + rng.normal(0, 0.2, (300, 6)),
+                             reference[:50], rng.uniform(-9, 9, size=(100, 6))])   # near, on, far from it
+    lof = fit_lof_reference(reference)
+    sklearn_lof = LocalOutlierFactor(n_neighbors=LOF_K, novelty=True).fit(reference)
+    np.testing.assert_array_equal(lof_novelty_scores(lof, points), -sklearn_lof.score_samples(points))
+    np.testing.assert_array_equal(lof_novelty_scores(lof, points[:1]), -sklearn_lof.score_samples(points[:1]))

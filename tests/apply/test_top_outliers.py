@@ -99,3 +99,18 @@ def test_top_needs_a_model_with_training_latents(bundle, survey, tmp_path, capsy
                  "--top", "2"]) == 1
     assert "holds no training latents" in capsys.readouterr().err
     assert not (tmp_path / "x.fits").exists()
+
+
+def test_encoding_a_sharded_folder_never_loads_its_catalogue_whole(bundle, inputs, tmp_path, monkeypatch):
+    """A million rows' catalogue is a gigabyte: the client reads the manifest, the chunks read their rows."""
+    from npvae.data import dataset
+
+    def whole_catalogue(*args, **kwargs):
+        raise AssertionError("a whole catalogue was loaded")
+
+    latents, top = _encode_top(bundle, inputs, tmp_path / "a.fits", "--chunk", "50")
+    monkeypatch.setattr(dataset, "_table_from_hdu", whole_catalogue)
+    monkeypatch.setattr(dataset.fits, "open", whole_catalogue)
+    again, top_again = _encode_top(bundle, inputs, tmp_path / "b.fits", "--chunk", "50")
+    for name in latents.colnames:
+        np.testing.assert_array_equal(again[name], latents[name], err_msg=name)

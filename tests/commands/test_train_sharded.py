@@ -5,6 +5,8 @@ The folder is trained streaming: the run fails if anything reads a whole Sharded
 import csv
 
 import numpy as np
+
+import npvae
 from astropy.table import Table, vstack
 
 from npvae.cli import main
@@ -73,3 +75,22 @@ def test_lazy_training_rows_keep_the_class_filter_and_the_split(tmp_path):
                     flux[kept & (split == "valid")], weight[kept & (split == "valid")]]
         for a, b in zip(lazy, expected):
             np.testing.assert_array_equal(a[:], b)
+
+
+def test_streaming_training_reads_two_catalogue_columns_and_the_manifest_meta(tmp_path, monkeypatch):
+    """A million spectra's catalogue is a gigabyte: training from shards reads CLASS and SPLIT only."""
+    from npvae.data import dataset
+    shards = tmp_path / "shards"
+    assert main(["synth", "--n", "120", "--shard-size", "60", "--out", str(shards), "--scheduler", "none",
+                 "--seed", "2", "--quiet"]) == 0
+    asked, table_from_hdu = [], dataset._table_from_hdu
+    monkeypatch.setattr(dataset, "_table_from_hdu", lambda hdu, columns=None, where="": (
+        asked.append(columns), table_from_hdu(hdu, columns, where))[1])
+    assert main(["train", "--data", str(shards), "--out", str(tmp_path / "run")] + TINY) == 0
+    assert asked and all(sorted(c) == ["CLASS", "SPLIT"] for c in asked)     # one per shard, two columns
+    full = load_dataset(shards)
+    assert dataset.dataset_meta(shards) == full.meta and full.meta["shards"] == 2
+    assert npvae.load(tmp_path / "run").preprocessing is not None
+    one = shards / read_manifest(shards)["shards"][0]["file"]                # a dataset file: its header's meta
+    assert dataset.dataset_meta(one) == load_dataset(one).meta and "preprocessing" in dataset.dataset_meta(one)
+    full.close()

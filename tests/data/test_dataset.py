@@ -120,3 +120,33 @@ def test_load_training_rows_keeps_galaxies_and_quasars_unless_all_classes(tmp_pa
     write_dataset(tmp_path / "s.fits", flux, weight, mask, cat)
     with pytest.raises(NpvaeError, match=r"s.fits: .*CLASS has no GALAXY or QSO.*--all-classes"):
         load_training_rows(tmp_path / "s.fits")
+
+
+def test_read_rows_gives_the_rows_astropy_reads(tmp_path):
+    """fitsfast.read_rows (an encoding task's reader) against astropy for slices, clipping and errors."""
+    from astropy.io import fits
+
+    from npvae.data.fitsfast import read_rows
+    rng = np.random.default_rng(11)
+    flux, weight, mask = _arrays(37, rng)
+    catalog = _catalog(37)
+    path = write_dataset(tmp_path / "d.fits", flux, weight, mask, catalog)
+    columns = ("PLATE", "MJD", "Z", "CLASS", "LABEL", "SN_MEDIAN")
+    with fits.open(path) as hdul:
+        for lo, hi in ((0, 37), (5, 6), (30, 99), (36, 37), (40, 50)):
+            arrays, cols = read_rows(path, lo, hi, ("FLUX", "WEIGHT", "MASK"), "CATALOG", columns)
+            for name in ("FLUX", "WEIGHT", "MASK"):
+                np.testing.assert_array_equal(arrays[name], hdul[name].data[lo:hi], err_msg=name)
+                assert arrays[name].dtype.isnative
+            for col in columns:
+                expected = hdul["CATALOG"].data[col][lo:hi]
+                if expected.dtype.kind in "SU":
+                    expected = np.char.strip(np.asarray(expected, str))
+                np.testing.assert_array_equal(cols[col], expected, err_msg=col)
+    with pytest.raises(NpvaeError, match="d.fits: HDU CATALOG has no column NOPE"):
+        read_rows(path, 0, 3, (), "CATALOG", ("NOPE",))
+    with pytest.raises(NpvaeError, match="d.fits: missing HDU NOPE"):
+        read_rows(path, 0, 3, ("NOPE",))
+    (tmp_path / "cut.fits").write_bytes(path.read_bytes()[:20000])
+    with pytest.raises(NpvaeError, match="cut.fits: truncated"):
+        read_rows(tmp_path / "cut.fits", 0, 37, ("FLUX",))

@@ -154,3 +154,55 @@ def test_reading_random_rows_does_not_keep_the_shards_mapped(tmp_path):
     assert _mapped_kb(tmp_path / "one.fits") < 0.1 * mapped              # released from the process
     np.testing.assert_array_equal(lazy[rows[:64]], flux[rows[:64]])       # and still readable
     ds.close()
+
+
+def test_a_sharded_folder_reads_its_rows_from_the_files_like_the_one_file_dataset(tmp_path):
+    """Rows read with os.pread (RowFiles): any order, repeats, gaps, runs across shards, one shard's run."""
+    flux, weight, mask, _ = _write_shards(tmp_path / "sharded", (10, 10, 3))
+    ds = load_dataset(tmp_path / "sharded")
+    rng = np.random.default_rng(8)
+    keys = [slice(None), slice(2, 8), slice(8, 21), 0, -1, (7, slice(1, 4)), rng.integers(0, 23, 64),
+            np.array([22, 0, 5, 5, 9, 1, 14, 13]), np.array([0, 6]), np.array([3, 2, 1, 0]),
+            rng.random(23) < 0.3, np.zeros(0, int)]
+    for name, whole in (("flux", flux), ("weight", weight), ("mask", mask)):
+        lazy = getattr(ds, name)
+        assert lazy.files is not None
+        for key in keys:
+            got = lazy[key]
+            np.testing.assert_array_equal(got, whole[key], err_msg=f"{name} {key!r}")
+            assert np.asarray(got).dtype.isnative
+        picks = rng.random(23) < 0.5
+        np.testing.assert_array_equal(lazy.select(picks)[1:-1], whole[picks][1:-1])
+    ds.close()
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/smaps"), reason="needs Linux /proc")
+def test_a_sharded_folder_maps_nothing_of_its_shards_while_rows_are_read(tmp_path):
+    """An epoch of random minibatches from a loaded folder leaves none of the shards' pages in the process."""
+    rng = np.random.default_rng(0)
+    flux = rng.normal(size=(3000, 1000)).astype(np.float32)                   # 12 MB
+    writer = ShardWriter(tmp_path / "ds", PLAN, 2)
+    for index in range(2):
+        rows = slice(1500 * index, 1500 * (index + 1))
+        writer.add(write_shard(tmp_path / "ds", index, flux[rows], np.ones_like(flux[rows]),
+                               np.zeros(flux[rows].shape, np.uint8), _catalog(1500)))
+    ds = load_dataset(tmp_path / "ds")
+    mapped = sum(_mapped_kb(tmp_path / "ds" / shard_name(i)) for i in range(2))   # headers, catalogues
+    order = rng.permutation(3000)
+    for start in range(0, 3000, 64):
+        np.testing.assert_array_equal(ds.flux[order[start:start + 64]], flux[order[start:start + 64]])
+    np.testing.assert_array_equal(ds.flux[:], flux)
+    assert sum(_mapped_kb(tmp_path / "ds" / shard_name(i)) for i in range(2)) <= mapped + 64   # of 24,000 kB read
+    ds.close()
+
+
+def test_a_truncated_shard_is_named_when_its_rows_are_read(tmp_path):
+    _write_shards(tmp_path / "ds", (10, 10, 3))
+    ds = load_dataset(tmp_path / "ds")
+    path = tmp_path / "ds" / shard_name(2)
+    cut = tmp_path / "cut.fits"                                               # a new file: the old one stays
+    cut.write_bytes(path.read_bytes()[:ds.flux.files.offsets[2] + 8])        # mapped whole; 2 floats of flux
+    cut.replace(path)
+    with pytest.raises(NpvaeError, match="shard-00002.fits: file ends before row"):
+        ds.flux[21]
+    ds.close()
