@@ -31,11 +31,11 @@ PRESETS = {
     "quick": {"n_spectra": 8000, "latents": (2, 4, 6, 10), "max_epochs": 30, "noise_draws": 1000,
               "baseline_iter": 300, "search_configs": 0, "search_halving": False,
               "model_workers": 2, "est_minutes": 8, "minutes_per_config": 0.1,
-              "beyond_train": 8000, "beyond_epochs": 20, "redshift_spectra": 200},
+              "beyond_train": 8000, "beyond_epochs": 30, "redshift_spectra": 200},
     "full": {"n_spectra": 64000, "latents": (2, 4, 6, 10), "max_epochs": 200, "noise_draws": 10000,
              "baseline_iter": 300, "search_configs": 0, "search_halving": False,
              "model_workers": 2, "est_minutes": 90, "minutes_per_config": 3,
-             "beyond_train": 12000, "beyond_epochs": 30, "redshift_spectra": 400},
+             "beyond_train": 16000, "beyond_epochs": 40, "redshift_spectra": 400},
 }
 LATENT_FOR_ANALYSIS = ANALYSIS_LATENT      # the paper analyses the 6-latent model (Sections 3.2 to 3.4)
 
