@@ -103,8 +103,8 @@ def beyond_section(metrics):
         return "The run has no beyond-the-paper stage (made before it existed)."
     noise, z = beyond["noise"], beyond["redshift"]
     t = noise["training"]
-    rows = [[f"{s:g}", f"{a:.3g}", f"{b:.3g}"] for s, a, b in zip(noise["sn_levels"], noise["standard"]["geomean_ratio"],
-                                                                   noise["noise_aware"]["geomean_ratio"])]
+    ratios = zip(noise["sn_levels"], noise["standard"]["geomean_ratio"], noise["noise_aware"]["geomean_ratio"])
+    rows = [[f"{s:g}", f"{a:.3g}", f"{b:.3g}"] for s, a, b in ratios]
     text = (f"Noise-aware encoder ({beyond['n_latent']} latents, {t['n_train']:,} training spectra, {t['epochs']} "
             f"epochs, {t['seconds'] / 60:.1f} minutes): Fig. 17 on the same spectrum, geometric mean over the "
             f"latents of Var(latent means) / mean reported variance ({noise['n_draws']} draws per level).\n\n")

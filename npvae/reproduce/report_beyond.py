@@ -34,9 +34,10 @@ def beyond_sections(ctx, beyond):
                       f"{methods[m]['seconds']:.0f} s" for m in names)
     z_text = (
         "The paper's Section 4 suggestion (docs/redshift.md): the redshift is the trial redshift whose "
-        f"de-redshifted spectrum the VAE reconstructs best. {z['n_spectra']} new synthetic observed-frame spectra (a survey "
-        f"the models never saw) scanned with the {beyond['n_latent']}-latent VAE and with PCA templates (the mean "
-        f"and top eigenvectors of this run's training spectra), both on the same trial grid. NMAD of "
+        f"de-redshifted spectrum the VAE reconstructs best. {z['n_spectra']} new synthetic observed-frame "
+        f"spectra (a survey the models never saw) scanned with the {beyond['n_latent']}-latent VAE and with "
+        "PCA templates (the mean and top eigenvectors of this run's training spectra), both on the same "
+        "trial grid. NMAD of "
         f"dz / (1 + z) and the fraction with |dz| / (1 + z) &gt; {CATASTROPHIC:g} (catastrophic), by true "
         f"class and true median S/N ({html.escape(scans)}). The rows where n = 0 are NaN.")
     figure = (ctx.path("figures", "beyond_fig17_noise_aware.png"),

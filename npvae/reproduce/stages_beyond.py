@@ -29,8 +29,8 @@ from ..apply import redshift_spectra
 from ..synthetic import generate
 from ..train import best_record, load, make_model
 from .redshift_scores import redshift_errors, score_subsets
-from .stages_latent import SN_LEVELS, pick_latent
-from .stages_recon import model_path, split
+from .stages_latent import SN_LEVELS, analysed_vae
+from .stages_recon import split
 
 __all__ = ["stage_beyond", "noise_aware_path", "NOISE_STREAM", "REDSHIFT_STREAM", "Z_METHODS"]
 
@@ -49,11 +49,9 @@ def stage_beyond(ctx):
     if ctx.done("results/beyond.json"):
         log.info("beyond: reusing results")
         return
-    n_latent = pick_latent(ctx)
-    vae = load(model_path(ctx, "vae", n_latent))
-    standard = ctx.load_json("latent.json")["noise"]
+    n_latent, vae = analysed_vae(ctx)
     aware, training = _train_noise_aware(ctx, vae, n_latent)
-    res = {"n_latent": n_latent, "noise": _noise(ctx, aware, standard, training),
+    res = {"n_latent": n_latent, "noise": _noise(ctx, aware, ctx.load_json("latent.json")["noise"], training),
            "redshift": _redshifts(ctx, vae)}
     ctx.save_json("beyond.json", res)
 
