@@ -79,7 +79,8 @@ def _train_noise_aware(ctx, vae, n_latent):
     ckpt.unlink(missing_ok=True)
     best = best_record(model.history_)
     row = {"n_train": n_train, "seconds": time.perf_counter() - t0, "epochs": len(model.history_),
-           "best_epoch": best.get("epoch"), "val_recon": best.get("val_recon")}
+           "best_epoch": best.get("epoch"), "val_recon": best.get("val_recon"),
+           "logvar_calibration": getattr(model, "logvar_calibration_", None)}   # set where fit calibrates
     ctx.save_json("beyond_training.json", row)
     log.info("model %s: %d epochs (best %s) in %.0f s", path.name, row["epochs"], row["best_epoch"], row["seconds"])
     return model, row
