@@ -3,7 +3,7 @@
 1. **A noise-aware encoder.** The paper's Fig. 17 finds the encoder "reporting the same variance
    in latent space regardless of S/N" and suggests giving it the pixel noise. This stage trains
    that model (``make_model("vae", Z, noise_aware=True)``, docs/noise_aware.md) with the analysed
-   VAE's architecture, on the first ``beyond_train`` training spectra for at most
+   VAE's architecture, on ``beyond_train`` training spectra (evenly spaced rows) for at most
    ``beyond_epochs`` epochs, and repeats the Fig. 17 experiment on the same spectrum, S/N levels
    and number of draws as the ``latent`` stage, each noisy copy encoded with its own weights.
    The standard model's numbers are those of the ``latent`` stage (results/latent.json).
@@ -65,13 +65,14 @@ def _train_noise_aware(ctx, vae, n_latent):
         return load(path), ctx.load_json("beyond_training.json")
     train, valid = split(ctx)
     n_train = min(len(train.flux), int(ctx.config["beyond_train"]))
+    rows = np.unique(np.linspace(0, len(train.flux) - 1, n_train).astype(int))     # (n_train,) evenly spaced
     ckpt = path.with_suffix(".ckpt")
     model = make_model("vae", n_latent, n_features=vae.n_features, hidden=vae.hidden, lam=vae.lam,
                        seed=ctx.config["seed"] + n_latent, noise_aware=True)
     log.info("model %s: training the noise-aware VAE on %d spectra, at most %d epochs", path.name, n_train,
              ctx.config["beyond_epochs"])
     t0 = time.perf_counter()
-    model.fit(train.flux[:n_train], train.weight[:n_train], valid.flux, valid.weight,
+    model.fit(train.flux[rows], train.weight[rows], valid.flux, valid.weight,
               max_epochs=ctx.config["beyond_epochs"], checkpoint=ckpt, resume=ckpt.exists() and not ctx.force,
               verbose=ctx.verbose)
     model.preprocessing = vae.preprocessing
