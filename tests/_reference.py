@@ -12,3 +12,30 @@ def textbook_adam(P, G, state, lr, beta1=0.9, beta2=0.999, eps=1e-8):
         m_hat = state["m"][k] / (1 - beta1 ** t)
         v_hat = state["v"][k] / (1 - beta2 ** t)
         P[k] = P[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def weighted_pca_reference(X, W, mean, P, max_iter, tol):
+    """Weighted PCA by plain alternating least squares, each step's normal equations written out
+    with einsum and solved by np.linalg.solve (npvae's first implementation).
+
+    Returns codes C (N, K), components P (K, D), mean (D,) and chi^2 after each iteration.
+    """
+    def solve(A, b):                                      # the relative ridge of npvae.baselines.als
+        K = A.shape[-1]
+        scale = np.trace(A, axis1=1, axis2=2) / K
+        A = A + 1e-10 * np.where(scale > 0, scale, 1.0)[:, None, None] * np.eye(K)
+        return np.linalg.solve(A, b[..., None])[..., 0]
+
+    def codes(P, mean):
+        return solve(np.einsum("nd,kd,ld->nkl", W, P, P), np.einsum("nd,nd,kd->nk", W, X - mean, P))
+
+    history = []
+    for _ in range(max_iter):
+        C = codes(P, mean)                                                          # (N, K)
+        Ct = np.hstack([C, np.ones((len(C), 1))])                                   # (N, K+1)
+        Pt = solve(np.einsum("nd,nk,nl->dkl", W, Ct, Ct), np.einsum("nd,nd,nk->dk", W, X, Ct))   # (D, K+1)
+        P, mean = Pt[:, :-1].T, Pt[:, -1]
+        history.append(float((W * (X - mean - C @ P) ** 2).sum()))
+        if len(history) > 1 and history[-2] - history[-1] <= tol * history[-2]:
+            break
+    return codes(P, mean), P, mean, np.array(history)

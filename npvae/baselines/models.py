@@ -10,11 +10,11 @@ Shapes: N spectra, D pixels, K components.
 import numpy as np
 
 from ..utils import NotFittedError, NpvaeError, as_generator, progress
+from .als import codes_step, solve_spd_stacked, weighted_als
 
 __all__ = ["PCA", "WeightedPCA", "NMF", "WeightedNMF"]
 
 _TINY = 1e-12          # guards divisions in the multiplicative updates
-_RIDGE = 1e-10         # relative ridge on the K x K normal equations (keeps them solvable)
 
 
 # ---------------------------------------------------------------- input checks
@@ -128,40 +128,6 @@ class PCA:
 
 
 # ---------------------------------------------------------------- weighted PCA
-def weighted_lstsq_codes(Xc, W, P):
-    """Per-spectrum weighted least squares: c_n = argmin sum_d w_nd (xc_nd - c_n . p_d)^2.
-
-    Normal equations (P W_n P^T) c_n = P W_n xc_n, solved for all n at once.
-    Xc (N, D), W (N, D), P (K, D) -> C (N, K).
-    """
-    K = P.shape[0]
-    PP = (P[:, None, :] * P[None, :, :]).reshape(K * K, -1)             # (K*K, D)
-    A = (W @ PP.T).reshape(-1, K, K)                                    # (N, K, K)
-    b = (W * Xc) @ P.T                                                  # (N, K)
-    return _solve_stacked(A, b)
-
-
-def weighted_lstsq_components(Xc, W, C):
-    """Per-pixel weighted least squares: p_d = argmin sum_n w_nd (xc_nd - c_n . p_d)^2.
-
-    Xc (N, D), W (N, D), C (N, K) -> P (K, D).
-    """
-    K = C.shape[1]
-    CC = (C[:, :, None] * C[:, None, :]).reshape(-1, K * K)             # (N, K*K)
-    A = (W.T @ CC).reshape(-1, K, K)                                    # (D, K, K)
-    b = (W * Xc).T @ C                                                  # (D, K)
-    return _solve_stacked(A, b).T                                       # (K, D)
-
-
-def _solve_stacked(A, b):
-    """Solve A_i y_i = b_i for stacked (M, K, K) systems with a tiny relative ridge."""
-    K = A.shape[-1]
-    scale = np.trace(A, axis1=1, axis2=2) / K                           # (M,)
-    ridge = _RIDGE * np.where(scale > 0, scale, 1.0)                    # (M,)
-    A = A + ridge[:, None, None] * np.eye(K)                            # (M, K, K)
-    return np.linalg.solve(A, b[..., None])[..., 0]                     # (M, K)
-
-
 class WeightedPCA(PCA):
     """PCA with inverse-variance weights: weighted low-rank approximation (alternating LSQ).
 
@@ -186,21 +152,12 @@ class WeightedPCA(PCA):
         _check_k(self.n_components, X)
         mean = _weighted_mean(X, W)                                      # (D,)
         P = self._initial_components(X - mean, W)                        # (K, D)
-        ones = np.ones((X.shape[0], 1))                                  # (N, 1)
-        history = []
-        for _ in progress(range(self.max_iter), desc="weighted PCA", verbose=self.verbose):
-            C = weighted_lstsq_codes(X - mean, W, P)                     # (N, K)
-            PM = weighted_lstsq_components(X, W, np.hstack([C, ones]))   # (K+1, D)
-            P, mean = PM[:-1], PM[-1]
-            history.append(float((W * (X - mean - C @ P) ** 2).sum()))
-            if len(history) > 1 and history[-2] - history[-1] <= self.tol * history[-2]:
-                break
-        C = weighted_lstsq_codes(X - mean, W, P)                         # (N, K)
+        C, P, mean, history = weighted_als(X, W, mean, P, self.max_iter, self.tol, verbose=self.verbose)
         mean = mean + C.mean(axis=0) @ P                                 # centre the codes
         self.mean_ = mean
         Xc = X - mean                                                    # (N, D)
         self.components_, codes = _orthonormal_rotation(C - C.mean(axis=0), P)
-        self.objective_history_ = np.array(history)
+        self.objective_history_ = history
         self.n_iter_ = len(history)
         var = codes.var(axis=0, ddof=1) if len(codes) > 1 else np.zeros(self.n_components)
         total = _weighted_mean(Xc ** 2, W).sum() * len(X) / max(len(X) - 1, 1)   # weighted
@@ -218,7 +175,7 @@ class WeightedPCA(PCA):
         _check_fitted(self)
         X = _check_data(X, n_pixels=self.mean_.size)
         W = _check_weights(weights, X.shape)
-        return weighted_lstsq_codes(X - self.mean_, W, self.components_)
+        return codes_step(W, W * X, self.components_, self.mean_)[0]    # (N, K)
 
 
 def _weighted_mean(X, W):
@@ -304,7 +261,7 @@ class WeightedNMF:
         norms = np.maximum(np.linalg.norm(H, axis=1), _TINY)             # (K,)
         self.components_ = H / norms[:, None]                            # (K, D)
         self.mean_ = np.zeros(X.shape[1])                                # NMF has no mean
-        self.objective_history_ = np.array(history)
+        self.objective_history_ = history
         self.n_iter_ = len(history)
         return self
 
@@ -361,7 +318,7 @@ def nnls_codes(X, W, H, max_sweeps=300, tol=1e-9):
         HH = (H[:, None, :] * H[None, :, :]).reshape(K * K, -1)         # (K*K, D)
         G = (W @ HH.T).reshape(-1, K, K)                                # (N, K, K)
         b = (W * X) @ H.T                                               # (N, K)
-    C = np.maximum(_solve_stacked(np.array(G), b), 0.0)                 # (N, K)
+    C = np.maximum(solve_spd_stacked(G, b), 0.0)                        # (N, K)
     diag = np.maximum(np.einsum("nkk->nk", G), _TINY)                   # (N, K)
     for _ in range(max_sweeps):
         moved = 0.0

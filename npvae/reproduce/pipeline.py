@@ -1,4 +1,5 @@
-"""The ``npvae reproduce`` pipeline: dataset -> models -> reconstruction -> latent space -> report.
+"""The ``npvae reproduce`` pipeline: dataset -> models -> reconstruction -> latent space
+-> beyond the paper -> report.
 
 Each stage writes its outputs into the run folder and is skipped when they exist (unless
 ``force``), so an interrupted run resumes where it stopped; a model interrupted mid-training
@@ -20,7 +21,7 @@ import numpy as np
 from ..data.dataset import load_dataset
 from ..synthetic import make_dataset
 from ..utils import NpvaeError, atomic_write
-from . import stages_latent, stages_recon
+from . import stages_beyond, stages_latent, stages_recon
 from .config import PRESETS
 from .report_build import build_report
 
@@ -145,7 +146,8 @@ def reproduce(out="npvae_reproduce", data=None, preset="quick", force=False, ver
              preset, ctx.out, minutes, " (most of it the random search)" if config["search_configs"] else "")
     stages = [("dataset", stage_dataset), ("models", stages_recon.stage_models),
               ("reconstruction", stages_recon.stage_reconstruction), ("latent", stages_latent.stage_latent),
-              ("explorer", stages_latent.stage_explorer), ("report", build_report)]
+              ("explorer", stages_latent.stage_explorer), ("beyond", stages_beyond.stage_beyond),
+              ("report", build_report)]
     for name, stage in stages:
         t0 = time.perf_counter()
         log.info("stage %s ...", name)

@@ -14,6 +14,7 @@ from ..utils import atomic_write
 from .claims import claims_section, evaluate_claims
 from .config import versions
 from .report import Section, table_html, write_report
+from .report_beyond import beyond_sections
 
 __all__ = ["build_report"]
 
@@ -28,13 +29,14 @@ def _load(ctx, name):
 
 def build_report(ctx):
     """Write metrics.json and report.html."""
-    recon, latent, models = (_load(ctx, n) for n in ("reconstruction.json", "latent.json", "models.json"))
+    recon, latent, models, beyond = (_load(ctx, n) for n in ("reconstruction.json", "latent.json", "models.json",
+                                                             "beyond.json"))
     claims = evaluate_claims(recon, latent)
     metrics = {"paper_vs_npvae": claims, "config": ctx.config, "versions": versions(),
-               "timings_s": ctx.timings, "models": models, "reconstruction": recon, "latent": latent}
+               "timings_s": ctx.timings, "models": models, "reconstruction": recon, "latent": latent, "beyond": beyond}
     with atomic_write(ctx.path("metrics.json")) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1, default=str))
-    sections = [claims_section(claims), _data_section(ctx)]
+    sections = [claims_section(claims)] + (beyond_sections(ctx, beyond) if beyond else []) + [_data_section(ctx)]
     if models:
         sections.append(_models_section(models))
     if recon:

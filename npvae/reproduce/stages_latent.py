@@ -28,7 +28,7 @@ from ..utils import as_generator
 from .config import LATENT_FOR_ANALYSIS
 from .stages_recon import model_path, split
 
-__all__ = ["stage_latent", "stage_explorer", "star_rows"]
+__all__ = ["stage_latent", "stage_explorer", "star_rows", "analysed_vae", "SN_LEVELS"]
 
 log = logging.getLogger("npvae.reproduce")
 
@@ -38,8 +38,15 @@ SN_LEVELS = (2, 4, 6, 8, 10, 15, 20, 30, 50, 80)
 
 
 def _pick_latent(ctx):
+    """The latent size the paper analyses (6), or the largest one trained."""
     latents = ctx.config["latents"]
     return LATENT_FOR_ANALYSIS if LATENT_FOR_ANALYSIS in latents else max(latents)
+
+
+def analysed_vae(ctx):
+    """(Z, the trained VAE with Z latents) of the latent-space analyses."""
+    n_latent = _pick_latent(ctx)
+    return n_latent, load(model_path(ctx, "vae", n_latent))
 
 
 def stage_latent(ctx):
@@ -47,8 +54,7 @@ def stage_latent(ctx):
     if ctx.done("results/latent.json"):
         log.info("latent: reusing results")
         return
-    n_latent = _pick_latent(ctx)
-    vae = load(model_path(ctx, "vae", n_latent))
+    n_latent, vae = analysed_vae(ctx)
     train, valid = split(ctx)
     data, rng = ctx.data, as_generator(ctx.config["seed"])
     flux, weight = np.asarray(data.flux, np.float32), np.asarray(data.weight, np.float32)
@@ -100,7 +106,7 @@ def stage_explorer(ctx):
     if ctx.done("explorer.html"):
         log.info("explorer: reusing %s", ctx.path("explorer.html"))
         return
-    vae = load(model_path(ctx, "vae", _pick_latent(ctx)))
+    _, vae = analysed_vae(ctx)
     write_explorer(ctx.path("explorer.html"), vae, ctx.data, seed=ctx.config["seed"])
     log.info("explorer: %s", ctx.path("explorer.html"))
 

@@ -1,26 +1,15 @@
 """End to end: ``npvae reproduce`` on a tiny synthetic survey writes every output, and resumes."""
 import json
-import time
 
 import pytest
 
 from _explorer_browser import chromium_missing, start_chromium, stop_chromium
+from _tiny_reproduce import TINY
 from npvae.cli import main as cli_main
 from npvae.data.dataset import load_dataset
 from npvae.reproduce import reproduce
 from npvae.reproduce.report import Section, table_html, write_report
 from npvae.utils import NpvaeError
-
-TINY = dict(preset="quick", n_spectra=400, latents=(2,), max_epochs=1, noise_draws=20, baseline_iter=5,
-            verbose=False, seed=3)
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reproduce")
-    t0 = time.perf_counter()
-    metrics = reproduce(out=out, **TINY)
-    return out, metrics, time.perf_counter() - t0
 
 
 def test_reproduce_writes_report_metrics_models_and_figures(run):
@@ -49,7 +38,7 @@ def test_second_run_skips_finished_stages(run):
     assert again["reconstruction"] == metrics["reconstruction"]
     log = (out / "reproduce.log").read_text()
     for line in ("model vae_z2.npz: reusing", "reconstruction: reusing results", "latent: reusing results",
-                 "explorer: reusing"):
+                 "explorer: reusing", "beyond: reusing results"):
         assert line in log
 
 
