@@ -11,7 +11,8 @@ A trained model also carries what applying it to new spectra needs (docs/encode.
 (:class:`npvae.data.recipe.Preprocessing`, set by ``npvae train`` and ``npvae reproduce``), and
 ``train_latents_``, the latent means of (up to :data:`MAX_TRAIN_LATENTS` of) its training spectra,
 the reference of the outlier score. Both are saved in the model file; older files load with None.
-A noise-aware InfoVAE's ``fit`` ends by calibrating its latent variance
+A noise-aware InfoVAE's ``fit`` ends by polishing its decoder on the spectra as given, encoder
+frozen (:func:`npvae.train.polish.polish_decoder`), then calibrating its latent variance
 (:func:`npvae.train.calibrate.calibrate_logvar`, folded into the log-variance head); the record of
 that calibration, ``logvar_calibration_``, is saved too (None for any other model).
 Shapes: N spectra, D pixels, Z latent.
@@ -27,6 +28,7 @@ from ..nn.model import ENCODE_CHUNK
 from ..utils import NpvaeError
 from .calibrate import calibrate_logvar
 from .loop import fit
+from .polish import POLISH_EPOCHS, polish_decoder
 
 __all__ = ["InfoVAE", "Autoencoder", "make_model", "load", "KINDS", "MAX_TRAIN_LATENTS"]
 
@@ -41,13 +43,17 @@ class _Trainable:
     preprocessing = None      # npvae.data.recipe.Preprocessing, or None when unknown
     train_latents_ = None     # (N_ref, Z) training latent means, or None
     logvar_calibration_ = None   # dict, the latent-variance calibration of a noise-aware model, or None
+    polish_history_ = None       # list of dict, the decoder polish of a noise-aware model's fit, or None
 
-    def fit(self, X, weights=None, X_val=None, weights_val=None, calibrate=True, **options):
+    def fit(self, X, weights=None, X_val=None, weights_val=None, calibrate=True, polish=POLISH_EPOCHS,
+            **options):
         """Train on spectra X (N, D) with inverse-variance weights (N, D); returns self.
 
         See :func:`npvae.train.loop.fit` for the options (batch size, epochs, checkpoint, ...).
         Afterwards ``train_latents_`` holds the latent means of (up to MAX_TRAIN_LATENTS rows of) X.
-        A noise-aware model then calibrates its latent variance on noisy copies of training
+        A noise-aware model then trains its decoder alone for ``polish`` epochs on X as given
+        (:func:`npvae.train.polish.polish_decoder`; 0 to skip; the best epoch by validation recon
+        term is kept when X_val is given), and calibrates its latent variance on noisy copies of training
         spectra (:func:`npvae.train.calibrate.calibrate_logvar`; ``calibrate``: True = target
         "scatter", or the target "scatter" / "error", or False to skip) and keeps the record in
         ``logvar_calibration_``.
@@ -55,6 +61,10 @@ class _Trainable:
         if calibrate not in (True, False, "scatter", "error"):
             raise NpvaeError(f"calibrate must be True, False, 'scatter' or 'error', not {calibrate!r}")
         fit(self, X, weights, X_val, weights_val, **options)
+        if self.noise_aware and polish:
+            self.polish_history_ = polish_decoder(self, X, weights, X_val, weights_val, epochs=polish,
+                                                  batch_size=options.get("batch_size", 64),
+                                                  rng=options.get("rng"), val_seed=options.get("val_seed", 0))
         if self.noise_aware and calibrate is not False:
             target = "scatter" if calibrate is True else calibrate
             self.logvar_calibration_ = calibrate_logvar(self, X, weights, target=target)
