@@ -25,7 +25,7 @@ from .. import nn, paper
 from ..data.recipe import Preprocessing
 from ..data.shards import ShardedArray
 from ..nn.model import ENCODE_CHUNK
-from ..utils import NpvaeError
+from ..utils import NpvaeError, as_generator
 from .calibrate import calibrate_logvar
 from .loop import fit
 from .polish import POLISH_EPOCHS, polish_decoder
@@ -60,6 +60,8 @@ class _Trainable:
         """
         if calibrate not in (True, False, "scatter", "error"):
             raise NpvaeError(f"calibrate must be True, False, 'scatter' or 'error', not {calibrate!r}")
+        if self.noise_aware and polish and options.get("rng") is not None:
+            options["rng"] = as_generator(options["rng"])   # one generator: the polish continues its draws
         fit(self, X, weights, X_val, weights_val, **options)
         if self.noise_aware and polish:
             self.polish_history_ = polish_decoder(self, X, weights, X_val, weights_val, epochs=polish,

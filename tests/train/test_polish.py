@@ -82,3 +82,13 @@ def test_bad_polish_settings_are_one_line_errors(sharp_data, epochs, lr):
     model = _aware()
     with pytest.raises(NpvaeError, match="polish epochs"):
         polish_decoder(model, X, W, epochs=epochs, lr=lr)
+
+
+def test_an_int_seed_gives_the_polish_the_trainings_generator_not_a_restart(sharp_data):
+    X, W, Xv, Wv = sharp_data
+    seeded = _aware().fit(X, W, Xv, Wv, rng=5, **OPTIONS)
+    again = _aware().fit(X, W, Xv, Wv, rng=5, **OPTIONS)
+    assert np.array_equal(seeded.flat_params, again.flat_params)             # fixed by the seed
+    twin = _aware().fit(X, W, Xv, Wv, rng=5, polish=0, calibrate=False, **OPTIONS)   # the same training
+    restart = polish_decoder(twin, X, W, Xv, Wv, rng=5, batch_size=OPTIONS["batch_size"])   # restarts the seed
+    assert [r["val_recon"] for r in seeded.polish_history_] != [r["val_recon"] for r in restart]
