@@ -282,7 +282,8 @@ def _encode_prepared(model, prepared, method, lof, reconstructions):
 def _encode_part(model, flux, weight, mask, columns, lof, reconstructions):
     """Encode one prepared chunk -> dict of output columns."""
     mu, logvar, rchi2 = encode_chunk(model, flux, weight)
-    part = dict(columns, MU=mu, LOGVAR=logvar, RCHI2=rchi2, INFILL_FRAC=mask.mean(axis=1),
+    part = dict(columns, MU=mu, LOGVAR=logvar, RCHI2=rchi2,
+                INFILL_FRAC=np.count_nonzero(mask, axis=1) / mask.shape[1],   # (B,) = mask.mean(axis=1), exactly
                 OUTLIER=lof_novelty_scores(lof, mu) if lof is not None else np.full(len(mu), np.nan))
     if reconstructions:
         part.update(FLUX=flux, WEIGHT=weight, RECON=model.decode(mu))

@@ -17,7 +17,7 @@ import contextlib
 import importlib
 import os
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..utils import NpvaeError
 
@@ -40,9 +40,18 @@ def check_scheduler(scheduler, workers=None):
             raise NpvaeError(f"--workers {workers}: only for --scheduler local (a cluster has its own)")
 
 
+_POOLS = []                        # this process's ThreadpoolController, found on first use
+
+
 def one_thread(fn, *args):
-    """fn(*args) with BLAS / OpenMP pools limited to one thread: the same sums in any process."""
-    with threadpool_limits(1):
+    """fn(*args) with BLAS / OpenMP pools limited to one thread: the same sums in any process.
+
+    The thread pools are looked up once per process (a scan of the loaded libraries, milliseconds:
+    as long as a small task itself), then only their limits are set around each call.
+    """
+    if not _POOLS:
+        _POOLS.append(ThreadpoolController())
+    with _POOLS[0].limit(limits=1):
         return fn(*args)
 
 

@@ -62,6 +62,8 @@ def test_dataset_input_gives_the_latents_of_the_raw_spectra(bundle, survey, tmp_
     assert np.abs(from_file["MU"] - from_raw["MU"]).max() <= 1e-4
     assert list(from_file["LABEL"]) == list(from_raw["LABEL"])
     assert np.allclose(from_file["GOOD_FRAC"], from_raw["GOOD_FRAC"])
+    masked = load_dataset(path).mask.mean(axis=1)                        # (N,) the reference, exactly
+    assert np.array_equal(from_file["INFILL_FRAC"], masked) and np.array_equal(from_file["GOOD_FRAC"], 1.0 - masked)
     assert load_dataset(path).meta == {}
 
 
