@@ -7,6 +7,7 @@ import pytest
 import npvae
 from npvae.analysis.outliers import fit_lof_reference, lof_novelty_scores
 from npvae.apply import encode_chunk, encode_spectra
+from npvae.apply import spectra
 from npvae.apply.spectra import COLUMNS
 from npvae.baselines.metrics import reduced_chi2
 from npvae.data.dataset import load_dataset, write_dataset
@@ -108,3 +109,18 @@ def test_the_kd_tree_outlier_score_is_scikit_learns_bit_for_bit():
     sklearn_lof = LocalOutlierFactor(n_neighbors=LOF_K, novelty=True).fit(reference)
     np.testing.assert_array_equal(lof_novelty_scores(lof, points), -sklearn_lof.score_samples(points))
     np.testing.assert_array_equal(lof_novelty_scores(lof, points[:1]), -sklearn_lof.score_samples(points[:1]))
+
+
+def test_engine_tasks_group_whole_chunks_in_order_and_join_their_columns_exactly(bundle, survey, tmp_path):
+    _, model = bundle
+    res = preprocess(survey[:23], rng=0, verbose=False)
+    path = write_dataset(tmp_path / "d.fits", res.flux, res.weight, res.mask, res.catalog)
+    sources = spectra._sources([str(path)])
+    items = list(spectra._work_items(sources, model.preprocessing, 5))              # 5 chunks: 5+5+5+5+3
+    tasks = list(spectra._tasks(sources, model.preprocessing, 5, per_task=2))
+    assert [len(t) for t in tasks] == [2, 2, 1] and [i for t in tasks for i in t] == items
+    alone = [spectra.encode_task([item], model, "pca", False) for item in items]   # one chunk per task
+    joined, skipped, n = spectra.encode_task(items[1:4], model, "pca", False)
+    assert n == 15 and skipped == []
+    for name, column in joined.items():
+        np.testing.assert_array_equal(column, np.concatenate([alone[i][0][name] for i in (1, 2, 3)]), err_msg=name)
