@@ -27,7 +27,7 @@ import numpy as np
 from ..data.infill import WeightedFit, fill_masked, work_arrays
 from ..data.preprocess import REST_WAVE
 
-__all__ = ["prepare_windows", "work_arrays", "WeightedFit", "BasisFill"]
+__all__ = ["prepare_windows", "BasisFill"]
 
 def _prepare_windows(rflux, rivar, cover, row, offset, in_window, min_pixel_coverage, cap, min_coverage,
                      flux, weight, bad, problem):
