@@ -14,13 +14,19 @@
     RCHI2), the LOF and the whole task (:func:`npvae.apply.spectra.encode_task`, whose excess over
     the parts is the glue), over ``--profile-rows`` rows of the first shard, twice (the second counts).
 
+(d) ``--dask SURVEY MODEL``: the same encode on a LocalCluster of 2 workers, warmed up on the
+    first shard (imports, model, LOF fit, Numba), then the whole survey: wall spectra/s and CPU
+    microseconds per spectrum of the client (with the scheduler) and of the workers (getrusage).
+
 Each measurement is repeated ``--repeat`` times; the median and the range are printed in
 spectra per second. Targets: (a) >= 100,000/s, (b) >= 2,000/s on 2 cores.
 
     python benchmarks/encode_speed.py [--n 65536] [--files 2000] [--repeat 5]
     python benchmarks/encode_speed.py --profile SURVEY_DIR RUN_DIR [--profile-rows 16384]
+    python benchmarks/encode_speed.py --dask SURVEY_DIR RUN_DIR
 """
 import argparse
+import resource
 import statistics
 import tempfile
 import time
@@ -34,6 +40,7 @@ from npvae.analysis.outliers import lof_novelty_scores
 from npvae.apply.datarows import CATALOG, dataset_files
 from npvae.apply.spectra import CHUNK, TASK_CHUNKS, encode_task, outlier_reference
 from npvae.data.fitsfast import read_rows
+from npvae.distributed import open_engine
 from npvae.distributed.engines import one_thread
 from npvae.synthetic import generate
 from npvae.synthetic.dataset import write_raw
@@ -127,6 +134,28 @@ def profile(survey, model_path, n_rows):
     print(f"  {'glue (task minus the parts)':44s} {glue / n * 1e6:8.1f}")
 
 
+def _process_cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def on_dask(survey, model_path):
+    """Warm steady-state CPU per spectrum of encode on a 2-worker LocalCluster (client and workers)."""
+    model = npvae.load(model_path)
+    shards = dataset_files(Path(survey).resolve())
+    with open_engine("local", 2) as engine:
+        encode_spectra(model, [str(shards[0][0])], engine=engine, infill="pca")          # warm-up
+        client0, workers0 = time.process_time(), sum(engine.client.run(_process_cpu).values())
+        t0 = time.perf_counter()
+        table = encode_spectra(model, [survey], engine=engine, infill="pca")
+        wall = time.perf_counter() - t0
+        client = time.process_time() - client0
+        workers = sum(engine.client.run(_process_cpu).values()) - workers0
+    n = len(table)
+    print(f"(d) encode on 2 Dask workers, warm: {n} spectra in {wall:.2f} s = {n / wall:,.0f}/s; CPU us per "
+          f"spectrum: client {client / n * 1e6:.1f}, workers {workers / n * 1e6:.1f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=65536, help="preprocessed spectra")
@@ -137,9 +166,14 @@ def main(argv=None):
     parser.add_argument("--profile", nargs=2, metavar=("SURVEY", "MODEL"), default=None,
                         help="only (c): profile encode tasks on a sharded survey with a trained model")
     parser.add_argument("--profile-rows", type=int, default=16384)
+    parser.add_argument("--dask", nargs=2, metavar=("SURVEY", "MODEL"), default=None,
+                        help="only (d): encode a sharded survey on 2 warm Dask workers")
     args = parser.parse_args(argv)
-    if args.profile:
-        profile(*args.profile, args.profile_rows)
+    if args.profile or args.dask:
+        if args.profile:
+            profile(*args.profile, args.profile_rows)
+        if args.dask:
+            on_dask(*args.dask)
         return
     preprocessed(args.n, args.chunk, args.repeat)
     if args.files:
