@@ -87,7 +87,7 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
                    for prepared in _prepared_chunks(sources, recipe, int(chunk), n_jobs))
     else:
         results = engine.map_in_order(encode_task, _tasks(sources, recipe, int(chunk)), engine.share(model),
-                                      method, reconstructions)
+                                      method, reconstructions, engine.share(outlier_reference(model)))
     parts, skipped = [], []
     for part, skips, n_done in results:
         skipped += skips
@@ -273,14 +273,15 @@ def _prepare_item(item, recipe):
     return file_chunk(item[1], item[2], item[3], recipe)
 
 
-def encode_task(items, model, method, reconstructions):
+def encode_task(items, model, method, reconstructions, lof=None):
     """Task: read and prepare each work item, infill, encode, score -> (columns or None, skipped, n).
 
     The one function the engines run, in a loop or on Dask workers; ``items`` are consecutive
-    work items of :func:`_tasks`, each a chunk handled alone, their columns joined in order. The
-    LOF reference is fitted once per model in each process (:func:`outlier_reference`).
+    work items of :func:`_tasks`, each a chunk handled alone, their columns joined in order.
+    ``lof`` is the model's LOF reference (:func:`outlier_reference`), fitted once by the client
+    and sent with the model; None: fitted here, once per model in each process.
     """
-    lof = outlier_reference(model)
+    lof = outlier_reference(model) if lof is None else lof
     parts, skipped, n_done = [], [], 0
     for item in items:
         part, skips, n = _encode_prepared(model, _prepare_item(item, model.preprocessing), method, lof,

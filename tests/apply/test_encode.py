@@ -124,3 +124,17 @@ def test_engine_tasks_group_whole_chunks_in_order_and_join_their_columns_exactly
     assert n == 15 and skipped == []
     for name, column in joined.items():
         np.testing.assert_array_equal(column, np.concatenate([alone[i][0][name] for i in (1, 2, 3)]), err_msg=name)
+
+
+def test_an_encode_task_scores_with_the_lof_reference_it_is_given(bundle, survey, tmp_path):
+    _, model = bundle
+    res = preprocess(survey[:12], rng=0, verbose=False)
+    path = write_dataset(tmp_path / "d.fits", res.flux, res.weight, res.mask, res.catalog)
+    items = [("rows", str(path), 0, 12)]
+    fitted_here = spectra.encode_task(items, model, "pca", False)[0]
+    sent = spectra.encode_task(items, model, "pca", False, spectra.outlier_reference(model))[0]
+    np.testing.assert_array_equal(sent["OUTLIER"], fitted_here["OUTLIER"])
+    other = fit_lof_reference(model.train_latents_[::2] + 1.0)                    # a different reference
+    moved = spectra.encode_task(items, model, "pca", False, other)[0]
+    np.testing.assert_array_equal(moved["OUTLIER"], lof_novelty_scores(other, moved["MU"]))
+    assert not np.allclose(moved["OUTLIER"], fitted_here["OUTLIER"])
