@@ -63,8 +63,9 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
         Worker processes reading and preparing raw files (1 = in this process; without ``engine``).
     engine : an engine of :func:`npvae.distributed.open_engine`, or None
         Run every ``TASK_CHUNKS`` consecutive chunks (each read, prepared, infilled, encoded and
-        scored alone: :func:`encode_task`) as one task of the engine, the model sent to the workers once; results gathered in input order and
-        the same on any engine. Dataset files are read by the workers themselves, so they must
+        scored alone: :func:`encode_task`) as one task of the engine, the model and its LOF
+        reference sent to the workers once; results gathered in input order and the same on
+        any engine. Dataset files are read by the workers themselves, so they must
         see the same paths. None: the chunks are encoded in this process.
 
     Returns

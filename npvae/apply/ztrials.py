@@ -12,8 +12,8 @@ solves are stacked:
   mean over the normalisation window, a second writes the normalised flux and the S/N-capped
   weights straight into float32 rows. Its reference is the recipe's
   :func:`npvae.data.preprocess.normalise_rest` (the tests compare them).
-- :class:`WeightedFit` (:mod:`npvae.data.infill`, shared with the recipe's own infill): weighted least-squares fits of all rows by one basis with two BLAS
-  products and one stacked K x K solve. :class:`BasisFill` is the recipe's basis infill with it
+- :class:`WeightedFit` (:mod:`npvae.data.infill`, shared with the recipe's own infill): weighted
+  least-squares fits of all rows by one basis with two BLAS products and one stacked K x K solve. :class:`BasisFill` is the recipe's basis infill with it
   (:func:`npvae.data.infill.basis_infill`: each row's fit of its good pixels by the training
   set's mean and eigenvectors); the PCA-template scorer (:mod:`npvae.apply.zmodels`) fits with it.
 - :func:`work_arrays` (also there): the fits' large temporaries, allocated once per thread and reused.

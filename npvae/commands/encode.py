@@ -156,7 +156,8 @@ def write_latents(path, table, skipped, keywords):
     primary = primary_hdu((FORMAT_NAME, "npvae latents file format"), (len(table), "spectra encoded"),
                           len(skipped), keywords)
     images = [name for name in IMAGES if name in table.colnames]
-    latents = fits.table_to_hdu(Table({c: _ascii_bytes(table[c]) for c in table.colnames if c not in images}, copy=False))
+    columns = {c: _ascii_bytes(table[c]) for c in table.colnames if c not in images}
+    latents = fits.table_to_hdu(Table(columns, copy=False))
     latents.name = "LATENTS"
     sources = np.array([s for s, _ in skipped] or [""], dtype=str)[:len(skipped)]
     reasons = np.array([r for _, r in skipped] or [""], dtype=str)[:len(skipped)]

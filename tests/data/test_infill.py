@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from npvae.data import infill
 from npvae.data.infill import basis_infill, iterative_pca_infill, top_eigenvectors
 from npvae.utils import NpvaeError
 
@@ -82,3 +83,19 @@ def test_basis_infill_matches_a_row_by_row_weighted_fit_and_ignores_what_masked_
         np.testing.assert_array_equal(got[3], X[3])
     with pytest.raises(NpvaeError, match="weight must have the shape"):
         basis_infill(X, mask, mean, V, weight=weight[:, :10])
+
+
+def test_weighted_residuals_kernel_matches_its_python_body():
+    rng = np.random.default_rng(3)
+    flux, weight = rng.normal(size=(4, 30)).astype(np.float32), rng.random((4, 30)).astype(np.float32)
+    mask, mean = rng.random((4, 30)) < 0.3, rng.normal(size=30)
+    flux[mask] = np.nan                                         # masked pixels are never read
+    for w in (weight, np.zeros((0, 0), np.float32)):
+        outs = [(np.empty((4, 30)), np.empty((4, 30))) for _ in range(2)]
+        infill._weighted_residuals(flux, mask, w, mean, *outs[0])
+        infill._weighted_residuals_jit(flux, mask, w, mean, *outs[1])
+        np.testing.assert_array_equal(outs[0][0], outs[1][0])
+        np.testing.assert_array_equal(outs[0][1], outs[1][1])
+        g = np.where(mask, 0.0, weight if w.size else 1.0)
+        np.testing.assert_array_equal(outs[1][0], g)
+        np.testing.assert_array_equal(outs[1][1], np.where(mask, 0.0, g * (flux.astype(np.float64) - mean)))
