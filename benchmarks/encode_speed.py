@@ -8,12 +8,25 @@
     (read, mask, rebin, normalise, infill, encode, outlier score) with 1 and 2 worker processes
     and both infills, with the model of ``encode_genuine.py`` (trained once and cached).
 
+(c) ``--profile SURVEY MODEL``: where the CPU of ``npvae encode SURVEY --model MODEL --infill pca``
+    goes, part by part, on one thread: thread CPU time (not wall time, so a busy machine inflates
+    it less) per spectrum of reading a chunk's rows, the basis infill, encode_chunk (latents and
+    RCHI2), the LOF and the whole task (:func:`npvae.apply.spectra.encode_task`, whose excess over
+    the parts is the glue), over ``--profile-rows`` rows of the first shard, twice (the second counts).
+
+(d) ``--dask SURVEY MODEL``: the same encode on a LocalCluster of 2 workers, warmed up on the
+    first shard (imports, model, LOF fit, Numba), then the whole survey: wall spectra/s and CPU
+    microseconds per spectrum of the client (with the scheduler) and of the workers (getrusage).
+
 Each measurement is repeated ``--repeat`` times; the median and the range are printed in
 spectra per second. Targets: (a) >= 100,000/s, (b) >= 2,000/s on 2 cores.
 
     python benchmarks/encode_speed.py [--n 65536] [--files 2000] [--repeat 5]
+    python benchmarks/encode_speed.py --profile SURVEY_DIR RUN_DIR [--profile-rows 16384]
+    python benchmarks/encode_speed.py --dask SURVEY_DIR RUN_DIR
 """
 import argparse
+import resource
 import statistics
 import tempfile
 import time
@@ -23,7 +36,12 @@ import numpy as np
 
 import npvae
 from npvae.apply import encode_chunk, encode_spectra
-from npvae.apply.spectra import outlier_reference
+from npvae.analysis.outliers import lof_novelty_scores
+from npvae.apply.datarows import CATALOG, dataset_files
+from npvae.apply.spectra import CHUNK, TASK_CHUNKS, encode_task, outlier_reference
+from npvae.data.fitsfast import read_rows
+from npvae.distributed import open_engine
+from npvae.distributed.engines import one_thread
 from npvae.synthetic import generate
 from npvae.synthetic.dataset import write_raw
 from npvae.train import make_model
@@ -79,6 +97,65 @@ def raw(n_files, repeat, cache):
                 show(f"encode_spectra, {jobs} process(es), infill {infill}", r)
 
 
+def profile(survey, model_path, n_rows):
+    """Thread CPU microseconds per spectrum of each part of an encode task, on one thread."""
+    model = npvae.load(model_path)
+    lof = outlier_reference(model)
+    shard, rows = dataset_files(Path(survey).resolve())[0]
+    ranges = [(lo, min(lo + CHUNK, rows, n_rows)) for lo in range(0, min(rows, n_rows), CHUNK)]
+    cpu = {}
+
+    def timed(name, fn, *args):
+        t0 = time.thread_time()
+        out = fn(*args)
+        cpu[name] = cpu.get(name, 0.0) + time.thread_time() - t0
+        return out
+
+    def parts():
+        for lo, hi in ranges:
+            arrays, _ = timed("read rows", read_rows, str(shard), lo, hi, ("FLUX", "WEIGHT", "MASK"), "CATALOG",
+                              CATALOG)
+            flux, weight, mask = arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"] != 0
+            flux = timed("basis infill", model.preprocessing.fill, flux, weight, mask)
+            mu = timed("encode_chunk (MU, LOGVAR, RCHI2)", encode_chunk, model, flux, weight)[0]
+            timed("LOF (k = 20)", lof_novelty_scores, lof, mu)
+        for s in range(0, len(ranges), TASK_CHUNKS):
+            items = [("rows", str(shard), lo, hi) for lo, hi in ranges[s:s + TASK_CHUNKS]]
+            timed("whole encode_task", encode_task, items, model, "pca", False)
+
+    for _ in range(2):                                                # the first warms caches and Numba
+        cpu.clear()
+        one_thread(parts)
+    n = ranges[-1][1] - ranges[0][0]
+    print(f"(c) encode profile, one thread: {n} rows of {shard.name}, chunks of {CHUNK}, thread CPU us per spectrum")
+    for name, seconds in cpu.items():
+        print(f"  {name:44s} {seconds / n * 1e6:8.1f}")
+    glue = cpu["whole encode_task"] - sum(v for k, v in cpu.items() if k != "whole encode_task")
+    print(f"  {'glue (task minus the parts)':44s} {glue / n * 1e6:8.1f}")
+
+
+def _process_cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def on_dask(survey, model_path):
+    """Warm steady-state CPU per spectrum of encode on a 2-worker LocalCluster (client and workers)."""
+    model = npvae.load(model_path)
+    shards = dataset_files(Path(survey).resolve())
+    with open_engine("local", 2) as engine:
+        encode_spectra(model, [str(shards[0][0])], engine=engine, infill="pca")          # warm-up
+        client0, workers0 = time.process_time(), sum(engine.client.run(_process_cpu).values())
+        t0 = time.perf_counter()
+        table = encode_spectra(model, [survey], engine=engine, infill="pca")
+        wall = time.perf_counter() - t0
+        client = time.process_time() - client0
+        workers = sum(engine.client.run(_process_cpu).values()) - workers0
+    n = len(table)
+    print(f"(d) encode on 2 Dask workers, warm: {n} spectra in {wall:.2f} s = {n / wall:,.0f}/s; CPU us per "
+          f"spectrum: client {client / n * 1e6:.1f}, workers {workers / n * 1e6:.1f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=65536, help="preprocessed spectra")
@@ -86,7 +163,18 @@ def main(argv=None):
     parser.add_argument("--files", type=int, default=2000, help="raw files (0 = skip part b)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--cache", default=str(get_data_home() / "encode_genuine"))
+    parser.add_argument("--profile", nargs=2, metavar=("SURVEY", "MODEL"), default=None,
+                        help="only (c): profile encode tasks on a sharded survey with a trained model")
+    parser.add_argument("--profile-rows", type=int, default=16384)
+    parser.add_argument("--dask", nargs=2, metavar=("SURVEY", "MODEL"), default=None,
+                        help="only (d): encode a sharded survey on 2 warm Dask workers")
     args = parser.parse_args(argv)
+    if args.profile or args.dask:
+        if args.profile:
+            profile(*args.profile, args.profile_rows)
+        if args.dask:
+            on_dask(*args.dask)
+        return
     preprocessed(args.n, args.chunk, args.repeat)
     if args.files:
         raw(args.files, args.repeat, args.cache)

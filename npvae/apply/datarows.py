@@ -44,7 +44,7 @@ def _prepared(flux, weight, mask, cols, where, recipe):
     mask = np.asarray(mask) != 0
     if recipe is not None:
         flux = recipe.fill(flux, weight, mask)
-    cols["GOOD_FRAC"] = 1.0 - mask.mean(axis=1)
+    cols["GOOD_FRAC"] = 1.0 - np.count_nonzero(mask, axis=1) / mask.shape[1]   # (B,) 1 - mask.mean(axis=1), exactly
     cols["SOURCE"], cols["ROW"] = where
     return flux, weight, mask, cols, []
 

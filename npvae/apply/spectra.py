@@ -35,6 +35,7 @@ from .encode import encode_chunk, vae_infill
 __all__ = ["encode_spectra", "encode_task", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
 
 CHUNK = 1024                     # spectra per chunk
+TASK_CHUNKS = 4                  # chunks per engine task: fewer round trips, the same chunks
 COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
            "GOOD_FRAC", "INFILL_FRAC", "OUTLIER", "SOURCE", "ROW")
 _LOF_CACHE = weakref.WeakKeyDictionary()   # model -> (its training latents, fitted LOF)
@@ -61,9 +62,10 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
     n_jobs : int
         Worker processes reading and preparing raw files (1 = in this process; without ``engine``).
     engine : an engine of :func:`npvae.distributed.open_engine`, or None
-        Run each chunk (read, prepare, infill, encode, score: :func:`encode_task`) as one task
-        of the engine, the model sent to the workers once; results gathered in input order and
-        the same on any engine. Dataset files are read by the workers themselves, so they must
+        Run every ``TASK_CHUNKS`` consecutive chunks (each read, prepared, infilled, encoded and
+        scored alone: :func:`encode_task`) as one task of the engine, the model and its LOF
+        reference sent to the workers once; results gathered in input order and the same on
+        any engine. Dataset files are read by the workers themselves, so they must
         see the same paths. None: the chunks are encoded in this process.
 
     Returns
@@ -86,7 +88,7 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
                    for prepared in _prepared_chunks(sources, recipe, int(chunk), n_jobs))
     else:
         results = engine.map_in_order(encode_task, _tasks(sources, recipe, int(chunk)), engine.share(model),
-                                      method, reconstructions)
+                                      method, reconstructions, engine.share(outlier_reference(model)))
     parts, skipped = [], []
     for part, skips, n_done in results:
         skipped += skips
@@ -231,13 +233,26 @@ def _one_blas_thread():
     threadpool_limits(1, "blas")
 
 
-def _tasks(sources, recipe, chunk):
-    """The engine's work items, one per chunk, in input order (see :func:`encode_task`).
+def _tasks(sources, recipe, chunk, per_task=TASK_CHUNKS):
+    """The engine's tasks in input order, each a list of up to ``per_task`` work items (one per chunk).
 
-    ("records", [Spectrum]), ("files", [path]), ("rows", dataset file, lo, hi) for a dataset
-    named by its path (a sharded one: chunks within each shard file), and ("prepared", chunk)
-    for a Dataset given in memory (prepared here, only encoded by the task).
+    Work items: ("records", [Spectrum]), ("files", [path]), ("rows", dataset file, lo, hi) for a
+    dataset named by its path (a sharded one: chunks within each shard file), and ("prepared",
+    chunk) for a Dataset given in memory (prepared here, only encoded by the task). Grouping
+    changes no chunk, so no number (see :func:`encode_task`).
     """
+    task = []
+    for item in _work_items(sources, recipe, chunk):
+        task.append(item)
+        if len(task) == per_task:
+            yield task
+            task = []
+    if task:
+        yield task
+
+
+def _work_items(sources, recipe, chunk):
+    """The work items of :func:`_tasks`, one per chunk, in input order."""
     for kind, items, path in sources:
         if kind == "rows":
             yield from _row_ranges(items, chunk)
@@ -259,14 +274,29 @@ def _prepare_item(item, recipe):
     return file_chunk(item[1], item[2], item[3], recipe)
 
 
-def encode_task(item, model, method, reconstructions):
-    """Task: read and prepare one work item, infill, encode, score -> (columns or None, skipped, n).
+def encode_task(items, model, method, reconstructions, lof=None):
+    """Task: read and prepare each work item, infill, encode, score -> (columns or None, skipped, n).
 
-    The one function the engines run, in a loop or on Dask workers; the LOF reference is
-    fitted once per model in each process (:func:`outlier_reference`).
+    The one function the engines run, in a loop or on Dask workers; ``items`` are consecutive
+    work items of :func:`_tasks`, each a chunk handled alone, their columns joined in order.
+    ``lof`` is the model's LOF reference (:func:`outlier_reference`), fitted once by the client
+    and sent with the model; None: fitted here, once per model in each process.
     """
-    prepared = _prepare_item(item, model.preprocessing)
-    return _encode_prepared(model, prepared, method, outlier_reference(model), reconstructions)
+    lof = outlier_reference(model) if lof is None else lof
+    parts, skipped, n_done = [], [], 0
+    for item in items:
+        part, skips, n = _encode_prepared(model, _prepare_item(item, model.preprocessing), method, lof,
+                                          reconstructions)
+        skipped += skips
+        n_done += n
+        if part is not None:
+            parts.append(part)
+    return (_joined(parts) if parts else None), skipped, n_done
+
+
+def _joined(parts):
+    """Columns of consecutive chunks (dicts of arrays, the same keys) joined into one dict."""
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def _encode_prepared(model, prepared, method, lof, reconstructions):
@@ -282,7 +312,8 @@ def _encode_prepared(model, prepared, method, lof, reconstructions):
 def _encode_part(model, flux, weight, mask, columns, lof, reconstructions):
     """Encode one prepared chunk -> dict of output columns."""
     mu, logvar, rchi2 = encode_chunk(model, flux, weight)
-    part = dict(columns, MU=mu, LOGVAR=logvar, RCHI2=rchi2, INFILL_FRAC=mask.mean(axis=1),
+    part = dict(columns, MU=mu, LOGVAR=logvar, RCHI2=rchi2,
+                INFILL_FRAC=np.count_nonzero(mask, axis=1) / mask.shape[1],   # (B,) = mask.mean(axis=1), exactly
                 OUTLIER=lof_novelty_scores(lof, mu) if lof is not None else np.full(len(mu), np.nan))
     if reconstructions:
         part.update(FLUX=flux, WEIGHT=weight, RECON=model.decode(mu))
@@ -299,4 +330,5 @@ def _table(parts, model, reconstructions):
                  "SOURCE": "U1", "ROW": np.int64}
         return Table({n: np.zeros(shapes.get(n, (0,)), kinds.get(n, np.float32 if n in shapes else np.float64))
                       for n in names})
-    return Table({n: np.concatenate([p[n] for p in parts]) for n in names})
+    columns = _joined(parts)
+    return Table({n: columns[n] for n in names}, copy=False)                # fresh arrays: no second copy

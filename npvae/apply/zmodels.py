@@ -23,10 +23,10 @@ Shapes: T trial rows, D pixels, Z latent, K eigenvectors.
 import numpy as np
 
 from ..data.dataset import load_training_rows
-from ..data.infill import fit_infill_basis
+from ..data.infill import WeightedFit, fit_infill_basis, work_arrays
 from ..utils import NpvaeError
 from .encode import encode_chunk, vae_infill
-from .ztrials import BasisFill, WeightedFit, work_arrays
+from .ztrials import BasisFill
 
 __all__ = ["VaeScorer", "PcaScorer", "templates_from_data"]
 

@@ -12,26 +12,22 @@ solves are stacked:
   mean over the normalisation window, a second writes the normalised flux and the S/N-capped
   weights straight into float32 rows. Its reference is the recipe's
   :func:`npvae.data.preprocess.normalise_rest` (the tests compare them).
-- :class:`WeightedFit`: weighted least-squares fits of all rows by one basis with two BLAS
-  products and one stacked K x K solve. :class:`BasisFill` is the recipe's basis infill with it
+- :class:`WeightedFit` (:mod:`npvae.data.infill`, shared with the recipe's own infill): weighted
+  least-squares fits of all rows by one basis with two BLAS products and one stacked K x K solve. :class:`BasisFill` is the recipe's basis infill with it
   (:func:`npvae.data.infill.basis_infill`: each row's fit of its good pixels by the training
   set's mean and eigenvectors); the PCA-template scorer (:mod:`npvae.apply.zmodels`) fits with it.
-- :func:`work_arrays`: the fits' large temporaries, allocated once per thread and reused.
+- :func:`work_arrays` (also there): the fits' large temporaries, allocated once per thread and reused.
 
 Shapes: T trial rows, R rebinned rows, L rebinned pixels (>= M), M = D rest pixels,
 K eigenvectors, P = K(K+1)/2 packed pairs.
 """
-import threading
-
 import numba
 import numpy as np
 
+from ..data.infill import WeightedFit, fill_masked, work_arrays
 from ..data.preprocess import REST_WAVE
 
-__all__ = ["prepare_windows", "work_arrays", "WeightedFit", "BasisFill"]
-
-_WORK = threading.local()          # each thread's reusable work arrays (work_arrays)
-
+__all__ = ["prepare_windows", "BasisFill"]
 
 def _prepare_windows(rflux, rivar, cover, row, offset, in_window, min_pixel_coverage, cap, min_coverage,
                      flux, weight, bad, problem):
@@ -79,20 +75,6 @@ def _prepare_windows(rflux, rivar, cover, row, offset, in_window, min_pixel_cove
 _prepare_windows_jit = numba.njit(cache=True, nogil=True, error_model="numpy")(_prepare_windows)
 
 
-def _fill_masked(flux, mask, mean, V, C):
-    """In place: flux[t, d] = mean_d + sum_k V_dk C_tk where mask[t, d] (only there: no (T, D) temporary)."""
-    for t in range(flux.shape[0]):
-        for d in range(flux.shape[1]):
-            if mask[t, d]:
-                value = mean[d]
-                for k in range(V.shape[1]):
-                    value += V[d, k] * C[t, k]
-                flux[t, d] = value
-
-
-_fill_masked_jit = numba.njit(cache=True, nogil=True)(_fill_masked)
-
-
 def prepare_windows(rebinned, row, offset, recipe):
     """The recipe's rows at T trials, each a window of the rebinned arrays.
 
@@ -124,52 +106,6 @@ def prepare_windows(rebinned, row, offset, recipe):
     return flux, weight, bad, problem
 
 
-def work_arrays(n, shape):
-    """``n`` float64 work arrays of ``shape`` belonging to this thread, reused from call to call.
-
-    The fits' temporaries are (T, D) float64, about 3 MB each. Freshly allocated every time, each
-    costs a page fault per 4 kB when first written (about a fifth of a scan's time in a worker
-    thread); these are allocated once per thread and grown when needed. Their contents are
-    left over from the last use, and they are valid until this thread asks again.
-    """
-    slots = _WORK.__dict__.setdefault("slots", [])
-    size = int(np.prod(shape))
-    while len(slots) < n:
-        slots.append(np.empty(0))
-    for i in range(n):
-        if slots[i].size < size:
-            slots[i] = np.empty(size)
-    return [slots[i][:size].reshape(shape) for i in range(n)]
-
-
-class WeightedFit:
-    """Weighted linear least squares of many rows by one basis, with stacked K x K solves.
-
-    Row t's coefficients c_t (K,) solve (B^T G_t B + lam_t I) c_t = B^T G_t y_t, G_t = diag(g_t),
-    lam_t = ``ridge`` times the mean diagonal of B^T G_t B (a guard for rows the basis fits
-    badly). Every B^T G_t B is read off ONE product g (T, D) @ U (D, P), U_d the packed upper
-    triangle of B_d B_d^T, made once per basis.
-    """
-
-    def __init__(self, basis, ridge):
-        self.B = np.asarray(basis, np.float64)                                # (D, K)
-        self.ridge = ridge
-        self.iu, self.ju = np.triu_indices(self.B.shape[1])                   # (P,) each
-        self.pairs = self.B[:, self.iu] * self.B[:, self.ju]                  # (D, P)
-
-    def coefficients(self, g, gy):
-        """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted), given g and g y."""
-        k = self.B.shape[1]
-        packed = g @ self.pairs                                               # (T, P)
-        A = np.empty((len(g), k, k))                                          # (T, K, K)
-        A[:, self.iu, self.ju] = packed
-        A[:, self.ju, self.iu] = packed
-        scale = np.trace(A, axis1=1, axis2=2) / k                             # (T,)
-        A += (self.ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
-        b = gy @ self.B                                                       # (T, K)
-        return np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (T, K)
-
-
 class BasisFill:
     """The recipe's basis infill of many rows at once (:func:`npvae.data.infill.basis_infill`).
 
@@ -199,5 +135,5 @@ class BasisFill:
         np.subtract(flux, self.mean, out=gy)
         gy *= g                                                               # g (x - mean)
         C = self.fit.coefficients(g, gy)                                      # (T, K)
-        _fill_masked_jit(flux, np.ascontiguousarray(mask, bool), self.mean, self.fit.B, C)
+        fill_masked(flux, np.ascontiguousarray(mask, bool), self.mean, self.fit.B, C)
         return flux

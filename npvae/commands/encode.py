@@ -136,12 +136,28 @@ def primary_hdu(fmt, nspec, n_skipped, keywords):
     return primary
 
 
+def _ascii_bytes(column):
+    """A str column as the bytes FITS stores (one vectorised cast; astropy encodes item by item).
+
+    Other columns, and str columns with a non-ASCII character, are returned as they are.
+    """
+    a = np.asarray(column)
+    if a.dtype.kind != "U" or a.ndim != 1:
+        return column
+    n_chars = a.dtype.itemsize // 4
+    codes = np.ascontiguousarray(a).view(np.uint32).reshape(len(a), n_chars)   # (N, L) code points
+    if codes.size and codes.max() >= 128:
+        return column
+    return codes.astype(np.uint8).view(f"S{n_chars}").reshape(len(a))     # (N,) the same characters
+
+
 def write_latents(path, table, skipped, keywords):
     """Write the LATENTS table, the SKIPPED table and any image columns to ``path`` atomically."""
     primary = primary_hdu((FORMAT_NAME, "npvae latents file format"), (len(table), "spectra encoded"),
                           len(skipped), keywords)
     images = [name for name in IMAGES if name in table.colnames]
-    latents = fits.table_to_hdu(Table(table[[c for c in table.colnames if c not in images]], meta={}))
+    columns = {c: _ascii_bytes(table[c]) for c in table.colnames if c not in images}
+    latents = fits.table_to_hdu(Table(columns, copy=False))
     latents.name = "LATENTS"
     sources = np.array([s for s, _ in skipped] or [""], dtype=str)[:len(skipped)]
     reasons = np.array([r for _, r in skipped] or [""], dtype=str)[:len(skipped)]

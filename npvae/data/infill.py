@@ -19,10 +19,16 @@ exact eigen-decomposition of the covariance instead (the reference). astroML 1.0
 :func:`basis_infill` is the per-spectrum version for a trained model: a FIXED basis (the
 training set's mean and eigenvectors, :func:`fit_infill_basis`) and, for each spectrum alone,
 the weighted least-squares fit of its good pixels, so the result never depends on the batch.
+Its fits are stacked (:class:`WeightedFit`: two BLAS products for all the rows' normal equations,
+one stacked K x K solve) and its per-pixel passes are two Numba loops, with no (N, D) temporary
+beyond two reused float64 work arrays (:func:`work_arrays`).
 ``iterative_pca_infill(..., return_basis=True)`` also returns the basis of its last iteration,
 so a basis fitted once (on a sample) can fill every shard of a sharded dataset the same way.
 Shapes: N spectra, D pixels, K eigenvectors, Q = K + oversampling.
 """
+import threading
+
+import numba
 import numpy as np
 from scipy import sparse
 
@@ -30,7 +36,10 @@ from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS
 from ..utils import NpvaeError, as_generator, progress
 from .shards import ShardedArray, column_mean
 
-__all__ = ["iterative_pca_infill", "top_eigenvectors", "fit_infill_basis", "basis_infill"]
+__all__ = ["iterative_pca_infill", "top_eigenvectors", "fit_infill_basis", "basis_infill", "WeightedFit",
+           "work_arrays", "fill_masked"]
+
+_WORK = threading.local()          # each thread's reusable work arrays (work_arrays)
 
 
 def _orthonormalise(Y):
@@ -188,6 +197,84 @@ def fit_infill_basis(X, n_ev=INFILL_EIGENVECTORS, block=8192):
     return mu, V
 
 
+def work_arrays(n, shape):
+    """``n`` float64 work arrays of ``shape`` belonging to this thread, reused from call to call.
+
+    The fits' temporaries are (T, D) float64, about 3 MB each. Freshly allocated every time, each
+    costs a page fault per 4 kB when first written (about a fifth of a scan's time in a worker
+    thread); these are allocated once per thread and grown when needed. Their contents are
+    left over from the last use, and they are valid until this thread asks again.
+    """
+    slots = _WORK.__dict__.setdefault("slots", [])
+    size = int(np.prod(shape))
+    while len(slots) < n:
+        slots.append(np.empty(0))
+    for i in range(n):
+        if slots[i].size < size:
+            slots[i] = np.empty(size)
+    return [slots[i][:size].reshape(shape) for i in range(n)]
+
+
+class WeightedFit:
+    """Weighted linear least squares of many rows by one basis, with stacked K x K solves.
+
+    Row t's coefficients c_t (K,) solve (B^T G_t B + lam_t I) c_t = B^T G_t y_t, G_t = diag(g_t),
+    lam_t = ``ridge`` times the mean diagonal of B^T G_t B (a guard for rows the basis fits
+    badly). Every B^T G_t B is read off ONE product g (T, D) @ U (D, P), U_d the packed upper
+    triangle of B_d B_d^T, made once per basis.
+    """
+
+    def __init__(self, basis, ridge):
+        self.B = np.asarray(basis, np.float64)                                # (D, K)
+        self.ridge = ridge
+        self.iu, self.ju = np.triu_indices(self.B.shape[1])                   # (P,) each
+        self.pairs = self.B[:, self.iu] * self.B[:, self.ju]                  # (D, P)
+
+    def coefficients(self, g, gy):
+        """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted), given g and g y."""
+        k = self.B.shape[1]
+        packed = g @ self.pairs                                               # (T, P)
+        A = np.empty((len(g), k, k))                                          # (T, K, K)
+        A[:, self.iu, self.ju] = packed
+        A[:, self.ju, self.iu] = packed
+        scale = np.trace(A, axis1=1, axis2=2) / k                             # (T,)
+        A += (self.ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
+        b = gy @ self.B                                                       # (T, K)
+        return np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (T, K)
+
+
+def _fill_masked(flux, mask, mean, V, C):
+    """In place: flux[t, d] = mean_d + sum_k V_dk C_tk where mask[t, d] (only there: no (T, D) temporary)."""
+    for t in range(flux.shape[0]):
+        for d in range(flux.shape[1]):
+            if mask[t, d]:
+                value = mean[d]
+                for k in range(V.shape[1]):
+                    value += V[d, k] * C[t, k]
+                flux[t, d] = value
+
+
+fill_masked = numba.njit(cache=True, nogil=True)(_fill_masked)
+
+
+def _weighted_residuals(flux, mask, weight, mean, g, gy):
+    """In place, one pass: g[t, d] = weight[t, d] (1 when ``weight`` is (0, 0)) and gy[t, d] =
+    g[t, d] (flux[t, d] - mean_d) on good pixels, both 0 where mask[t, d] (whatever flux holds there)."""
+    weighted = weight.shape[0] > 0
+    for t in range(flux.shape[0]):
+        for d in range(flux.shape[1]):
+            if mask[t, d]:
+                g[t, d] = 0.0
+                gy[t, d] = 0.0
+            else:
+                w = np.float64(weight[t, d]) if weighted else 1.0
+                g[t, d] = w
+                gy[t, d] = w * (np.float64(flux[t, d]) - mean[d])
+
+
+_weighted_residuals_jit = numba.njit(cache=True, nogil=True)(_weighted_residuals)
+
+
 def basis_infill(X, mask, mean, V, weight=None, ridge=1e-8):
     """Fill the masked pixels of each spectrum from a fixed basis, one spectrum at a time.
 
@@ -211,28 +298,26 @@ def basis_infill(X, mask, mean, V, weight=None, ridge=1e-8):
     -------
     X_filled : float32 (N, D) copy; unmasked pixels are exactly the input.
     """
-    X = np.array(X, dtype=np.float32)                                         # (N, D) copy
-    mask = np.asarray(mask, bool)
+    X = np.array(X, dtype=np.float32, order="C")                              # (N, D) copy
+    mask = np.ascontiguousarray(mask, bool)
+    for name, a in (("mask", mask), ("weight", X if weight is None else weight)):
+        if np.shape(a) != X.shape or X.ndim != 2:
+            raise NpvaeError(f"basis infill: {name} must have the shape (N, D) of the spectra {X.shape}, "
+                             f"got {np.shape(a)}")
     rows = np.flatnonzero(mask.any(axis=1))                                   # (R,)
     if rows.size == 0:
         return X
-    V = np.asarray(V, np.float64)
-    k = V.shape[1]
-    g = (~mask[rows]).astype(np.float64)                                      # (R, D)
-    if weight is not None:
-        g *= np.asarray(weight, np.float64)[rows]
-    xc = np.where(mask[rows], 0.0, X[rows] - mean)                            # (R, D)
-    iu, ju = np.triu_indices(k)
-    packed = g @ (V[:, iu] * V[:, ju])                                        # (R, K(K+1)/2)
-    A = np.empty((len(rows), k, k))                                           # (R, K, K)
-    A[:, iu, ju] = packed
-    A[:, ju, iu] = packed
-    scale = np.trace(A, axis1=1, axis2=2) / k                                 # (R,)
-    A += (ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
-    b = (g * xc) @ V                                                          # (R, K)
-    C = np.linalg.solve(A, b[:, :, None])[:, :, 0]                            # (R, K)
-    recon = (C @ V.T + mean).astype(np.float32)                               # (R, D)
-    sub = X[rows]
-    sub[mask[rows]] = recon[mask[rows]]
-    X[rows] = sub
+    every = rows.size == len(X)                                               # the usual case: no gathers
+    x = X if every else X[rows]                                               # (R, D)
+    m = mask if every else mask[rows]
+    w = np.zeros((0, 0), np.float32) if weight is None else np.asarray(weight)
+    w = np.ascontiguousarray(w if every or weight is None else w[rows])      # (R, D) or (0, 0)
+    mean = np.ascontiguousarray(mean, np.float64)                             # (D,)
+    fit = WeightedFit(V, ridge)
+    g, gy = work_arrays(2, x.shape)                                           # (R, D) float64 each
+    _weighted_residuals_jit(x, m, w, mean, g, gy)
+    C = fit.coefficients(g, gy)                                               # (R, K)
+    fill_masked(x, m, mean, fit.B, C)                                         # x[m] <- mean + V c, in place
+    if not every:
+        X[rows] = x
     return X

@@ -17,7 +17,7 @@ import contextlib
 import importlib
 import os
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..utils import NpvaeError
 
@@ -40,9 +40,18 @@ def check_scheduler(scheduler, workers=None):
             raise NpvaeError(f"--workers {workers}: only for --scheduler local (a cluster has its own)")
 
 
+_POOLS = []                        # this process's ThreadpoolController, found on first use
+
+
 def one_thread(fn, *args):
-    """fn(*args) with BLAS / OpenMP pools limited to one thread: the same sums in any process."""
-    with threadpool_limits(1):
+    """fn(*args) with BLAS / OpenMP pools limited to one thread: the same sums in any process.
+
+    The thread pools are looked up once per process (a scan of the loaded libraries, milliseconds:
+    as long as a small task itself), then only their limits are set around each call.
+    """
+    if not _POOLS:
+        _POOLS.append(ThreadpoolController())
+    with _POOLS[0].limit(limits=1):
         return fn(*args)
 
 
@@ -100,17 +109,20 @@ def _distributed():
     return importlib.import_module("distributed")
 
 
-def _keep_malloc_default():
-    """Dask config for new local workers without MALLOC_TRIM_THRESHOLD_.
+def _local_worker_config():
+    """Dask config for new local workers: no MALLOC_TRIM_THRESHOLD_, no statistical profiler.
 
-    The nanny sets it to 64 KiB by default, so glibc hands freed memory back at once; the shard
-    tasks allocate and free large arrays all the time, and spent twice the system time with it
-    (benchmarks/synth_scale.py). The one-thread OpenMP and BLAS settings stay as Dask sets them.
+    The nanny sets MALLOC_TRIM_THRESHOLD_ to 64 KiB by default, so glibc hands freed memory back at
+    once; the shard tasks allocate and free large arrays all the time, and spent twice the system
+    time with it (benchmarks/synth_scale.py). Each worker also samples its threads' stacks every
+    10 ms for the dashboard's profile, which a local cluster does not show. The one-thread OpenMP
+    and BLAS settings stay as Dask sets them.
     """
     config = importlib.import_module("dask").config
     environ = dict(config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    return config.set({"distributed.nanny.pre-spawn-environ": environ})
+    return config.set({"distributed.nanny.pre-spawn-environ": environ,
+                       "distributed.worker.profile.enabled": False})
 
 
 @contextlib.contextmanager
@@ -123,7 +135,7 @@ def open_engine(scheduler="local", workers=None):
     dd = _distributed()
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
-        with _keep_malloc_default():
+        with _local_worker_config():
             cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                       scheduler_kwargs={"dashboard_address": ":0"})   # no dashboard, free port
         with cluster, dd.Client(cluster) as client:

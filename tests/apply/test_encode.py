@@ -7,6 +7,7 @@ import pytest
 import npvae
 from npvae.analysis.outliers import fit_lof_reference, lof_novelty_scores
 from npvae.apply import encode_chunk, encode_spectra
+from npvae.apply import spectra
 from npvae.apply.spectra import COLUMNS
 from npvae.baselines.metrics import reduced_chi2
 from npvae.data.dataset import load_dataset, write_dataset
@@ -62,6 +63,8 @@ def test_dataset_input_gives_the_latents_of_the_raw_spectra(bundle, survey, tmp_
     assert np.abs(from_file["MU"] - from_raw["MU"]).max() <= 1e-4
     assert list(from_file["LABEL"]) == list(from_raw["LABEL"])
     assert np.allclose(from_file["GOOD_FRAC"], from_raw["GOOD_FRAC"])
+    masked = load_dataset(path).mask.mean(axis=1)                        # (N,) the reference, exactly
+    assert np.array_equal(from_file["INFILL_FRAC"], masked) and np.array_equal(from_file["GOOD_FRAC"], 1.0 - masked)
     assert load_dataset(path).meta == {}
 
 
@@ -106,3 +109,32 @@ def test_the_kd_tree_outlier_score_is_scikit_learns_bit_for_bit():
     sklearn_lof = LocalOutlierFactor(n_neighbors=LOF_K, novelty=True).fit(reference)
     np.testing.assert_array_equal(lof_novelty_scores(lof, points), -sklearn_lof.score_samples(points))
     np.testing.assert_array_equal(lof_novelty_scores(lof, points[:1]), -sklearn_lof.score_samples(points[:1]))
+
+
+def test_engine_tasks_group_whole_chunks_in_order_and_join_their_columns_exactly(bundle, survey, tmp_path):
+    _, model = bundle
+    res = preprocess(survey[:23], rng=0, verbose=False)
+    path = write_dataset(tmp_path / "d.fits", res.flux, res.weight, res.mask, res.catalog)
+    sources = spectra._sources([str(path)])
+    items = list(spectra._work_items(sources, model.preprocessing, 5))              # 5 chunks: 5+5+5+5+3
+    tasks = list(spectra._tasks(sources, model.preprocessing, 5, per_task=2))
+    assert [len(t) for t in tasks] == [2, 2, 1] and [i for t in tasks for i in t] == items
+    alone = [spectra.encode_task([item], model, "pca", False) for item in items]   # one chunk per task
+    joined, skipped, n = spectra.encode_task(items[1:4], model, "pca", False)
+    assert n == 15 and skipped == []
+    for name, column in joined.items():
+        np.testing.assert_array_equal(column, np.concatenate([alone[i][0][name] for i in (1, 2, 3)]), err_msg=name)
+
+
+def test_an_encode_task_scores_with_the_lof_reference_it_is_given(bundle, survey, tmp_path):
+    _, model = bundle
+    res = preprocess(survey[:12], rng=0, verbose=False)
+    path = write_dataset(tmp_path / "d.fits", res.flux, res.weight, res.mask, res.catalog)
+    items = [("rows", str(path), 0, 12)]
+    fitted_here = spectra.encode_task(items, model, "pca", False)[0]
+    sent = spectra.encode_task(items, model, "pca", False, spectra.outlier_reference(model))[0]
+    np.testing.assert_array_equal(sent["OUTLIER"], fitted_here["OUTLIER"])
+    other = fit_lof_reference(model.train_latents_[::2] + 1.0)                    # a different reference
+    moved = spectra.encode_task(items, model, "pca", False, other)[0]
+    np.testing.assert_array_equal(moved["OUTLIER"], lof_novelty_scores(other, moved["MU"]))
+    assert not np.allclose(moved["OUTLIER"], fitted_here["OUTLIER"])

@@ -4,10 +4,12 @@ import shutil
 
 import numpy as np
 from astropy.io import fits
+from astropy.table import Table
 
 from npvae import nn
 from npvae.apply import encode_spectra
 from npvae.cli import main
+from npvae.commands.encode import write_latents
 from npvae.synthetic.dataset import write_raw
 
 
@@ -67,3 +69,19 @@ def test_bad_output_name_is_refused_before_any_work(bundle, tmp_path, capsys):
     path, _ = bundle
     assert main(["encode", str(tmp_path), "--model", str(path), "--out", str(tmp_path / "x.csv")]) == 1
     assert "must be a .fits file" in capsys.readouterr().err
+
+
+def test_latents_table_is_written_as_astropy_writes_its_str_columns(tmp_path):
+    table = Table({"PLATE": np.arange(4), "CLASS": np.array(["GALAXY", "QSO", "", "STAR"]),
+                   "SOURCE": np.array(["/a/shard-0.fits", "b", "/c/d e.fits", "/long/" * 9 + "x.fits"]),
+                   "MU": np.ones((4, 2), np.float32)})
+    for rows in (slice(0, 3), slice(0, 4), slice(0, 0)):
+        part = table[rows]
+        write_latents(tmp_path / "t.fits", part, [], {})
+        ref = fits.table_to_hdu(Table(part, meta={}))                  # astropy encodes the str columns
+        ref.name = "LATENTS"
+        fits.HDUList([fits.PrimaryHDU(), ref]).writeto(tmp_path / "ref.fits", overwrite=True)
+        with fits.open(tmp_path / "t.fits") as hdul, fits.open(tmp_path / "ref.fits") as ref:
+            got, want = hdul["LATENTS"], ref[1]
+            assert got.data.tobytes() == want.data.tobytes() and got.header.tostring() == want.header.tostring()
+            assert list(got.data["SOURCE"]) == list(part["SOURCE"])

@@ -9,6 +9,7 @@ from npvae.apply import redshift_spectra
 from npvae.apply.zmodels import PcaScorer
 from npvae.apply import ztrials
 from npvae.apply.ztrials import BasisFill, prepare_windows
+from npvae.data import infill
 from npvae.data.infill import basis_infill
 from npvae.data.preprocess import normalise_rest
 from npvae.data.recipe import Preprocessing
@@ -127,19 +128,19 @@ def test_plain_python_kernel_bodies_equal_the_jitted_kernels():
     mask, mean, V, C = rng.random((3, M)) < 0.3, rng.standard_normal(M), rng.standard_normal((M, 4)), \
         rng.standard_normal((3, 4))
     filled = [outs[0][0].copy() for _ in range(2)]
-    ztrials._fill_masked(filled[0], mask, mean, V, C)
-    ztrials._fill_masked_jit(filled[1], mask, mean, V, C)
+    infill._fill_masked(filled[0], mask, mean, V, C)
+    infill.fill_masked(filled[1], mask, mean, V, C)
     assert np.allclose(filled[0], filled[1], rtol=1e-6) and np.array_equal(filled[0][~mask], outs[0][0][~mask])
     assert np.allclose(filled[0][mask], (C @ V.T + mean)[mask], rtol=1e-5, atol=1e-5)
 
 
 def test_work_arrays_are_reused_within_a_thread_and_never_shared_between_threads():
-    first = ztrials.work_arrays(2, (3, 4))
-    again = ztrials.work_arrays(2, (3, 4))
+    first = infill.work_arrays(2, (3, 4))
+    again = infill.work_arrays(2, (3, 4))
     assert all(np.shares_memory(a, b) for a, b in zip(first, again))          # no new pages
     assert not np.shares_memory(first[0], first[1])
-    bigger = ztrials.work_arrays(1, (50, 40))[0]
+    bigger = infill.work_arrays(1, (50, 40))[0]
     assert bigger.shape == (50, 40) and bigger.dtype == np.float64
     with ThreadPoolExecutor(1) as pool:
-        other = pool.submit(ztrials.work_arrays, 2, (3, 4)).result()
-    assert not any(np.shares_memory(a, b) for a in other for b in ztrials.work_arrays(2, (3, 4)))
+        other = pool.submit(infill.work_arrays, 2, (3, 4)).result()
+    assert not any(np.shares_memory(a, b) for a in other for b in infill.work_arrays(2, (3, 4)))

@@ -1,7 +1,10 @@
 """Iterative-PCA infill: recovers masked pixels of low-rank data; the fast eigen-solver agrees."""
 import numpy as np
+import pytest
 
+from npvae.data import infill
 from npvae.data.infill import basis_infill, iterative_pca_infill, top_eigenvectors
+from npvae.utils import NpvaeError
 
 
 def _low_rank(rng, n=1500, d=120, rank=6, noise=0.01):
@@ -53,3 +56,46 @@ def test_basis_of_one_sample_fills_new_spectra():
     err = np.sqrt(np.mean((other - clean[new])[mask[new]] ** 2))
     assert err < 0.05, err
     np.testing.assert_array_equal(other[~mask[new]], noisy[new][~mask[new]].astype(np.float32))
+
+
+def _lstsq_fill(x, mask, mean, V, w, ridge=1e-8):
+    """Reference: one spectrum's masked pixels from a weighted lstsq of its good pixels (ridge in the normal matrix)."""
+    g = np.where(mask, 0.0, w)                                  # (D,)
+    A = V.T @ (g[:, None] * V)
+    A += ridge * np.trace(A) / V.shape[1] * np.eye(V.shape[1])
+    c = np.linalg.solve(A, V.T @ (g * np.where(mask, 0.0, x - mean)))
+    return np.where(mask, (mean + V @ c).astype(np.float32), x.astype(np.float32))
+
+
+def test_basis_infill_matches_a_row_by_row_weighted_fit_and_ignores_what_masked_pixels_hold():
+    rng = np.random.default_rng(11)
+    clean, noisy = _low_rank(rng, n=40, d=90, rank=5)
+    mean, V = clean.mean(axis=0), np.linalg.qr(rng.normal(size=(90, 5)))[0]
+    mask = rng.random(noisy.shape) < 0.15
+    mask[3] = False                                             # a row with nothing to fill
+    weight = rng.uniform(0.5, 4.0, noisy.shape).astype(np.float32)
+    X = np.where(mask, np.nan, noisy).astype(np.float32)        # NaN where masked: never read
+    for w in (weight, None):
+        got = basis_infill(X, mask, mean, V, weight=w)
+        want = np.array([_lstsq_fill(X[i].astype(np.float64), mask[i], mean, V, 1.0 if w is None else w[i])
+                         for i in range(len(X))])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(got[3], X[3])
+    with pytest.raises(NpvaeError, match="weight must have the shape"):
+        basis_infill(X, mask, mean, V, weight=weight[:, :10])
+
+
+def test_weighted_residuals_kernel_matches_its_python_body():
+    rng = np.random.default_rng(3)
+    flux, weight = rng.normal(size=(4, 30)).astype(np.float32), rng.random((4, 30)).astype(np.float32)
+    mask, mean = rng.random((4, 30)) < 0.3, rng.normal(size=30)
+    flux[mask] = np.nan                                         # masked pixels are never read
+    for w in (weight, np.zeros((0, 0), np.float32)):
+        outs = [(np.empty((4, 30)), np.empty((4, 30))) for _ in range(2)]
+        infill._weighted_residuals(flux, mask, w, mean, *outs[0])
+        infill._weighted_residuals_jit(flux, mask, w, mean, *outs[1])
+        np.testing.assert_array_equal(outs[0][0], outs[1][0])
+        np.testing.assert_array_equal(outs[0][1], outs[1][1])
+        g = np.where(mask, 0.0, weight if w.size else 1.0)
+        np.testing.assert_array_equal(outs[1][0], g)
+        np.testing.assert_array_equal(outs[1][1], np.where(mask, 0.0, g * (flux.astype(np.float64) - mean)))
