@@ -33,6 +33,7 @@ Shapes: N spectra, D pixels, K components, M stacked systems, T = K (K+1) / 2 pa
 import numba
 import numpy as np
 
+from ..data.infill import column_pair_products, symmetric_from_packed
 from ..utils import progress
 
 __all__ = ["weighted_als", "codes_step", "components_step", "chi2", "solve_spd_stacked", "RIDGE"]
@@ -43,21 +44,6 @@ BETA_MAX = 4.0
 
 
 # ---------------------------------------------------------------- stacked symmetric systems
-def _packed(F):
-    """Products of the rows of F (K, L) two by two, upper triangle: (T, L), and the index pairs."""
-    iu, ju = np.triu_indices(F.shape[0])
-    return F[iu] * F[ju], (iu, ju)                                      # (T, L)
-
-
-def _unpack(A_packed, index, K):
-    """(M, T) packed upper triangles -> (M, K, K) symmetric matrices."""
-    iu, ju = index
-    A = np.empty((A_packed.shape[0], K, K))                             # (M, K, K)
-    A[:, iu, ju] = A_packed
-    A[:, ju, iu] = A_packed
-    return A
-
-
 def _cholesky_solve(A, b, out):
     """out_i = A_i^{-1} b_i by Cholesky, A_i = L L^T, for SPD (M, K, K); a row whose A_i is not PD gets NaN."""
     M, K = b.shape
@@ -124,10 +110,11 @@ def codes_step(W, WX, P, mean, s_rows=None):
     sum_d w_nd x_nd^2 (None: chi^2 not computed, NaN) -> C (N, K), chi^2.
     """
     K = P.shape[0]
-    PP, index = _packed(P)                                              # (T, D)
+    PPt, index = column_pair_products(P.T)                              # (D, T)
+    PP = PPt.T                                                          # (T, D)
     G = W @ np.vstack([PP, P * mean, mean * mean]).T                    # (N, T + K + 1)
     T = PP.shape[0]
-    A = _unpack(G[:, :T], index, K)                                     # (N, K, K)
+    A = symmetric_from_packed(G[:, :T], index, K)                       # (N, K, K)
     b = WX @ P.T - G[:, T:T + K]                                        # (N, K) = P W_n (x_n - m)
     C = solve_spd_stacked(A, b)                                         # (N, K)
     if s_rows is None:
@@ -144,8 +131,8 @@ def components_step(W, WX, s_cols, C):
     sum_n w_nd x_nd^2; C (N, K) -> P (K, D), mean (D,), chi^2.
     """
     Ct = np.hstack([C, np.ones((C.shape[0], 1))]).T                     # (K+1, N)
-    CC, index = _packed(Ct)                                             # (T', N)
-    A = _unpack(W.T @ CC.T, index, Ct.shape[0])                         # (D, K+1, K+1)
+    CCt, index = column_pair_products(Ct.T)                             # (N, T')
+    A = symmetric_from_packed(W.T @ CCt, index, Ct.shape[0])            # (D, K+1, K+1)
     b = WX.T @ Ct.T                                                     # (D, K+1)
     Pt = solve_spd_stacked(A, b)                                        # (D, K+1)
     total = s_cols - 2 * np.einsum("dk,dk->d", Pt, b) + np.einsum("dk,dkl,dl->d", Pt, A, Pt)   # (D,)

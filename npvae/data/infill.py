@@ -83,6 +83,25 @@ def top_eigenvectors(X, mu, k, *, Q=None, n_power=3, oversample=10, rng=None, me
     return V, Q
 
 
+def column_pair_products(B):
+    """Products of B's columns two by two, upper triangle: (D, P), P = K(K+1)/2, and the index pairs.
+
+    With them every B^T G B (G diagonal, weights g (D,)) is one product g @ pairs: its packed
+    upper triangle, unpacked by :func:`symmetric_from_packed`.
+    """
+    iu, ju = np.triu_indices(B.shape[1])                                      # (P,) each
+    return B[:, iu] * B[:, ju], (iu, ju)                                      # (D, P)
+
+
+def symmetric_from_packed(packed, index, k):
+    """(M, P) packed upper triangles (index pairs of :func:`column_pair_products`) -> (M, K, K)."""
+    iu, ju = index
+    A = np.empty((packed.shape[0], k, k))                                     # (M, K, K)
+    A[:, iu, ju] = packed
+    A[:, ju, iu] = packed
+    return A
+
+
 class _MaskedFit:
     """The sparse structure of the mask, built once: masked entries (row, col) in CSR order."""
 
@@ -107,11 +126,8 @@ class _MaskedFit:
         vals = X.reshape(-1)[self.flat] - mu[self.ci]                         # (S,) masked xc
         S = sparse.csr_matrix((vals, self.ci, self.indptr), shape=self.shape)
         b = XcV.astype(np.float64) - S @ V                                    # (R, K)
-        iu, ju = np.triu_indices(k)                                           # K(K+1)/2 pairs
-        packed = self.ones @ (V[:, iu] * V[:, ju])                            # (R, P) sum V_dk V_dl
-        A = np.empty((len(packed), k, k))
-        A[:, iu, ju] = -packed
-        A[:, ju, iu] = -packed
+        pairs, index = column_pair_products(V)                               # (D, P)
+        A = symmetric_from_packed(-(self.ones @ pairs), index, k)             # (R, K, K) -sum V_dk V_dl
         A += (1.0 + 1e-8) * np.eye(k)[None]                                   # I - ..., tiny ridge
         return np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (R, K)
 
@@ -227,16 +243,12 @@ class WeightedFit:
     def __init__(self, basis, ridge):
         self.B = np.asarray(basis, np.float64)                                # (D, K)
         self.ridge = ridge
-        self.iu, self.ju = np.triu_indices(self.B.shape[1])                   # (P,) each
-        self.pairs = self.B[:, self.iu] * self.B[:, self.ju]                  # (D, P)
+        self.pairs, self.index = column_pair_products(self.B)                 # (D, P)
 
     def coefficients(self, g, gy):
         """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted), given g and g y."""
         k = self.B.shape[1]
-        packed = g @ self.pairs                                               # (T, P)
-        A = np.empty((len(g), k, k))                                          # (T, K, K)
-        A[:, self.iu, self.ju] = packed
-        A[:, self.ju, self.iu] = packed
+        A = symmetric_from_packed(g @ self.pairs, self.index, k)              # (T, K, K)
         scale = np.trace(A, axis1=1, axis2=2) / k                             # (T,)
         A += (self.ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
         b = gy @ self.B                                                       # (T, K)
