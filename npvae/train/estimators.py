@@ -28,7 +28,7 @@ from ..nn.model import ENCODE_CHUNK
 from ..utils import NpvaeError, as_generator
 from .calibrate import calibrate_logvar
 from .loop import fit
-from .polish import POLISH_EPOCHS, polish_decoder
+from .polish import POLISH_EPOCHS, check_polish, polish_decoder
 
 __all__ = ["InfoVAE", "Autoencoder", "make_model", "load", "KINDS", "MAX_TRAIN_LATENTS"]
 
@@ -60,6 +60,7 @@ class _Trainable:
         """
         if calibrate not in (True, False, "scatter", "error"):
             raise NpvaeError(f"calibrate must be True, False, 'scatter' or 'error', not {calibrate!r}")
+        check_polish(polish)                               # before the training, not after it
         if self.noise_aware and polish and options.get("rng") is not None:
             options["rng"] = as_generator(options["rng"])   # one generator: the polish continues its draws
         fit(self, X, weights, X_val, weights_val, **options)

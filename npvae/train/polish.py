@@ -30,7 +30,7 @@ from ..utils import NpvaeError, as_generator
 from .guards import as_training_arrays
 from .validation import draw_validation_noise, evaluate
 
-__all__ = ["POLISH_EPOCHS", "POLISH_LR", "decoder_keys", "polish_decoder"]
+__all__ = ["POLISH_EPOCHS", "POLISH_LR", "check_polish", "decoder_keys", "polish_decoder"]
 
 POLISH_EPOCHS = 10      # decoder-only epochs on the spectra as given (0 = no polish)
 POLISH_LR = 3e-4        # Adam learning rate of the polish (a fresh optimiser; 1e-3 first undoes the fit)
@@ -39,6 +39,12 @@ POLISH_LR = 3e-4        # Adam learning rate of the polish (a fresh optimiser; 1
 def decoder_keys(model):
     """Names of the decoder's parameters (``dec*`` and ``out``), in the model's order."""
     return [k for k in model.params if k.startswith(("dec", "out."))]
+
+
+def check_polish(epochs, lr=POLISH_LR):
+    """NpvaeError unless ``epochs`` is an integer >= 0 and ``lr`` a finite number > 0."""
+    if int(epochs) != epochs or epochs < 0 or not (math.isfinite(lr) and lr > 0):
+        raise NpvaeError(f"polish epochs must be an integer >= 0 and lr > 0, got {epochs}, {lr}")
 
 
 def polish_decoder(model, X, W=None, X_val=None, W_val=None, *, epochs=POLISH_EPOCHS, lr=POLISH_LR,
@@ -66,8 +72,7 @@ def polish_decoder(model, X, W=None, X_val=None, W_val=None, *, epochs=POLISH_EP
         One record per epoch: ``epoch``, ``train_recon`` and, with validation spectra, ``val_recon``;
         epoch 0 is the decoder as trained (validation only).
     """
-    if int(epochs) != epochs or epochs < 0 or not (math.isfinite(lr) and lr > 0):
-        raise NpvaeError(f"polish epochs must be an integer >= 0 and lr > 0, got {epochs}, {lr}")
+    check_polish(epochs, lr)
     X, W = as_training_arrays(model, X, W, "X", "weights")
     rng = model.rng if rng is None else as_generator(rng)
     keys = decoder_keys(model)

@@ -92,3 +92,13 @@ def test_an_int_seed_gives_the_polish_the_trainings_generator_not_a_restart(shar
     twin = _aware().fit(X, W, Xv, Wv, rng=5, polish=0, calibrate=False, **OPTIONS)   # the same training
     restart = polish_decoder(twin, X, W, Xv, Wv, rng=5, batch_size=OPTIONS["batch_size"])   # restarts the seed
     assert [r["val_recon"] for r in seeded.polish_history_] != [r["val_recon"] for r in restart]
+
+
+@pytest.mark.parametrize("polish", [-1, 2.5])
+def test_a_bad_polish_value_is_refused_before_any_training(sharp_data, polish):
+    X, W, Xv, Wv = sharp_data
+    model = _aware()
+    before = model.flat_params.copy()
+    with pytest.raises(NpvaeError, match="polish epochs"):
+        model.fit(X, W, Xv, Wv, polish=polish, **OPTIONS)
+    assert np.array_equal(model.flat_params, before) and not model.history_   # nothing trained
