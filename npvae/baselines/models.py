@@ -11,6 +11,7 @@ import numpy as np
 
 from ..utils import NotFittedError, NpvaeError, as_generator, progress
 from .als import codes_step, solve_spd_stacked, weighted_als
+from .weighted_mu import h_statistics, update_codes
 
 __all__ = ["PCA", "WeightedPCA", "NMF", "WeightedNMF"]
 
@@ -206,7 +207,9 @@ class WeightedNMF:
 
     .. math:: H <- H * (C^T (W*X)) / (C^T (W*(C H))),   C <- C * ((W*X) H^T) / ((W*(C H)) H^T)
 
-    each of which never increases chi^2 when X >= 0. Negative data (noise in faint spectra)
+    each of which never increases chi^2 when X >= 0. The iterations run in the fused kernels of
+    :mod:`npvae.baselines.weighted_mu` (two passes over the data each); :func:`nmf_step` is
+    the NumPy form of the same updates, kept as their reference. Negative data (noise in faint spectra)
     are handled by ``negative``: "clip" (default) sets them to 0 and records how many in
     ``n_clipped_``; "raise" raises NpvaeError. At the end each row of H is scaled to unit L2
     norm (C takes the scale), so components_ are comparable across methods.
@@ -250,20 +253,34 @@ class WeightedNMF:
         scale = np.sqrt(max(X.mean(), _TINY) / self.n_components)
         C = scale * rng.uniform(0.1, 1.0, (X.shape[0], self.n_components))   # (N, K)
         H = scale * rng.uniform(0.1, 1.0, (self.n_components, X.shape[1]))   # (K, D)
-        WX = None if W is None else W * X                                # (N, D)
-        xx = float((X ** 2).sum())
-        history = []
-        for _ in progress(range(self.max_iter), desc=type(self).__name__, verbose=self.verbose):
-            C, H = hals_step(X, C, H) if self.solver == "hals" else nmf_step(X, W, C, H, WX)
-            history.append(nmf_objective(X, W, C, H, xx))
-            if len(history) > 1 and history[-2] - history[-1] <= self.tol * history[-2]:
-                break
+        C, H, history = self._iterate(X, W, C, H)
         norms = np.maximum(np.linalg.norm(H, axis=1), _TINY)             # (K,)
         self.components_ = H / norms[:, None]                            # (K, D)
         self.mean_ = np.zeros(X.shape[1])                                # NMF has no mean
         self.objective_history_ = history
         self.n_iter_ = len(history)
         return self
+
+    def _iterate(self, X, W, C, H):
+        """Up to max_iter updates, stopping when chi^2 falls by <= tol (relative); -> C, H, history."""
+        if W is not None:                     # weighted multiplicative updates, fused kernels
+            X, W = np.ascontiguousarray(X), np.ascontiguousarray(W)
+            _, num, den = h_statistics(X, W, C, H)
+        else:
+            xx = float((X ** 2).sum())
+        history = []
+        for _ in progress(range(self.max_iter), desc=type(self).__name__, verbose=self.verbose):
+            if W is not None:
+                H = H * num / (den + _TINY)                              # (K, D)
+                update_codes(X, W, C, H, _TINY)                          # C (N, K) in place
+                chi2, num, den = h_statistics(X, W, C, H)
+            else:
+                C, H = hals_step(X, C, H) if self.solver == "hals" else nmf_step(X, None, C, H)
+                chi2 = nmf_objective(X, None, C, H, xx)
+            history.append(chi2)
+            if len(history) > 1 and history[-2] - history[-1] <= self.tol * history[-2]:
+                break
+        return C, H, history
 
     def transform(self, X, weights=None):
         """Non-negative least-squares codes with the components fixed (see :func:`nnls_codes`).
