@@ -27,12 +27,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser():
-    """The argument parser with every command's subparser."""
+def build_parser(command=None):
+    """The argument parser with every command's subparser, or only ``command``'s.
+
+    A run of one command imports only its own module: the others' imports (plotting for
+    ``train``, for instance) cost a fraction of a second that ``npvae preprocess`` or a
+    cluster's start does not need to wait for.
+    """
     parser = _Parser(prog="npvae", description="InfoVAE for SDSS spectra in NumPy.")
     parser.add_argument("--version", action="version", version=f"npvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if command is None else [command]:
         try:
             module = importlib.import_module(f".commands.{name}", __package__)
         except ModuleNotFoundError as err:
@@ -44,7 +49,8 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

@@ -11,9 +11,9 @@ Shapes: N spectra, Z latent dimensions, D pixels.
 import numpy as np
 from astropy.table import Table
 from scipy.spatial import cKDTree
-from scipy.stats import rankdata
 
 from npvae.analysis.axes import check_latent
+from npvae.analysis.ranks import average_ranks
 from npvae.paper import LOF_K
 from npvae.utils import NpvaeError
 
@@ -184,7 +184,7 @@ def roc_auc(scores, is_positive):
     n_pos, n_neg = pos.sum(), (~pos).sum()
     if n_pos == 0 or n_neg == 0:
         return np.nan
-    ranks = rankdata(np.where(np.isnan(scores), -np.inf, scores))  # (N,)
+    ranks = average_ranks(np.where(np.isnan(scores), -np.inf, scores))  # (N,)
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

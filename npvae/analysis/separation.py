@@ -12,8 +12,8 @@ Doc: docs/analysis.md. Shapes: N spectra, K code dimensions, P true parameters, 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import spearmanr
 
+from npvae.analysis.ranks import spearman
 from npvae.utils import NpvaeError, as_generator
 
 __all__ = ["knn_separation", "compare_separation", "TruthCorrelations", "truth_correlations"]
@@ -156,5 +156,5 @@ def truth_correlations(coords, truth):
             continue
         for a in range(coords.shape[1]):
             if np.ptp(coords[ok, a]) > 0:
-                rho[a, j] = spearmanr(coords[ok, a], values[ok]).statistic
+                rho[a, j] = spearman(coords[ok, a], values[ok])
     return TruthCorrelations(list(cols), rho, n_used)

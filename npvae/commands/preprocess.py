@@ -135,12 +135,11 @@ def run(args):
 
 def _run_sharded(args, settings, basis):
     """``--out DIR``: the files in shards on the engine; prints the same summary as one file."""
-    paths = find_spectrum_files(args.inputs)
+    paths = find_spectrum_files(args.inputs, resolve=True)       # workers may start elsewhere
     if not paths:
         print(f"npvae preprocess: no spectrum files (*.fits, *.fit) found in {' '.join(args.inputs)}",
               file=sys.stderr)
         return 1
-    paths = [p.resolve() for p in paths]                         # workers may start elsewhere
     options = dict(zip(("sn_cap", "min_coverage", "dilate"), settings))
     infill = not args.no_infill
     plan = preprocess_plan(paths, args.shard_size or DEFAULT_SHARD_SIZE, args.seed, options, infill, args.model)

@@ -18,21 +18,55 @@ __all__ = ["find_spectrum_files", "read_records", "read_and_prepare", "preproces
 SPECTRUM_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 
 
-def find_spectrum_files(inputs):
-    """Expand files and folders (searched recursively) into a sorted list of FITS paths."""
+def find_spectrum_files(inputs, resolve=False):
+    """Expand files and folders (searched recursively) into a sorted list of FITS paths.
+
+    Hidden files (a name starting with '.') are left out; links to folders are not followed.
+    With ``resolve``, each path is returned absolute with its symbolic links resolved (as
+    ``Path.resolve``), in the same order. Folders are read with ``os.scandir``, whose entries
+    carry their type: no system call per file, except for links.
+    """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    found = []
+    found = {}                                                    # path -> itself or resolved
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            found += [p for p in item.rglob("*") if p.is_file()
-                      and p.name.lower().endswith(SPECTRUM_SUFFIXES) and not p.name.startswith(".")]
+            found.update(_spectrum_files_under(item, resolve))
         elif item.exists():
-            found.append(item)
+            found[item] = item.resolve() if resolve else item
         else:
             raise NpvaeError(f"{item}: no such file or folder")
-    return sorted(set(found))
+    return [found[path] for path in sorted(found, key=_path_order)]
+
+
+def _path_order(path):
+    """Sort key of a path: its parts, the order of ``sorted`` over paths, several times faster."""
+    return path.parts
+
+
+def _spectrum_files_under(folder, resolve):
+    """(path, path or its resolved path) of every spectrum file below ``folder``.
+
+    A plain entry of a folder resolves to the folder's resolved path joined with its name, so
+    only the folders and the links are resolved one by one.
+    """
+    folders = [folder]
+    while folders:
+        current = folders.pop()
+        real = Path(os.path.realpath(current)) if resolve else None
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except PermissionError:
+            continue                                              # as Path.rglob: skipped
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(current / entry.name)
+            elif (entry.is_file() and not entry.name.startswith(".")
+                  and entry.name.lower().endswith(SPECTRUM_SUFFIXES)):
+                path = current / entry.name
+                yield path, (path.resolve() if entry.is_symlink() else real / entry.name) if resolve else path
 
 
 def read_records(paths):

@@ -1,0 +1,50 @@
+"""A run of one command builds only that command's parser (and imports only its module).
+
+Anchor: the full parser (``npvae --help``, a mistyped command) still lists every command, and a
+fresh ``python -m npvae.cli preprocess --help`` process has not imported the train command's
+plotting (matplotlib) nor the other command modules.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import npvae
+from npvae.cli import COMMANDS, build_parser, main
+
+PROBE = """
+import json, runpy, sys
+sys.argv = ["npvae", *sys.argv[1:]]
+try:
+    runpy.run_module("npvae.cli", run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+print(json.dumps({"code": code, "modules": sorted(m for m in sys.modules
+                                                   if m.startswith(("npvae.commands.", "matplotlib")))}))
+"""
+
+
+def _fresh_run(*argv):
+    env = dict(os.environ, PYTHONPATH=str(Path(npvae.__file__).parents[1]))      # this same npvae
+    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_one_command_imports_only_its_own_module():
+    run = _fresh_run("preprocess", "--help")
+    assert run["code"] == 0
+    assert [m for m in run["modules"] if m.startswith("npvae.commands.")] == ["npvae.commands.arguments",
+                                                                              "npvae.commands.preprocess"]
+    assert not [m for m in run["modules"] if m.startswith("matplotlib")]
+
+
+def test_the_full_parser_lists_every_command(capsys):
+    names = set(build_parser()._subparsers._group_actions[0].choices)
+    assert names == {name.replace("_", "-") for name in COMMANDS}
+    with pytest.raises(SystemExit) as exit:
+        main(["preprocesss", "x"])                                  # mistyped: the full list of choices
+    assert exit.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
