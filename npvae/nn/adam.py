@@ -14,31 +14,28 @@ import math
 import numpy as np
 
 from . import kernels
-from .network import aligned_zeros
 
 __all__ = ["Adam", "flat_base"]
 
 
 def flat_base(arrays):
-    """A 1-D view of the memory that ``arrays`` (a list) tile exactly, in order, or None.
+    """The 1-D buffer that ``arrays`` (a list) tile exactly, in order, or None.
 
-    True when each array is a contiguous view into one 1-D base array, of its dtype, starting
-    where the previous one ends. The view covers exactly these arrays (the base may be longer:
-    :func:`npvae.nn.network.aligned_zeros` pads it to align the first element).
+    True when each array is a contiguous view into one 1-D base array, starting where the
+    previous one ends, and together they cover the whole base.
     """
     base = getattr(arrays[0], "base", None)
     if base is None or base.ndim != 1 or not base.flags.c_contiguous:
         return None
     offset = 0
-    start = arrays[0].__array_interface__["data"][0]
+    start = base.__array_interface__["data"][0]
     for a in arrays:
-        if a.base is not base or not a.flags.c_contiguous or a.dtype != base.dtype:
+        if a.base is not base or not a.flags.c_contiguous:
             return None
         if a.__array_interface__["data"][0] != start + offset * base.itemsize:
             return None
         offset += a.size
-    first = (start - base.__array_interface__["data"][0]) // base.itemsize
-    return base[first:first + offset]
+    return base if offset == base.size else None
 
 
 class Adam:
@@ -65,8 +62,8 @@ class Adam:
         self._flat_p = flat_base(arrays)
         size = sum(a.size for a in arrays)
         dtype = arrays[0].dtype
-        self.m = aligned_zeros(size, dtype)     # (P,) first moment
-        self.v = aligned_zeros(size, dtype)     # (P,) second moment
+        self.m = np.zeros(size, dtype)      # (P,) first moment
+        self.v = np.zeros(size, dtype)      # (P,) second moment
         offsets = np.cumsum([0] + [a.size for a in arrays])
         self._slices = {k: slice(offsets[i], offsets[i + 1]) for i, k in enumerate(self.keys)}
         self._last_grads = ((), None)       # (gradient arrays, their flat base) of the last step

@@ -16,12 +16,11 @@ import numpy as np
 
 from ..paper import LEAKY_SLOPE, SN_CAP
 
-__all__ = ["layer_layout", "param_shapes", "allocate_params", "aligned_zeros", "init_params", "noise_feature",
-           "ACTIVATIONS", "NOISE_SCALE", "ALIGN_BYTES"]
+__all__ = ["layer_layout", "param_shapes", "allocate_params", "init_params", "noise_feature", "ACTIVATIONS",
+           "NOISE_SCALE"]
 
 ACTIVATIONS = {"relu": 0.0, "leaky_relu": LEAKY_SLOPE}   # name -> slope for x < 0
 NOISE_SCALE = SN_CAP     # sqrt(w) is divided by this: a pixel at the S/N cap of a unit flux reads 1
-ALIGN_BYTES = 64         # flat buffers start on a cache line (= one AVX-512 vector)
 
 
 def noise_feature(w, out=None):
@@ -65,22 +64,10 @@ def param_shapes(layout):
     return shapes
 
 
-def aligned_zeros(n, dtype):
-    """A zeroed (n,) array whose first element sits on an ALIGN_BYTES boundary.
-
-    A view into a slightly larger buffer. The allocator aligns large buffers to 16 bytes only,
-    so each vector load of a pass over them crossed two cache lines (benchmarks/README.md).
-    """
-    dtype = np.dtype(dtype)
-    raw = np.zeros(n + ALIGN_BYTES // dtype.itemsize, dtype)    # (n + pad,)
-    skip = (-raw.ctypes.data % ALIGN_BYTES) // dtype.itemsize
-    return raw[skip:skip + n]
-
-
 def allocate_params(shapes, dtype):
-    """One zeroed flat buffer (P,), 64-byte aligned, and a dict of views into it with the given shapes."""
+    """One zeroed flat buffer (P,) and a dict of views into it with the given shapes."""
     sizes = [int(np.prod(s)) for s in shapes.values()]
-    flat = aligned_zeros(sum(sizes), dtype)                     # (P,)
+    flat = np.zeros(sum(sizes), dtype=dtype)                    # (P,)
     views, start = {}, 0
     for (key, shape), size in zip(shapes.items(), sizes):
         views[key] = flat[start:start + size].reshape(shape)

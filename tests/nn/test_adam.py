@@ -168,31 +168,3 @@ def test_non_contiguous_parameter_arrays_are_updated_in_place():
     g = rng.standard_normal((4, 5))
     Adam({"W": W}, lr=1e-2).step({"W": g})
     np.testing.assert_allclose(W - W0, -1e-2 * np.sign(g), rtol=1e-5)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_parameter_gradient_and_moment_buffers_start_on_64_bytes_and_take_the_flat_path(dtype):
-    """The four arrays of the Adam pass are 64-byte aligned (one AVX-512 vector, one cache
-    line), although the allocator aligns to 16 bytes only, and the padded buffers still give
-    the one-pass flat path over exactly the parameters."""
-    model = _tiny_vae(dtype=dtype)
-    opt = Adam(model.params)
-    grads = model.new_grads()
-    flat_g = flat_base(list(grads.values()))
-    for a in (model.flat_params, flat_g, opt.m, opt.v):
-        assert a.ctypes.data % 64 == 0 and a.dtype == dtype
-        assert a.size == sum(p.size for p in model.params.values())
-    assert not (flat_g.any() or opt.m.any() or opt.v.any())             # zeroed
-    assert opt._flat_p is not None and np.shares_memory(opt._flat_p, model.flat_params)
-    assert opt._flat_p.ctypes.data == model.flat_params.ctypes.data
-
-
-def test_flat_base_covers_exactly_the_arrays_inside_a_longer_buffer():
-    base = np.arange(20.0)
-    a, b = base[3:9].reshape(2, 3), base[9:13]
-    flat = flat_base([a, b])
-    np.testing.assert_array_equal(flat, np.arange(3.0, 13.0))       # a then b, nothing else
-    assert np.shares_memory(flat, base)
-    assert flat_base([a, base[10:14]]) is None                       # a gap
-    assert flat_base([b, a]) is None                                 # out of order
-    assert flat_base([a, base[9:13].view(np.int64)]) is None         # another dtype
