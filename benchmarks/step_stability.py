@@ -58,6 +58,18 @@ def subnormal_probe(model, stepper):
     return out
 
 
+def anon_huge_kib():
+    """This process's anonymous memory in transparent huge pages (kB; /proc/self/smaps_rollup), or -1.
+
+    khugepaged collapses NumPy's large buffers (madvised for huge pages) into 2 MiB pages some
+    seconds into a run; logged at every probe to see whether a slow phase starts with it."""
+    try:
+        with open("/proc/self/smaps_rollup") as fh:
+            return next(int(l.split()[1]) for l in fh if l.startswith("AnonHugePages:"))
+    except (OSError, StopIteration):
+        return -1
+
+
 def run_steps(stepper, n_steps, probe_every):
     """Per-step records (wall s of each phase, CPU s, faults, switches) and the probes."""
     n = len(stepper.X)
@@ -79,7 +91,8 @@ def run_steps(stepper, n_steps, probe_every):
         rows.append((t3 - t0, t1 - t0, t2 - t1, t3 - t2, c1 - c0, r1.ru_minflt - r0.ru_minflt,
                      r1.ru_nivcsw - r0.ru_nivcsw, r1.ru_nvcsw - r0.ru_nvcsw))
         if probe_every and (k % probe_every == 0 or k == n_steps - 1):
-            probes.append((k + 1, subnormal_probe(stepper.model, stepper)))
+            probes.append((k + 1, subnormal_probe(stepper.model, stepper), anon_huge_kib(),
+                           float(np.median([r[3] for r in rows[-probe_every:]]))))
     return np.array(rows), probes
 
 
@@ -130,9 +143,10 @@ def report(rows, probes, load, args):
             f"involuntary switches {rows[slow, 6].mean():.2f} vs {rows[fast, 6].mean():.2f}")
     else:
         print()
-    for step, probe in probes:
+    for step, probe, huge, adam in probes:
         print(f"subnormals after step {step}: " + ", ".join(
-            f"{name} {count} (min |x| {smallest:.1e})" for name, (count, smallest) in probe.items()))
+            f"{name} {count} (min |x| {smallest:.1e})" for name, (count, smallest) in probe.items())
+            + f"; AnonHugePages {huge} kB; adam phase median since the last probe {1e3 * adam:.3f} ms")
     print(f"other processes used {load[0]:.2f} cores meanwhile, the hypervisor stole {load[1]:.2f}"
           + ("  <- not a valid timing" if load[0] > 0.05 else ""))
     return med, p95, first, rest

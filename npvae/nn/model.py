@@ -191,7 +191,11 @@ class _MLPModel:
         names = [f"dec{i + 1}" for i in range(len(self.hidden))] + ["out"]
         dy = dxhat
         for name, cache in zip(reversed(names), reversed(caches)):
-            dx_out = self._buf(f"d_{name}", (len(dy), cache[1].shape[0]))   # (B, n_in)
+            n_in = cache[1].shape[0]
+            if name == "out":     # the large product, formed transposed: (n_in, B) buffer, (B, n_in) view
+                dx_out = self._buf("d_out_t", (n_in, len(dy))).T
+            else:
+                dx_out = self._buf(f"d_{name}", (len(dy), n_in))                 # (B, n_in)
             dy = linear_act_backward(dy, cache, grads[f"{name}.W"], grads[f"{name}.b"], dx_out=dx_out)
         return dy
 

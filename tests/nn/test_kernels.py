@@ -172,6 +172,25 @@ def test_adam_sets_subnormal_moments_to_zero_without_moving_p_differently(dtype,
     np.testing.assert_allclose(step, step_text, rtol=1e-4 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("size", [1000, 1 << 17])
+def test_adam_step_of_a_decaying_moment_keeps_full_precision(size):
+    """A dead unit's first moment decays through m < tiny / lr_t (about 1e-35 in float32), where
+    the product lr_t m is subnormal and keeps only a few digits. The step of such an entry must
+    still agree with the float64 formula to float32 precision: the kernel forms lr_t (m / (sqrt(v)
+    + eps_t)), whose ratio stays a normal number. (p = 0, so the new p is minus the step.)"""
+    dtype, tiny, lr = np.float32, np.finfo(np.float32).tiny, 1e-3
+    rng = np.random.default_rng(9)
+    m = np.exp(rng.uniform(np.log(tiny / 0.85), np.log(tiny / lr), size)).astype(dtype)
+    m *= rng.choice(np.array([-1, 1], dtype), size)
+    v = np.exp(rng.uniform(np.log(1e-37), np.log(1e-12), size)).astype(dtype)
+    g, p = np.zeros(size, dtype), np.zeros(size, dtype)
+    m64, v64 = 0.9 * m.astype(np.float64), 0.999 * v.astype(np.float64)
+    want = -lr * m64 / (np.sqrt(v64) + 1e-8)                 # float64 formula from the same inputs
+    kernels.adam_update(p, g, m, v, lr, 0.9, 0.999, 1e-8)
+    assert (np.abs(lr * m.astype(np.float64)) < tiny).all()  # the regime this test is about
+    np.testing.assert_allclose(p, want, rtol=2e-6, atol=0)
+
+
 def test_no_kernel_is_compiled_with_fastmath():
     dispatchers = [kernels._bias_act_forward_jit, kernels._act_backward_bias_jit,
                    kernels._weighted_residual_jit, kernels._neg_scaled_sq_dists_jit,

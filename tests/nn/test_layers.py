@@ -100,6 +100,36 @@ def test_fused_linear_act_equals_composition_of_plain_layers(dtype, rtol, slope)
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("slope", [0.0, None])
+def test_transposed_dx_buffer_and_transposed_dy_give_the_plain_gradients(dtype, rtol, slope):
+    """dx written through a transposed (I, B) buffer (the product formed as W dy^T) equals
+    dy W^T, and a layer fed that F-ordered dx as its upstream gradient (as the decoder's layer
+    under the output layer is) gives the same dx, dW, db as with a C-ordered copy of it."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((B, I)).astype(dtype)
+    W, b = rng.standard_normal((I, O)).astype(dtype), rng.standard_normal(O).astype(dtype)
+    dy = rng.standard_normal((B, O)).astype(dtype)
+    _, cache = layers.linear_act_forward(x, W, b, None)
+    dW, db = np.empty((I, O), dtype), np.empty(O, dtype)
+    dx_t = np.full((I, B), np.nan, dtype)                            # garbage: must be overwritten
+    dx = layers.linear_act_backward(dy.copy(), cache, dW, db, dx_out=dx_t.T)
+    assert dx.shape == (B, I) and np.shares_memory(dx, dx_t)
+    want = dy.astype(np.float64) @ W.T.astype(np.float64)           # (B, I) the plain product
+    np.testing.assert_allclose(dx, want, rtol=rtol, atol=rtol * np.abs(want).max())
+    # the F-ordered dx as the upstream gradient of a layer below (I outputs)
+    x2 = rng.standard_normal((B, O)).astype(dtype)
+    W2, b2 = rng.standard_normal((O, I)).astype(dtype), rng.standard_normal(I).astype(dtype)
+    _, cache2 = layers.linear_act_forward(x2, W2, b2, slope)
+    grads = []
+    for upstream in (dx.copy(order="F"), dx.copy(order="C")):
+        assert upstream.flags.f_contiguous != upstream.flags.c_contiguous
+        dW2, db2 = np.empty((O, I), dtype), np.empty(I, dtype)
+        grads.append((layers.linear_act_backward(upstream, cache2, dW2, db2), dW2, db2))
+    for got, want, what in zip(*grads, ("dx", "dW", "db")):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max(), err_msg=what)
+
+
 def test_fused_backward_without_dx_returns_none_and_still_fills_dW_db():
     rng = np.random.default_rng(4)
     x, W, b = rng.standard_normal((B, I)), rng.standard_normal((I, O)), rng.standard_normal(O)
