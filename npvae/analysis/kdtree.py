@@ -127,27 +127,12 @@ def _split(points, ids, start, stop, leaf_size, nodes):
 def _sq_dist(x, b, points, p):
     """sum_z (x[b, z] - points[p, z])^2, summed as cKDTree does (see the module docstring)."""
     n = x.shape[1]
+    if n >= 8:                                 # a point is the box [p, p]: its gaps are |x - p|
+        return _box_sq_dist(x, b, points, points, p)
     s = 0.0
-    if n < 8:                                  # the same sum, in one accumulator
-        for z in range(n):
-            d = x[b, z] - points[p, z]
-            s += d * d
-        return s
-    acc0 = acc1 = acc2 = acc3 = 0.0
-    z = 0
-    while z + 4 <= n:
-        d0, d1 = x[b, z] - points[p, z], x[b, z + 1] - points[p, z + 1]
-        d2, d3 = x[b, z + 2] - points[p, z + 2], x[b, z + 3] - points[p, z + 3]
-        acc0 += d0 * d0
-        acc1 += d1 * d1
-        acc2 += d2 * d2
-        acc3 += d3 * d3
-        z += 4
-    s = acc0 + acc1 + acc2 + acc3
-    while z < n:
+    for z in range(n):                         # Z < 8: cKDTree's sum is this one, in one accumulator
         d = x[b, z] - points[p, z]
         s += d * d
-        z += 1
     return s
 
 
