@@ -11,8 +11,12 @@
 (c) ``--profile SURVEY MODEL``: where the CPU of ``npvae encode SURVEY --model MODEL --infill pca``
     goes, part by part, on one thread: thread CPU time (not wall time, so a busy machine inflates
     it less) per spectrum of reading a chunk's rows, the basis infill, encode_chunk (latents and
-    RCHI2), the LOF and the whole task (:func:`npvae.apply.spectra.encode_task`, whose excess over
-    the parts is the glue), over ``--profile-rows`` rows of the first shard, twice (the second counts).
+    RCHI2, and latents alone as with ``--no-rchi2``), the LOF and the whole task
+    (:func:`npvae.apply.spectra.encode_task`, whose excess over the parts is the glue), over
+    ``--profile-rows`` rows of the first shard, twice (the second counts). The LOF is also timed
+    the way it was before the kd-tree of :mod:`npvae.analysis.kdtree` (SciPy's ``cKDTree``), the
+    two alternating chunk by chunk and checked equal; the fraction of rows with masked pixels
+    (the only ones the basis infill works on) is printed too.
 
 (d) ``--dask SURVEY MODEL``: the same encode on a LocalCluster of 2 workers, warmed up on the
     first shard (imports, model, LOF fit, Numba), then the whole survey: wall spectra/s and CPU
@@ -36,6 +40,8 @@ import numpy as np
 
 import npvae
 from npvae.apply import encode_chunk, encode_spectra
+from scipy.spatial import cKDTree
+
 from npvae.analysis.outliers import lof_novelty_scores
 from npvae.apply.datarows import CATALOG, dataset_files
 from npvae.apply.spectra import CHUNK, TASK_CHUNKS, encode_task, outlier_reference
@@ -97,17 +103,27 @@ def raw(n_files, repeat, cache):
                 show(f"encode_spectra, {jobs} process(es), infill {infill}", r)
 
 
+def lof_with_ckdtree(lof, tree, mu):
+    """The LOF scores as computed before the kd-tree (SciPy's cKDTree; the same arithmetic after it)."""
+    dist, idx = tree.query(np.asarray(mu, np.float64), k=lof.k)          # (B, k) each
+    reach = np.maximum(dist, lof.k_distance[idx])
+    lrd = 1.0 / (np.mean(reach, axis=1) + 1e-10)
+    return np.mean(lof.lrd[idx] / lrd[:, np.newaxis], axis=1)
+
+
 def profile(survey, model_path, n_rows):
     """Thread CPU microseconds per spectrum of each part of an encode task, on one thread."""
     model = npvae.load(model_path)
     lof = outlier_reference(model)
+    old_tree = cKDTree(lof.lof._fit_X)
+    masked_rows = []
     shard, rows = dataset_files(Path(survey).resolve())[0]
     ranges = [(lo, min(lo + CHUNK, rows, n_rows)) for lo in range(0, min(rows, n_rows), CHUNK)]
     cpu = {}
 
-    def timed(name, fn, *args):
+    def timed(name, fn, *args, **kwargs):
         t0 = time.thread_time()
-        out = fn(*args)
+        out = fn(*args, **kwargs)
         cpu[name] = cpu.get(name, 0.0) + time.thread_time() - t0
         return out
 
@@ -116,22 +132,30 @@ def profile(survey, model_path, n_rows):
             arrays, _ = timed("read rows", read_rows, str(shard), lo, hi, ("FLUX", "WEIGHT", "MASK"), "CATALOG",
                               CATALOG)
             flux, weight, mask = arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"] != 0
+            masked_rows.append(np.count_nonzero(mask.any(axis=1)) / len(mask))
             flux = timed("basis infill", model.preprocessing.fill, flux, weight, mask)
             mu = timed("encode_chunk (MU, LOGVAR, RCHI2)", encode_chunk, model, flux, weight)[0]
-            timed("LOF (k = 20)", lof_novelty_scores, lof, mu)
+            timed("encode_chunk (MU, LOGVAR; --no-rchi2)", encode_chunk, model, flux, weight, rchi2=False)
+            new = timed("LOF (k = 20), kd-tree", lof_novelty_scores, lof, mu)
+            old = timed("LOF (k = 20), cKDTree (before)", lof_with_ckdtree, lof, old_tree, mu)
+            if not np.array_equal(new, old):
+                print(f"  LOF: {np.count_nonzero(new != old)} scores differ (ties ordered differently)")
         for s in range(0, len(ranges), TASK_CHUNKS):
             items = [("rows", str(shard), lo, hi) for lo, hi in ranges[s:s + TASK_CHUNKS]]
             timed("whole encode_task", encode_task, items, model, "pca", False)
 
     for _ in range(2):                                                # the first warms caches and Numba
         cpu.clear()
+        masked_rows.clear()
         one_thread(parts)
     n = ranges[-1][1] - ranges[0][0]
     print(f"(c) encode profile, one thread: {n} rows of {shard.name}, chunks of {CHUNK}, thread CPU us per spectrum")
     for name, seconds in cpu.items():
         print(f"  {name:44s} {seconds / n * 1e6:8.1f}")
-    glue = cpu["whole encode_task"] - sum(v for k, v in cpu.items() if k != "whole encode_task")
+    parts_of_task = ("read rows", "basis infill", "encode_chunk (MU, LOGVAR, RCHI2)", "LOF (k = 20), kd-tree")
+    glue = cpu["whole encode_task"] - sum(cpu[k] for k in parts_of_task)
     print(f"  {'glue (task minus the parts)':44s} {glue / n * 1e6:8.1f}")
+    print(f"  rows with masked pixels: {np.mean(masked_rows):.1%}; reference latents: {len(lof.lof._fit_X)}")
 
 
 def _process_cpu():

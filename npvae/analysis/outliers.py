@@ -10,9 +10,8 @@ Shapes: N spectra, Z latent dimensions, D pixels.
 """
 import numpy as np
 from astropy.table import Table
-from scipy.spatial import cKDTree
-
 from npvae.analysis.axes import check_latent
+from npvae.analysis.kdtree import KdTree
 from npvae.analysis.ranks import average_ranks
 from npvae.paper import LOF_K
 from npvae.utils import NpvaeError
@@ -49,27 +48,28 @@ def lof_scores(mu, k=LOF_K):
 
 
 class LofReference:
-    """A local outlier factor fitted on reference latents, scoring new points through a KD-tree.
+    """A local outlier factor fitted on reference latents, scoring new points through a kd-tree.
 
     The fit is scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True)`` (its ``lof``):
     each reference point's k-distance and local reachability density. A new point p is scored
-    as ``score_samples`` does: its k nearest reference points o (here from SciPy's ``cKDTree``,
-    several times faster per query than scikit-learn's neighbour search on a few latent
-    dimensions; the same neighbours and distances), lrd(p) = 1 / (mean_o max(d_k(o), |p - o|)
-    + 1e-10) and LOF(p) = mean_o lrd(o) / lrd(p), with the same operations in the same order.
+    as ``score_samples`` does: its k nearest reference points o (here from
+    :class:`npvae.analysis.kdtree.KdTree`, faster per query than scikit-learn's or SciPy's
+    neighbour search on a few latent dimensions; the same neighbours and distances, bit for
+    bit, except that equally distant neighbours come in index order), lrd(p) = 1 / (mean_o
+    max(d_k(o), |p - o|) + 1e-10) and LOF(p) = mean_o lrd(o) / lrd(p), with the same operations
+    in the same order.
     """
 
     def __init__(self, lof):
         self.lof = lof
         self.k = lof.n_neighbors_
-        self.tree = cKDTree(lof._fit_X)                                   # (N, Z) float64
+        self.tree = KdTree(lof._fit_X)                                    # over (N, Z) float64
         self.k_distance = lof._distances_fit_X_[:, self.k - 1]            # (N,) d_k(o)
         self.lrd = lof._lrd                                               # (N,) lrd(o)
 
     def scores(self, mu):
         """LOF (B,) of new latent means (B, Z) float64; higher = more outlying."""
-        dist, idx = self.tree.query(mu, k=self.k)                         # (B, k) each, nearest first
-        dist, idx = dist.reshape(len(mu), self.k), idx.reshape(len(mu), self.k)
+        dist, idx = self.tree.query(mu, self.k)                           # (B, k) each, nearest first
         reach = np.maximum(dist, self.k_distance[idx])                    # (B, k) reachability distances
         lrd = 1.0 / (np.mean(reach, axis=1) + 1e-10)                      # (B,)
         return np.mean(self.lrd[idx] / lrd[:, np.newaxis], axis=1)        # (B,)

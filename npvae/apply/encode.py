@@ -48,7 +48,7 @@ def encoder_means(model, x, w=None):
     return mu, h @ p["logvar.W"] + p["logvar.b"]                       # (B, Z)
 
 
-def encode_chunk(model, flux, weight=None):
+def encode_chunk(model, flux, weight=None, *, rchi2=True):
     """Latent means, log-variances and reduced chi^2 of one chunk of model inputs.
 
     Parameters
@@ -58,11 +58,14 @@ def encode_chunk(model, flux, weight=None):
         Prepared spectra (normalised, masked pixels infilled).
     weight : ndarray (B, D) or None
         Inverse-variance weights, 0 on bad pixels. None skips the reconstruction and RCHI2.
+    rchi2 : bool
+        False: skip the decoder and RCHI2 (returned as None) even with weights (a noise-aware
+        encoder still reads them).
 
     Returns
     -------
     mu, logvar : ndarray (B, Z) in the model's dtype
-    rchi2 : ndarray (B,) float64, or None without weights
+    rchi2 : ndarray (B,) float64, or None without weights or with ``rchi2=False``
         sum_d w_d (x_d - xhat_d)^2 / (n_good - Z) over the good pixels (w > 0), xhat the
         reconstruction from the latent mean: :func:`npvae.baselines.metrics.reduced_chi2`
         (the tests' reference), computed in place in float32 with float64 sums; NaN when
@@ -70,7 +73,7 @@ def encode_chunk(model, flux, weight=None):
     """
     x = np.ascontiguousarray(model.check_X(flux, "flux"), dtype=model.dtype)    # (B, D) no copy if ready
     mu, logvar = encoder_means(model, x, weight)
-    if weight is None:
+    if weight is None or not rchi2:
         return mu, logvar, None
     w = np.asarray(weight)
     if w.shape != x.shape:

@@ -43,7 +43,7 @@ NO_RECIPE = ("the model file carries no preprocessing recipe (it was saved befor
              "train it again with `npvae train`, or encode a preprocessed dataset file instead")
 
 
-def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=False, n_jobs=1,
+def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=False, rchi2=True, n_jobs=1,
                    engine=None, verbose=False):
     """Latent means, log-variances, fit quality and outlier scores of spectra.
 
@@ -59,6 +59,9 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
         Spectra per chunk; the result does not depend on it.
     reconstructions : bool
         Add columns FLUX (the model input), WEIGHT and RECON (decode of MU), each (N, D).
+    rchi2 : bool
+        False: no RCHI2 column (the decoder is not run for it: about half the arithmetic of
+        encoding); every other column is the same as with it.
     n_jobs : int
         Worker processes reading and preparing raw files (1 = in this process; without ``engine``).
     engine : an engine of :func:`npvae.distributed.open_engine`, or None
@@ -70,7 +73,8 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
 
     Returns
     -------
-    astropy Table with :data:`COLUMNS` (one row per kept spectrum, in input order);
+    astropy Table with :data:`COLUMNS` (without RCHI2 when ``rchi2`` is False; one row per kept
+    spectrum, in input order);
     ``table.meta["skipped"]`` lists (source, reason) of the spectra that could not be used.
     """
     sources = _sources(inputs)
@@ -84,11 +88,11 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
     bar = progress(total=total, desc="encode", verbose=verbose and total > chunk, unit="spec")
     if engine is None:
         lof = outlier_reference(model)
-        results = (_encode_prepared(model, prepared, method, lof, reconstructions)
+        results = (_encode_prepared(model, prepared, method, lof, reconstructions, rchi2)
                    for prepared in _prepared_chunks(sources, recipe, int(chunk), n_jobs))
     else:
         results = engine.map_in_order(encode_task, _tasks(sources, recipe, int(chunk)), engine.share(model),
-                                      method, reconstructions, engine.share(outlier_reference(model)))
+                                      method, reconstructions, engine.share(outlier_reference(model)), rchi2)
     parts, skipped = [], []
     for part, skips, n_done in results:
         skipped += skips
@@ -96,7 +100,7 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
             parts.append(part)
         bar.update(n_done)
     bar.close()
-    table = _table(parts, model, reconstructions)
+    table = _table(parts, model, reconstructions, rchi2)
     table.meta.update(INFILL=method, skipped=skipped)
     return table
 
@@ -274,19 +278,20 @@ def _prepare_item(item, recipe):
     return file_chunk(item[1], item[2], item[3], recipe)
 
 
-def encode_task(items, model, method, reconstructions, lof=None):
+def encode_task(items, model, method, reconstructions, lof=None, rchi2=True):
     """Task: read and prepare each work item, infill, encode, score -> (columns or None, skipped, n).
 
     The one function the engines run, in a loop or on Dask workers; ``items`` are consecutive
     work items of :func:`_tasks`, each a chunk handled alone, their columns joined in order.
     ``lof`` is the model's LOF reference (:func:`outlier_reference`), fitted once by the client
-    and sent with the model; None: fitted here, once per model in each process.
+    and sent with the model; None: fitted here, once per model in each process. ``rchi2``
+    False: no RCHI2 column (no decoder pass).
     """
     lof = outlier_reference(model) if lof is None else lof
     parts, skipped, n_done = [], [], 0
     for item in items:
         part, skips, n = _encode_prepared(model, _prepare_item(item, model.preprocessing), method, lof,
-                                          reconstructions)
+                                          reconstructions, rchi2)
         skipped += skips
         n_done += n
         if part is not None:
@@ -299,20 +304,20 @@ def _joined(parts):
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
-def _encode_prepared(model, prepared, method, lof, reconstructions):
+def _encode_prepared(model, prepared, method, lof, reconstructions, rchi2=True):
     """A prepared chunk -> (dict of output columns or None when empty, skipped, spectra handled)."""
     flux, weight, mask, columns, skips = prepared
     if not len(flux):
         return None, skips, len(skips)
     if method == "vae":
         flux = vae_infill(model, flux, mask, weight=weight)[0]
-    return _encode_part(model, flux, weight, mask, columns, lof, reconstructions), skips, len(flux) + len(skips)
+    return _encode_part(model, flux, weight, mask, columns, lof, reconstructions, rchi2), skips, len(flux) + len(skips)
 
 
-def _encode_part(model, flux, weight, mask, columns, lof, reconstructions):
-    """Encode one prepared chunk -> dict of output columns."""
-    mu, logvar, rchi2 = encode_chunk(model, flux, weight)
-    part = dict(columns, MU=mu, LOGVAR=logvar, RCHI2=rchi2,
+def _encode_part(model, flux, weight, mask, columns, lof, reconstructions, rchi2=True):
+    """Encode one prepared chunk -> dict of output columns (RCHI2 only when ``rchi2``)."""
+    mu, logvar, chi2 = encode_chunk(model, flux, weight, rchi2=rchi2)
+    part = dict(columns, MU=mu, LOGVAR=logvar, **({"RCHI2": chi2} if rchi2 else {}),
                 INFILL_FRAC=np.count_nonzero(mask, axis=1) / mask.shape[1],   # (B,) = mask.mean(axis=1), exactly
                 OUTLIER=lof_novelty_scores(lof, mu) if lof is not None else np.full(len(mu), np.nan))
     if reconstructions:
@@ -320,9 +325,9 @@ def _encode_part(model, flux, weight, mask, columns, lof, reconstructions):
     return part
 
 
-def _table(parts, model, reconstructions):
+def _table(parts, model, reconstructions, rchi2=True):
     """Concatenate the chunks' columns into the output Table (empty columns when no part)."""
-    names = COLUMNS + (("FLUX", "WEIGHT", "RECON") if reconstructions else ())
+    names = tuple(n for n in COLUMNS if rchi2 or n != "RCHI2") + (("FLUX", "WEIGHT", "RECON") if reconstructions else ())
     if not parts:
         z, d = model.n_latent, model.n_features
         shapes = {"MU": (0, z), "LOGVAR": (0, z), "FLUX": (0, d), "WEIGHT": (0, d), "RECON": (0, d)}

@@ -56,9 +56,13 @@ def register(subparsers):
                    help=SCHEDULER_HELP.replace("; default", "") + "; each chunk one Dask task. Default: "
                         "no Dask, the chunks in this process and --jobs readers")
     p.add_argument("--workers", type=int, default=None, help="workers of --scheduler local (default: one per core)")
+    p.add_argument("--no-rchi2", action="store_true",
+                   help="omit the RCHI2 column (the reconstruction's chi^2): the decoder is not run, "
+                        "about half the arithmetic of encoding; LATENTS and the --top table then have "
+                        "no RCHI2 column, every other column is unchanged")
     p.add_argument("--top", type=integer(1), default=None, metavar="N",
                    help="also write the N highest outlier scores (OUTLIER, the LOF) with their IDs, "
-                        "RCHI2, file and row")
+                        "RCHI2 (unless --no-rchi2), file and row")
     p.add_argument("--top-out", default=None, metavar="PATH",
                    help="the --top table, .csv or .fits (default: OUT with .top.csv for .fits)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -93,7 +97,7 @@ def run(args):
     if top_out is not None and getattr(model, "train_latents_", None) is None:
         raise NpvaeError(f"--top: {args.model} holds no training latents, so there is no outlier score to rank")
     options = dict(infill=args.infill, chunk=args.chunk, reconstructions=args.reconstructions,
-                   verbose=not args.quiet)
+                   rchi2=not args.no_rchi2, verbose=not args.quiet)
     if args.scheduler is None:
         table = encode_spectra(model, args.inputs, n_jobs=args.jobs, **options)
     else:

@@ -99,7 +99,7 @@ def test_an_autoencoder_bundle_encodes_with_either_infill(prepared, survey, tmp_
 
 
 def test_the_kd_tree_outlier_score_is_scikit_learns_bit_for_bit():
-    """LofReference (SciPy cKDTree queries) against LocalOutlierFactor.score_samples on the same fit."""
+    """LofReference (kd-tree queries) against LocalOutlierFactor.score_samples on the same fit."""
     from sklearn.neighbors import LocalOutlierFactor
     rng = np.random.default_rng(3)
     reference = np.concatenate([rng.normal(size=(3000, 6)), rng.normal(4, 0.3, size=(200, 6))])   # two densities

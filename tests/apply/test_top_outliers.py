@@ -114,3 +114,16 @@ def test_encoding_a_sharded_folder_never_loads_its_catalogue_whole(bundle, input
     again, top_again = _encode_top(bundle, inputs, tmp_path / "b.fits", "--chunk", "50")
     for name in latents.colnames:
         np.testing.assert_array_equal(again[name], latents[name], err_msg=name)
+
+
+def test_no_rchi2_drops_the_column_and_changes_no_other_bit(bundle, inputs, tmp_path):
+    for tag, extra in (("loop", ()), ("task", ("--scheduler", "none", "--chunk", "7"))):
+        latents, top = _encode_top(bundle, inputs, tmp_path / f"with_{tag}.fits", *extra)
+        without, top_without = _encode_top(bundle, inputs, tmp_path / f"without_{tag}.fits", "--no-rchi2", *extra)
+        assert "RCHI2" in latents.colnames and "RCHI2" not in without.colnames, tag
+        assert without.colnames == [c for c in latents.colnames if c != "RCHI2"], tag
+        for name in without.colnames:
+            np.testing.assert_array_equal(without[name], latents[name], err_msg=f"{tag} {name}")
+        assert top_without.colnames == [c for c in top.colnames if c != "RCHI2"], tag
+        for name in top_without.colnames:
+            np.testing.assert_array_equal(top_without[name], top[name], err_msg=f"{tag} {name}")

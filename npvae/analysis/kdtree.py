@@ -1,0 +1,278 @@
+"""Exact k nearest neighbours in a few dimensions: a kd-tree with a Numba query (the LOF's search).
+
+The tree splits each node at the median of its widest coordinate, down to leaves of at most
+``leaf_size`` points; it keeps the points in tree order (each leaf's points contiguous) and each
+node's bounding box. A query walks it depth first, the nearer child first, keeps its k best
+points so far in a max-heap, and skips every node whose box is farther than the k-th best.
+The queries of one call are answered in the order of the leaves they fall in (neighbouring
+queries then read the same nodes, still in cache); every answer depends on its query alone,
+never on the others or their order, so a batch may be split anywhere (the kernel releases the GIL).
+
+Exact to the bit: squared distances are summed in the order of SciPy's ``cKDTree`` (the first
+4 x (Z // 4) coordinates in four accumulators, added left to right, then the rest one by one;
+for Z < 8 that is plain left to right, written so), so the distances are ``cKDTree.query``'s. A box's
+distance is summed the same way from per-coordinate gaps that never exceed the differences to a
+point inside it, so even in floating point it never exceeds such a point's distance, and
+pruning with it loses no neighbour. Ties: neighbours are ordered by (distance, reference
+index), the smaller index first, also at the k-th place, where ``cKDTree`` leaves it open.
+
+Shapes: N reference points, B queries, Z dimensions, K neighbours, L nodes.
+"""
+import numba
+import numpy as np
+
+from ..utils import NpvaeError
+
+__all__ = ["KdTree", "knn_reference", "LEAF_SIZE"]
+
+LEAF_SIZE = 16          # points per leaf at most
+_jit = numba.njit(cache=True, nogil=True)                # the two kernels, _leaf_of and _query
+_inline = numba.njit(cache=True, inline="always")         # their helpers, inlined (plain body: ``.py_func``)
+
+
+class KdTree:
+    """A kd-tree over reference points (N, Z), queried for exact k nearest neighbours.
+
+    Parameters
+    ----------
+    points : array (N, Z), finite; kept as float64.
+    leaf_size : int, points per leaf at most.
+    """
+
+    def __init__(self, points, leaf_size=LEAF_SIZE):
+        points = np.asarray(points, dtype=np.float64)
+        if points.ndim != 2 or len(points) == 0 or not np.isfinite(points).all():
+            raise NpvaeError(f"the kd-tree needs finite reference points (N, Z), N >= 1, got shape {points.shape}")
+        self.n, self.n_dim = points.shape
+        self.leaf_size = max(1, int(leaf_size))
+        nodes = _Nodes()
+        self.ids = np.arange(self.n)                                       # (N,) reference index, tree order
+        self.depth = _split(points, self.ids, 0, self.n, self.leaf_size, nodes)
+        self.points = np.ascontiguousarray(points[self.ids])               # (N, Z) in tree order
+        (self.start, self.stop, self.left, self.right, self.split_dim, self.split_value,
+         self.box_lo, self.box_hi) = nodes.arrays(self.n_dim)
+
+    def query(self, x, k):
+        """The k nearest reference points of each row of x (B, Z), nearest first.
+
+        Returns
+        -------
+        dist : (B, K) float64, Euclidean distances, ascending.
+        index : (B, K) int64, reference indices (rows of ``points``); equal distances in
+            ascending index.
+        """
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_dim:
+            raise NpvaeError(f"queries must be (B, {self.n_dim}), got shape {x.shape}")
+        if not 1 <= int(k) <= self.n:
+            raise NpvaeError(f"k must be in 1..{self.n} (the reference points), got {k}")
+        if not np.isfinite(x).all():
+            raise NpvaeError("the queries must be finite")
+        k = int(k)
+        dist, index = np.empty((len(x), k)), np.empty((len(x), k), np.int64)   # (B, K) each
+        if len(x):
+            leaf = _leaf_of_jit(x, self.left, self.right, self.split_dim, self.split_value)   # (B,)
+            order = np.argsort(leaf, kind="stable")                                           # (B,)
+            _query_jit(self.points, self.ids, self.start, self.stop, self.left, self.right, self.box_lo,
+                       self.box_hi, x, order, k, self.depth + 2, dist, index)
+        return dist, index
+
+
+class _Nodes:
+    """Lists of the node fields while the tree is built (node i = the i-th appended)."""
+
+    def __init__(self):
+        self.fields = {name: [] for name in ("start", "stop", "left", "right", "split_dim", "split_value",
+                                             "box_lo", "box_hi")}
+
+    def add(self, start, stop, box_lo, box_hi):
+        """A new node (a leaf until ``set_children``) -> its number."""
+        for name, value in (("start", start), ("stop", stop), ("left", -1), ("right", -1), ("split_dim", -1),
+                            ("split_value", 0.0), ("box_lo", box_lo), ("box_hi", box_hi)):
+            self.fields[name].append(value)
+        return len(self.fields["start"]) - 1
+
+    def set_children(self, node, left, right, dim, value):
+        for name, v in (("left", left), ("right", right), ("split_dim", dim), ("split_value", value)):
+            self.fields[name][node] = v
+
+    def arrays(self, n_dim):
+        """start, stop, left, right, split_dim (L,) int64, split_value (L,), box_lo, box_hi (L, Z)."""
+        f = self.fields
+        ints = [np.array(f[n], np.int64) for n in ("start", "stop", "left", "right", "split_dim")]
+        boxes = [np.array(f[n], np.float64).reshape(-1, n_dim) for n in ("box_lo", "box_hi")]
+        return (*ints, np.array(f["split_value"], np.float64), *boxes)
+
+
+def _split(points, ids, start, stop, leaf_size, nodes):
+    """Add the node of ids[start:stop] (reordered in place) and its subtree -> the subtree's depth."""
+    sub = points[ids[start:stop]]                                          # (n, Z)
+    lo, hi = sub.min(axis=0), sub.max(axis=0)                              # (Z,) the tight box
+    node = nodes.add(start, stop, lo, hi)
+    if stop - start <= leaf_size:
+        return 0
+    dim = int(np.argmax(hi - lo))
+    mid = (start + stop) // 2
+    ids[start:stop] = ids[start:stop][np.argpartition(sub[:, dim], mid - start)]   # left: the smaller half
+    value = points[ids[mid], dim]
+    left_depth = _split(points, ids, start, mid, leaf_size, nodes)
+    left = node + 1
+    right = len(nodes.fields["start"])
+    right_depth = _split(points, ids, mid, stop, leaf_size, nodes)
+    nodes.set_children(node, left, right, dim, value)
+    return 1 + max(left_depth, right_depth)
+
+
+@_inline
+def _sq_dist(x, b, points, p):
+    """sum_z (x[b, z] - points[p, z])^2, summed as cKDTree does (see the module docstring)."""
+    n = x.shape[1]
+    if n >= 8:                                 # a point is the box [p, p]: its gaps are |x - p|
+        return _box_sq_dist(x, b, points, points, p)
+    s = 0.0
+    for z in range(n):                         # Z < 8: cKDTree's sum is this one, in one accumulator
+        d = x[b, z] - points[p, z]
+        s += d * d
+    return s
+
+
+@_inline
+def _gap(q, lo, hi):
+    """Distance of coordinate q to the interval [lo, hi] (0 inside): never above |q - p| for p in it."""
+    return max(lo - q, q - hi, 0.0)
+
+
+@_inline
+def _box_sq_dist(x, b, box_lo, box_hi, node):
+    """Squared distance of x[b] (Z,) to the box of a node, summed like :func:`_sq_dist`."""
+    n = x.shape[1]
+    s = 0.0
+    if n < 8:
+        for z in range(n):
+            g = _gap(x[b, z], box_lo[node, z], box_hi[node, z])
+            s += g * g
+        return s
+    acc0 = acc1 = acc2 = acc3 = 0.0
+    z = 0
+    while z + 4 <= n:
+        g0, g1 = _gap(x[b, z], box_lo[node, z], box_hi[node, z]), _gap(x[b, z + 1], box_lo[node, z + 1], box_hi[node, z + 1])
+        g2, g3 = _gap(x[b, z + 2], box_lo[node, z + 2], box_hi[node, z + 2]), _gap(x[b, z + 3], box_lo[node, z + 3],
+                                                                                   box_hi[node, z + 3])
+        acc0 += g0 * g0
+        acc1 += g1 * g1
+        acc2 += g2 * g2
+        acc3 += g3 * g3
+        z += 4
+    s = acc0 + acc1 + acc2 + acc3
+    while z < n:
+        g = _gap(x[b, z], box_lo[node, z], box_hi[node, z])
+        s += g * g
+        z += 1
+    return s
+
+
+@_inline
+def _worse(d_a, id_a, d_b, id_b):
+    """(d_a, id_a) after (d_b, id_b) in the neighbour order: farther, or as far with a larger index."""
+    return d_a > d_b or (d_a == d_b and id_a > id_b)
+
+
+@_inline
+def _sift_down(heap_d, heap_id, i, count):
+    """Restore the max-heap (worst first) of the first ``count`` entries below entry i."""
+    while True:
+        child = 2 * i + 1
+        if child >= count:
+            return
+        if child + 1 < count and _worse(heap_d[child + 1], heap_id[child + 1], heap_d[child], heap_id[child]):
+            child += 1
+        if not _worse(heap_d[child], heap_id[child], heap_d[i], heap_id[i]):
+            return
+        heap_d[i], heap_d[child] = heap_d[child], heap_d[i]
+        heap_id[i], heap_id[child] = heap_id[child], heap_id[i]
+        i = child
+
+
+@_inline
+def _push(heap_d, heap_id, count, d, ident):
+    """Add (d, ident) to a max-heap of ``count`` entries (room for it assumed) -> the new count."""
+    i = count
+    heap_d[i], heap_id[i] = d, ident
+    while i > 0:
+        parent = (i - 1) // 2
+        if not _worse(heap_d[i], heap_id[i], heap_d[parent], heap_id[parent]):
+            break
+        heap_d[i], heap_d[parent] = heap_d[parent], heap_d[i]
+        heap_id[i], heap_id[parent] = heap_id[parent], heap_id[i]
+        i = parent
+    return count + 1
+
+
+def _leaf_of(x, left, right, split_dim, split_value):
+    """The leaf (node number) each query (B, Z) falls in, going down by the split values -> (B,)."""
+    leaf = np.empty(x.shape[0], np.int64)
+    for b in range(x.shape[0]):
+        node = 0
+        while left[node] >= 0:
+            node = left[node] if x[b, split_dim[node]] < split_value[node] else right[node]
+        leaf[b] = node
+    return leaf
+
+
+def _query(points, ids, start, stop, left, right, box_lo, box_hi, x, order, k, stack_size, dist, index):
+    """Fill dist, index (B, K) with the k nearest points of each query x[b], visiting b in ``order``."""
+    heap_d, heap_id = np.empty(k), np.empty(k, np.int64)                  # (K,) worst first
+    stack_node, stack_d = np.empty(stack_size, np.int64), np.empty(stack_size)   # nodes to visit, box distances
+    for t in range(order.shape[0]):
+        b = order[t]
+        count, top = 0, 1
+        stack_node[0], stack_d[0] = 0, 0.0
+        while top > 0:
+            top -= 1
+            node = stack_node[top]
+            bound = heap_d[0] if count == k else np.inf                   # the k-th best so far
+            if stack_d[top] > bound:
+                continue
+            if left[node] < 0:                                            # a leaf: try its points
+                for p in range(start[node], stop[node]):
+                    d = _sq_dist(x, b, points, p)
+                    if count < k:
+                        count = _push(heap_d, heap_id, count, d, ids[p])
+                    elif d <= heap_d[0] and _worse(heap_d[0], heap_id[0], d, ids[p]):
+                        heap_d[0], heap_id[0] = d, ids[p]
+                        _sift_down(heap_d, heap_id, 0, k)
+                continue
+            near, far = left[node], right[node]
+            d_near, d_far = _box_sq_dist(x, b, box_lo, box_hi, near), _box_sq_dist(x, b, box_lo, box_hi, far)
+            if d_far < d_near:
+                near, far, d_near, d_far = far, near, d_far, d_near
+            if d_far <= bound:                                            # popped after the nearer subtree
+                stack_node[top], stack_d[top] = far, d_far
+                top += 1
+            if d_near <= bound:
+                stack_node[top], stack_d[top] = near, d_near
+                top += 1
+        for j in range(k - 1, -1, -1):                                    # pop the worst into place j
+            dist[b, j], index[b, j] = np.sqrt(heap_d[0]), heap_id[0]
+            heap_d[0], heap_id[0] = heap_d[j], heap_id[j]
+            _sift_down(heap_d, heap_id, 0, j)
+
+
+_leaf_of_jit = _jit(_leaf_of)
+_query_jit = _jit(_query)
+
+
+def knn_reference(points, x, k):
+    """Slow reference: the k nearest points of each query, all distances sorted.  -> dist, index (B, K).
+
+    Squared distances summed in cKDTree's order (:func:`_sq_dist`), ranked by (distance, index).
+    """
+    points, x = np.asarray(points, np.float64), np.asarray(x, np.float64)
+    sq = (x[:, None, :] - points[None, :, :]) ** 2                          # (B, N, Z)
+    four = 4 * (sq.shape[2] // 4)
+    acc = [sq[:, :, i:four:4].sum(axis=2) if four else 0.0 for i in range(4)]   # each (B, N): one or two terms
+    d2 = acc[0] + acc[1] + acc[2] + acc[3]                                   # (B, N) left to right
+    for i in range(four, sq.shape[2]):
+        d2 = d2 + sq[:, :, i]
+    order = np.lexsort((np.broadcast_to(np.arange(len(points)), d2.shape), d2), axis=1)[:, :k]   # (B, K)
+    return np.sqrt(np.take_along_axis(d2, order, axis=1)), order
