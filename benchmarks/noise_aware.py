@@ -182,6 +182,11 @@ def print_table(name, rows, model, recon, chi2, seconds):
     took = "cached" if seconds is None else f"{seconds:.0f} s (contended)"
     print(f"\n{name}: val recon {recon:.2f} (best epoch {best['epoch']} {best['val_recon']:.2f}), "
           f"median rchi2 {chi2:.3f}, training {took}")
+    record = getattr(model, "logvar_calibration_", None)
+    if record is not None:   # the fitted line; a latent not identified keeps a = 0, b = 1
+        print("calibration a " + " ".join(f"{v:.2f}" for v in record["a"]) + ", b "
+              + " ".join(f"{v:.3f}" for v in record["b"]) + ", identified "
+              + " ".join("yes" if v else "no" for v in record.get("identified", [True] * len(record["a"]))))
     z = len(rows[0]["ratio"])
     print(f"{'S/N':>5} {'ratio':>6} {'err':>6} {'cov':>6} {'cov+':>6}  ratio per latent" + " " * (7 * z - 16)
           + "  reported std per latent   (ratio, err: geometric means over latents)")

@@ -21,7 +21,14 @@ mean reported variance: for latent k and level s,
     \\qquad (a_k, b_k) = \\arg\\min \\sum_s (\\log r_{sk})^2 .
 
 For a given b_k the best a_k is the mean over levels of log(numerator) - log(denominator at
-a_k = 0); b_k is found on a grid. The line is folded into the log-variance head (its weights
+a_k = 0); b_k is found on the grid :data:`SLOPES`, 0 to 2. A latent whose best b_k lies on an end
+of the grid is left as it is (a_k = 0, b_k = 1): no line of a plausible slope matches its
+copies, so the fit says nothing trustworthy about it, and a line at the edge, extrapolated to
+spectra whose log-variance lies outside the narrow range seen on the copies, can be wrong by
+orders of magnitude. (This happens to a latent that the calibration spectra barely use: the
+encoder reports nearly the prior's variance for it whatever the noise, while its means hardly
+move; a steep line fitted there shrinks the variance a thousandfold on spectra that do use the
+latent.) The line is folded into the log-variance head (its weights
 times b_k, its bias a_k + b_k times the bias), so every path that encodes (``encode``,
 :func:`npvae.apply.encode.encode_chunk`) reports the calibrated variance and the model file needs
 no new parameter; (a, b) and how they were fitted are kept as a record. The means, hence the
@@ -95,6 +102,11 @@ def fit_logvar_line(goal, logvar, slopes=SLOPES):
         (Var_r of the latent means, or their mean squared error).
     logvar : (L, K, R, Z) the log-variances the encoder reported for the copies.
     slopes : (G,) grid of b.
+
+    Returns
+    -------
+    a, b : (Z,) the line; (0, 1), no change, for a latent whose best b is on an end of the grid.
+    identified : (Z,) bool, False for those latents.
     """
     z = goal.shape[-1]
     log_num = np.log(np.maximum(goal.mean(axis=1), np.finfo(float).tiny))           # (L, Z)
@@ -107,7 +119,9 @@ def fit_logvar_line(goal, logvar, slopes=SLOPES):
         c = ((log_num - log_den - offset) ** 2).sum(axis=0)                           # (Z,)
         better = c < cost
         a[better], b[better], cost[better] = offset[better], slope, c[better]
-    return a, b
+    identified = (b > slopes[0]) & (b < slopes[-1])                                   # (Z,)
+    a[~identified], b[~identified] = 0.0, 1.0
+    return a, b, identified
 
 
 def fold_logvar_line(model, a, b):
@@ -133,7 +147,8 @@ def calibrate_logvar(model, X, W=None, rng=CALIBRATION_SEED, sn_levels=CALIBRATI
 
     Returns
     -------
-    dict, the record kept in the model file: ``a``, ``b`` (Z,) lists, ``sn_levels``,
+    dict, the record kept in the model file: ``a``, ``b`` (Z,) lists, ``identified`` (Z,)
+    (False: the latent was left uncalibrated, a = 0, b = 1; module docstring), ``sn_levels``,
     ``n_spectra``, ``n_draws``, ``target``, and ``ratio_before`` / ``ratio_after`` (L, Z)
     lists, the ratio of the target (variance or squared error) to the mean reported variance on
     these copies.
@@ -147,10 +162,11 @@ def calibrate_logvar(model, X, W=None, rng=CALIBRATION_SEED, sn_levels=CALIBRATI
     top = np.argsort(-spectrum_sn(x, w), kind="stable")[:int(n_spectra)]           # (K,)
     var_mu, sq_err, logvar = calibration_draws(model, x[top], w[top], sn_levels, int(n_draws), rng)
     goal = var_mu if target == "scatter" else sq_err                                 # (L, K, Z)
-    a, b = fit_logvar_line(goal, logvar)
+    a, b, identified = fit_logvar_line(goal, logvar)
     fold_logvar_line(model, a, b)
     before = goal.mean(axis=1) / np.exp(logvar).mean(axis=(1, 2))                    # (L, Z)
     after = goal.mean(axis=1) / np.exp(a + b * logvar).mean(axis=(1, 2))             # (L, Z)
-    return {"a": a.tolist(), "b": b.tolist(), "sn_levels": [float(s) for s in sn_levels],
+    return {"a": a.tolist(), "b": b.tolist(), "identified": identified.tolist(),
+            "sn_levels": [float(s) for s in sn_levels],
             "n_spectra": int(len(top)), "n_draws": int(n_draws), "target": target,
             "ratio_before": before.tolist(), "ratio_after": after.tolist()}
