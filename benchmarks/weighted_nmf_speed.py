@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from npvae.baselines.models import nmf_objective, nmf_step
-from npvae.baselines.weighted_mu import h_statistics, update_codes
+from npvae.baselines.weighted_mu import h_statistics, multiplicative_updates, update_codes
 from npvae.data.dataset import load_dataset
 from npvae.synthetic import make_dataset
 
@@ -46,11 +46,9 @@ def one_run(args, method, k):
             C, H = nmf_step(X, W, C, H, WX)
             chi2 = nmf_objective(X, W, C, H)
     else:
-        _, num, den = h_statistics(X, W, C, H)
+        steps = multiplicative_updates(X, W, C, H, TINY)
         for _ in range(args.iter):
-            H = H * num / (den + TINY)
-            update_codes(X, W, C, H, TINY)
-            chi2, num, den = h_statistics(X, W, C, H)
+            C, H, chi2 = next(steps)
     seconds = time.perf_counter() - t0
     return {"method": method, "k": k, "n": X.shape[0], "s_per_iter": seconds / args.iter, "chi2": chi2}
 

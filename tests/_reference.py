@@ -39,3 +39,19 @@ def weighted_pca_reference(X, W, mean, P, max_iter, tol):
         if len(history) > 1 and history[-2] - history[-1] <= tol * history[-2]:
             break
     return codes(P, mean), P, mean, np.array(history)
+
+
+def knn_reference(points, x, k):
+    """Slow reference: the k nearest points of each query, all distances sorted.  -> dist, index (B, K).
+
+    Squared distances summed in cKDTree's order (npvae.analysis.kdtree's ``_sq_dist``), ranked by (distance, index).
+    """
+    points, x = np.asarray(points, np.float64), np.asarray(x, np.float64)
+    sq = (x[:, None, :] - points[None, :, :]) ** 2                          # (B, N, Z)
+    four = 4 * (sq.shape[2] // 4)
+    acc = [sq[:, :, i:four:4].sum(axis=2) if four else 0.0 for i in range(4)]   # each (B, N): one or two terms
+    d2 = acc[0] + acc[1] + acc[2] + acc[3]                                   # (B, N) left to right
+    for i in range(four, sq.shape[2]):
+        d2 = d2 + sq[:, :, i]
+    order = np.lexsort((np.broadcast_to(np.arange(len(points)), d2.shape), d2), axis=1)[:, :k]   # (B, K)
+    return np.sqrt(np.take_along_axis(d2, order, axis=1)), order

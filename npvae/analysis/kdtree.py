@@ -23,7 +23,7 @@ import numpy as np
 
 from ..utils import NpvaeError
 
-__all__ = ["KdTree", "knn_reference", "LEAF_SIZE"]
+__all__ = ["KdTree", "LEAF_SIZE"]
 
 LEAF_SIZE = 16          # points per leaf at most
 _jit = numba.njit(cache=True, nogil=True)                # the two kernels, _leaf_of and _query
@@ -260,19 +260,3 @@ def _query(points, ids, start, stop, left, right, box_lo, box_hi, x, order, k, s
 
 _leaf_of_jit = _jit(_leaf_of)
 _query_jit = _jit(_query)
-
-
-def knn_reference(points, x, k):
-    """Slow reference: the k nearest points of each query, all distances sorted.  -> dist, index (B, K).
-
-    Squared distances summed in cKDTree's order (:func:`_sq_dist`), ranked by (distance, index).
-    """
-    points, x = np.asarray(points, np.float64), np.asarray(x, np.float64)
-    sq = (x[:, None, :] - points[None, :, :]) ** 2                          # (B, N, Z)
-    four = 4 * (sq.shape[2] // 4)
-    acc = [sq[:, :, i:four:4].sum(axis=2) if four else 0.0 for i in range(4)]   # each (B, N): one or two terms
-    d2 = acc[0] + acc[1] + acc[2] + acc[3]                                   # (B, N) left to right
-    for i in range(four, sq.shape[2]):
-        d2 = d2 + sq[:, :, i]
-    order = np.lexsort((np.broadcast_to(np.arange(len(points)), d2.shape), d2), axis=1)[:, :k]   # (B, K)
-    return np.sqrt(np.take_along_axis(d2, order, axis=1)), order

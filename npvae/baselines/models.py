@@ -11,7 +11,7 @@ import numpy as np
 
 from ..utils import NotFittedError, NpvaeError, as_generator, progress
 from .als import codes_step, solve_spd_stacked, weighted_als
-from .weighted_mu import h_statistics, update_codes
+from .weighted_mu import multiplicative_updates
 
 __all__ = ["PCA", "WeightedPCA", "NMF", "WeightedNMF"]
 
@@ -263,24 +263,24 @@ class WeightedNMF:
 
     def _iterate(self, X, W, C, H):
         """Up to max_iter updates, stopping when chi^2 falls by <= tol (relative); -> C, H, history."""
-        if W is not None:                     # weighted multiplicative updates, fused kernels
-            X, W = np.ascontiguousarray(X), np.ascontiguousarray(W)
-            _, num, den = h_statistics(X, W, C, H)
-        else:
-            xx = float((X ** 2).sum())
+        steps = self._updates(X, W, C, H)
         history = []
         for _ in progress(range(self.max_iter), desc=type(self).__name__, verbose=self.verbose):
-            if W is not None:
-                H = H * num / (den + _TINY)                              # (K, D)
-                update_codes(X, W, C, H, _TINY)                          # C (N, K) in place
-                chi2, num, den = h_statistics(X, W, C, H)
-            else:
-                C, H = hals_step(X, C, H) if self.solver == "hals" else nmf_step(X, None, C, H)
-                chi2 = nmf_objective(X, None, C, H, xx)
+            C, H, chi2 = next(steps)
             history.append(chi2)
             if len(history) > 1 and history[-2] - history[-1] <= self.tol * history[-2]:
                 break
         return C, H, history
+
+    def _updates(self, X, W, C, H):
+        """Yield (C, H, chi^2) after each update: the fused weighted kernels, or HALS / MU unweighted."""
+        if W is not None:
+            yield from multiplicative_updates(X, W, C, H, _TINY)
+        else:
+            xx = float((X ** 2).sum())
+            while True:
+                C, H = hals_step(X, C, H) if self.solver == "hals" else nmf_step(X, None, C, H)
+                yield C, H, nmf_objective(X, None, C, H, xx)
 
     def transform(self, X, weights=None):
         """Non-negative least-squares codes with the components fixed (see :func:`nnls_codes`).

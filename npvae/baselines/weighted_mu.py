@@ -24,7 +24,7 @@ Shapes: N spectra, D pixels, K components, G row blocks.
 import numba
 import numpy as np
 
-__all__ = ["h_statistics", "update_codes", "N_BLOCKS"]
+__all__ = ["multiplicative_updates", "h_statistics", "update_codes", "N_BLOCKS"]
 
 N_BLOCKS = 32          # row blocks of the H statistics: fixed, so sums do not depend on threads
 
@@ -53,8 +53,8 @@ def _dot(a, b):
 
 
 @numba.njit(cache=True)
-def _row_products(X, W, C, H, n, r, wx, wr, e):
-    """For row n: wx = w_n x_n, wr = w_n (C H)_n, r = x_n - (C H)_n, e = w_n r; return chi^2_n."""
+def _row_products(X, W, C, H, n, r, wx, wr):
+    """For row n: r = (C H)_n, wx = w_n x_n, wr = w_n r (the buffers are filled in place)."""
     D = X.shape[1]
     r[:] = 0.0
     for k in range(H.shape[0]):
@@ -64,9 +64,29 @@ def _row_products(X, W, C, H, n, r, wx, wr, e):
     for d in range(D):
         wx[d] = W[n, d] * X[n, d]
         wr[d] = W[n, d] * r[d]
-        r[d] = X[n, d] - r[d]                                # now the residual x - C H
+
+
+@numba.njit(cache=True)
+def _row_chi2(X, W, n, r, e):
+    """chi^2_n = sum_d w (x - C H)^2 of row n, from r = (C H)_n; r becomes the residual, e = w r."""
+    for d in range(X.shape[1]):
+        r[d] = X[n, d] - r[d]
         e[d] = W[n, d] * r[d]
-    return _dot(e, r)                                        # sum_d w (x - C H)^2
+    return _dot(e, r)
+
+
+def multiplicative_updates(X, W, C, H, tiny):
+    """Yield (C, H, chi^2) after each update of H then C, without end (the caller stops).
+
+    X, W (N, D) float64, C (N, K) (updated in place), H (K, D); tiny: the division guard.
+    """
+    X, W = np.ascontiguousarray(X), np.ascontiguousarray(W)
+    _, num, den = h_statistics(X, W, C, H)
+    while True:
+        H = H * num / (den + tiny)                           # (K, D)
+        update_codes(X, W, C, H, tiny)                       # C (N, K) in place
+        chi2, num, den = h_statistics(X, W, C, H)           # chi^2 now, and the next H update's sums
+        yield C, H, chi2
 
 
 def h_statistics(X, W, C, H):
@@ -94,7 +114,8 @@ def _block_statistics(X, W, C, H):
         num, den = num_g[g], den_g[g]                        # (K, D) each
         block_chi2 = 0.0
         for n in range(g * N // G, (g + 1) * N // G):
-            block_chi2 += _row_products(X, W, C, H, n, r, wx, wr, e)
+            _row_products(X, W, C, H, n, r, wx, wr)
+            block_chi2 += _row_chi2(X, W, n, r, e)
             for k in range(K):
                 c = C[n, k]
                 for d in range(D):
@@ -114,9 +135,9 @@ def update_codes(X, W, C, H, tiny):
     K = H.shape[0]
     G = min(N_BLOCKS, N)
     for g in numba.prange(G):
-        r, wx, wr, e = np.empty(D), np.empty(D), np.empty(D), np.empty(D)   # (D,) each
+        r, wx, wr = np.empty(D), np.empty(D), np.empty(D)    # (D,) each, see _row_products
         for n in range(g * N // G, (g + 1) * N // G):
-            _row_products(X, W, C, H, n, r, wx, wr, e)
+            _row_products(X, W, C, H, n, r, wx, wr)
             for k in range(K):
                 top = _dot(wx, H[k])
                 bottom = _dot(wr, H[k])

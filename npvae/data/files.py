@@ -6,6 +6,7 @@ infill and split (:func:`npvae.data.preprocess.finish`). A file that cannot be r
 with its reason; the batch never stops. Docs: docs/data.md.
 """
 import os
+from operator import attrgetter
 from pathlib import Path
 
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS, SN_CAP
@@ -37,12 +38,7 @@ def find_spectrum_files(inputs, resolve=False):
             found[item] = item.resolve() if resolve else item
         else:
             raise NpvaeError(f"{item}: no such file or folder")
-    return [found[path] for path in sorted(found, key=_path_order)]
-
-
-def _path_order(path):
-    """Sort key of a path: its parts, the order of ``sorted`` over paths, several times faster."""
-    return path.parts
+    return [found[path] for path in sorted(found, key=attrgetter("parts"))]   # = sorted(paths), faster
 
 
 def _spectrum_files_under(folder, resolve):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from npvae.analysis.kdtree import KdTree, knn_reference
+from _reference import knn_reference
+from npvae.analysis.kdtree import KdTree
 from npvae.utils import NpvaeError
 
 
