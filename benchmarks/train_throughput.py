@@ -36,6 +36,7 @@ import npvae
 from npvae.nn import losses
 from npvae.nn.adam import flat_base
 from npvae.train import guards
+from npvae.train.blas_threads import settle_blas_workers
 
 N_SPECTRA = 47_000
 TORCH_BENCH = Path(__file__).resolve().parent / "torch_reference.py"      # the same model in PyTorch
@@ -57,6 +58,7 @@ class Stepper:
 
     def __init__(self, model, X, W, batch):
         self.model, self.X, self.W, self.batch = model, X, W, batch
+        settle_blas_workers()                                      # as fit does before its first step
         self.opt = npvae.Adam(model.params, lr=1e-3)
         self.grads = model.new_grads()
         self.flat_grads = flat_base(list(self.grads.values()))     # (P,) as the loop checks it

@@ -30,6 +30,7 @@ from ..nn.adam import Adam, flat_base
 from ..utils import NpvaeError, as_generator, progress
 from . import checkpoint as ckpt
 from . import guards
+from .blas_threads import settle_blas_workers
 from .degrade import DEGRADE_SN, check_sn_range, degrade_batch
 from .guards import TrainingDiverged, as_training_arrays
 from .history import epoch_objective
@@ -146,6 +147,7 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         degrade_sn = DEGRADE_SN if getattr(model, "noise_aware", False) else None
     degrade_sn = None if degrade_sn is None else check_sn_range(degrade_sn)
     run = _Run(model, X, W, model.rng if rng is None else as_generator(rng), int(batch_size), degrade_sn)
+    settle_blas_workers()                                      # idle BLAS threads sleep between steps
     opt = Adam(model.params, lr=lr)
     sched = ReduceLROnPlateau(opt, lr_factor, lr_patience, lr_threshold)
     stopper = EarlyStopping(es_patience, es_threshold)
