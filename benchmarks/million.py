@@ -10,8 +10,8 @@ Each step is a child process of the command line (``python -m npvae.cli ...``), 
    from the shards; its rate counts training spectra x epochs;
 3. ``npvae encode DIR/survey/ --model DIR/run --top 100 --scheduler local``: reading, infill,
    encoding, reconstruction chi^2 and the LOF score of every spectrum, then the top outliers;
-4. ``npvae preprocess`` of ``--raw-files`` (default 20,000) SDSS-like spec-lite files (``--distinct`` distinct ones,
-   the rest copies; benchmarks/preprocess_speed.py) into shards with the model's recipe
+4. ``npvae preprocess`` of ``--raw-files`` (default 200,000) SDSS-like spec-lite files (``--distinct`` distinct
+   ones, the rest hard links to them, so they take no disk; benchmarks/preprocess_speed.py) into shards with the model's recipe
    (``--model``: no basis to fit, so every task is a shard) on ``--scheduler local --workers 1``,
    then ``--workers 2``, in 16 shards; the speed-up is given twice: the ratio of the commands'
    wall times, and the ratio of the throughputs between the first and the last shard written
@@ -140,7 +140,8 @@ def _gb(value):
 
 
 def write_raw_files(folder, n_files, n_distinct, seed=0):
-    """``n_files`` spec-lite files in ``folder``, ``n_distinct`` distinct spectra, the rest copies."""
+    """``n_files`` spec-lite files in ``folder``, ``n_distinct`` distinct spectra, the rest hard links to them
+    (copies where the file system has no hard links)."""
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     distinct = []
@@ -150,8 +151,16 @@ def write_raw_files(folder, n_files, n_distinct, seed=0):
             write_spec_lite(path, make_spectrum(rng, i))
             distinct.append(path)
         else:
-            shutil.copyfile(distinct[i % len(distinct)], path)
+            _link_or_copy(distinct[i % len(distinct)], path)
     return folder
+
+
+def _link_or_copy(source, path):
+    """A hard link ``path`` to ``source``, or a copy where links are not possible."""
+    try:
+        os.link(source, path)
+    except OSError:
+        shutil.copyfile(source, path)
 
 
 def steady_rate(folder, files_per_shard):
@@ -227,9 +236,9 @@ def main():
     ap.add_argument("--workers", type=int, default=None, help="workers of synth and encode (default: one per core)")
     ap.add_argument("--infill", choices=("pca", "vae"), default=None,
                     help="encode's infill of masked pixels (default: the model's, vae: iterated to convergence)")
-    ap.add_argument("--raw-files", type=int, default=20000,
-                    help="spec-lite files to preprocess (default %(default)s: with 4,000 the cluster's start "
-                         "dominated the 1 -> 2 worker comparison)")
+    ap.add_argument("--raw-files", type=int, default=200_000,
+                    help="spec-lite files to preprocess (default %(default)s: a survey-sized run; with 20,000 "
+                         "the command's fixed start-up of about 5 s still dominated the 1 -> 2 worker comparison)")
     ap.add_argument("--distinct", type=int, default=200, help="distinct ones among them (default %(default)s)")
     ap.add_argument("--workdir", default=None, help="folder in which a fresh work folder is made (default: temp)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (shards, model, latents, logs)")
