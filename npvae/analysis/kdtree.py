@@ -25,7 +25,7 @@ from ..utils import NpvaeError
 
 __all__ = ["KdTree", "LEAF_SIZE"]
 
-LEAF_SIZE = 16          # points per leaf at most
+LEAF_SIZE = 64          # points per leaf at most
 _jit = numba.njit(cache=True, nogil=True)                # the two kernels, _leaf_of and _query
 _inline = numba.njit(cache=True, inline="always")         # their helpers, inlined (plain body: ``.py_func``)
 
@@ -49,6 +49,7 @@ class KdTree:
         self.ids = np.arange(self.n)                                       # (N,) reference index, tree order
         self.depth = _split(points, self.ids, 0, self.n, self.leaf_size, nodes)
         self.points = np.ascontiguousarray(points[self.ids])               # (N, Z) in tree order
+        self.blocks = _leaf_blocks(self.points, self.leaf_size)            # (N / leaf_size, Z, leaf_size)
         (self.start, self.stop, self.left, self.right, self.split_dim, self.split_value,
          self.box_lo, self.box_hi) = nodes.arrays(self.n_dim)
 
@@ -73,7 +74,7 @@ class KdTree:
         if len(x):
             leaf = _leaf_of_jit(x, self.left, self.right, self.split_dim, self.split_value)   # (B,)
             order = np.argsort(leaf, kind="stable")                                           # (B,)
-            _query_jit(self.points, self.ids, self.start, self.stop, self.left, self.right, self.box_lo,
+            _query_jit(self.blocks, self.ids, self.start, self.stop, self.left, self.right, self.box_lo,
                        self.box_hi, x, order, k, self.depth + 2, dist, index)
         return dist, index
 
@@ -104,6 +105,14 @@ class _Nodes:
         return (*ints, np.array(f["split_value"], np.float64), *boxes)
 
 
+def _leaf_blocks(points, leaf_size):
+    """Points (N, Z) in tree order -> each leaf's coordinates (N / leaf_size, Z, leaf_size), zero padded."""
+    n, n_dim = points.shape
+    padded = np.zeros((-(-n // leaf_size) * leaf_size, n_dim))            # (N up to whole leaves, Z)
+    padded[:n] = points
+    return np.ascontiguousarray(padded.reshape(-1, leaf_size, n_dim).transpose(0, 2, 1))
+
+
 def _split(points, ids, start, stop, leaf_size, nodes):
     """Add the node of ids[start:stop] (reordered in place) and its subtree -> the subtree's depth."""
     sub = points[ids[start:stop]]                                          # (n, Z)
@@ -112,7 +121,8 @@ def _split(points, ids, start, stop, leaf_size, nodes):
     if stop - start <= leaf_size:
         return 0
     dim = int(np.argmax(hi - lo))
-    mid = (start + stop) // 2
+    n_leaves = -(-(stop - start) // leaf_size)                             # ceil: leaves below this node
+    mid = start + leaf_size * (n_leaves // 2)                              # whole leaves on the left
     ids[start:stop] = ids[start:stop][np.argpartition(sub[:, dim], mid - start)]   # left: the smaller half
     value = points[ids[mid], dim]
     left_depth = _split(points, ids, start, mid, leaf_size, nodes)
@@ -134,6 +144,37 @@ def _sq_dist(x, b, points, p):
         d = x[b, z] - points[p, z]
         s += d * d
     return s
+
+
+@_inline
+def _leaf_sq_dists(x, b, blocks, leaf, out, acc):
+    """out[j] = squared distance of x[b] to point j of a leaf block (Z, leaf_size), summed as :func:`_sq_dist`."""
+    n, width = x.shape[1], blocks.shape[2]
+    for j in range(width):
+        out[j] = 0.0
+    if n < 8:
+        for z in range(n):
+            q = x[b, z]
+            for j in range(width):
+                d = q - blocks[leaf, z, j]
+                out[j] += d * d
+        return
+    for r in range(4):
+        for j in range(width):
+            acc[r, j] = 0.0
+    four = 4 * (n // 4)
+    for z in range(four):
+        q = x[b, z]
+        for j in range(width):
+            d = q - blocks[leaf, z, j]
+            acc[z % 4, j] += d * d
+    for j in range(width):
+        out[j] = acc[0, j] + acc[1, j] + acc[2, j] + acc[3, j]
+    for z in range(four, n):
+        q = x[b, z]
+        for j in range(width):
+            d = q - blocks[leaf, z, j]
+            out[j] += d * d
 
 
 @_inline
@@ -178,34 +219,18 @@ def _worse(d_a, id_a, d_b, id_b):
 
 
 @_inline
-def _sift_down(heap_d, heap_id, i, count):
-    """Restore the max-heap (worst first) of the first ``count`` entries below entry i."""
-    while True:
-        child = 2 * i + 1
-        if child >= count:
-            return
-        if child + 1 < count and _worse(heap_d[child + 1], heap_id[child + 1], heap_d[child], heap_id[child]):
-            child += 1
-        if not _worse(heap_d[child], heap_id[child], heap_d[i], heap_id[i]):
-            return
-        heap_d[i], heap_d[child] = heap_d[child], heap_d[i]
-        heap_id[i], heap_id[child] = heap_id[child], heap_id[i]
-        i = child
+def _insert(best_d, best_id, count, d, ident):
+    """Put (d, ident) in place in the sorted best_d, best_id (K,) holding ``count`` entries -> the new count.
 
-
-@_inline
-def _push(heap_d, heap_id, count, d, ident):
-    """Add (d, ident) to a max-heap of ``count`` entries (room for it assumed) -> the new count."""
-    i = count
-    heap_d[i], heap_id[i] = d, ident
-    while i > 0:
-        parent = (i - 1) // 2
-        if not _worse(heap_d[i], heap_id[i], heap_d[parent], heap_id[parent]):
-            break
-        heap_d[i], heap_d[parent] = heap_d[parent], heap_d[i]
-        heap_id[i], heap_id[parent] = heap_id[parent], heap_id[i]
-        i = parent
-    return count + 1
+    With K entries already, the last one (the worst) drops out; (d, ident) must come before it.
+    """
+    k = best_d.shape[0]
+    i = count if count < k else k - 1
+    while i > 0 and _worse(best_d[i - 1], best_id[i - 1], d, ident):       # shift the worse ones up
+        best_d[i], best_id[i] = best_d[i - 1], best_id[i - 1]
+        i -= 1
+    best_d[i], best_id[i] = d, ident
+    return min(count + 1, k)
 
 
 def _leaf_of(x, left, right, split_dim, split_value):
@@ -219,9 +244,11 @@ def _leaf_of(x, left, right, split_dim, split_value):
     return leaf
 
 
-def _query(points, ids, start, stop, left, right, box_lo, box_hi, x, order, k, stack_size, dist, index):
+def _query(blocks, ids, start, stop, left, right, box_lo, box_hi, x, order, k, stack_size, dist, index):
     """Fill dist, index (B, K) with the k nearest points of each query x[b], visiting b in ``order``."""
-    heap_d, heap_id = np.empty(k), np.empty(k, np.int64)                  # (K,) worst first
+    width = blocks.shape[2]
+    best_d, best_id = np.empty(k), np.empty(k, np.int64)                  # (K,) the best so far, nearest first
+    leaf_d, acc = np.empty(width), np.empty((4, width))                   # a leaf's squared distances
     stack_node, stack_d = np.empty(stack_size, np.int64), np.empty(stack_size)   # nodes to visit, box distances
     for t in range(order.shape[0]):
         b = order[t]
@@ -230,17 +257,16 @@ def _query(points, ids, start, stop, left, right, box_lo, box_hi, x, order, k, s
         while top > 0:
             top -= 1
             node = stack_node[top]
-            bound = heap_d[0] if count == k else np.inf                   # the k-th best so far
+            bound = best_d[k - 1] if count == k else np.inf               # the k-th best so far
             if stack_d[top] > bound:
                 continue
             if left[node] < 0:                                            # a leaf: try its points
-                for p in range(start[node], stop[node]):
-                    d = _sq_dist(x, b, points, p)
-                    if count < k:
-                        count = _push(heap_d, heap_id, count, d, ids[p])
-                    elif d <= heap_d[0] and _worse(heap_d[0], heap_id[0], d, ids[p]):
-                        heap_d[0], heap_id[0] = d, ids[p]
-                        _sift_down(heap_d, heap_id, 0, k)
+                first = start[node]
+                _leaf_sq_dists(x, b, blocks, first // width, leaf_d, acc)
+                for j in range(stop[node] - first):
+                    d = leaf_d[j]
+                    if count < k or (d <= best_d[k - 1] and _worse(best_d[k - 1], best_id[k - 1], d, ids[first + j])):
+                        count = _insert(best_d, best_id, count, d, ids[first + j])
                 continue
             near, far = left[node], right[node]
             d_near, d_far = _box_sq_dist(x, b, box_lo, box_hi, near), _box_sq_dist(x, b, box_lo, box_hi, far)
@@ -252,10 +278,8 @@ def _query(points, ids, start, stop, left, right, box_lo, box_hi, x, order, k, s
             if d_near <= bound:
                 stack_node[top], stack_d[top] = near, d_near
                 top += 1
-        for j in range(k - 1, -1, -1):                                    # pop the worst into place j
-            dist[b, j], index[b, j] = np.sqrt(heap_d[0]), heap_id[0]
-            heap_d[0], heap_id[0] = heap_d[j], heap_id[j]
-            _sift_down(heap_d, heap_id, 0, j)
+        for j in range(k):
+            dist[b, j], index[b, j] = np.sqrt(best_d[j]), best_id[j]
 
 
 _leaf_of_jit = _jit(_leaf_of)
