@@ -219,6 +219,15 @@ def _worse(d_a, id_a, d_b, id_b):
 
 
 @_inline
+def _n_within(leaf_d, m, bound):
+    """How many of leaf_d[:m] are <= bound (a branch-free count)."""
+    n = 0
+    for j in range(m):
+        n += leaf_d[j] <= bound
+    return n
+
+
+@_inline
 def _insert(best_d, best_id, count, d, ident):
     """Put (d, ident) in place in the sorted best_d, best_id (K,) holding ``count`` entries -> the new count.
 
@@ -261,9 +270,11 @@ def _query(blocks, ids, start, stop, left, right, box_lo, box_hi, x, order, k, s
             if stack_d[top] > bound:
                 continue
             if left[node] < 0:                                            # a leaf: try its points
-                first = start[node]
+                first, m = start[node], stop[node] - start[node]
                 _leaf_sq_dists(x, b, blocks, first // width, leaf_d, acc)
-                for j in range(stop[node] - first):
+                if _n_within(leaf_d, m, bound) == 0:                       # none as near as the k-th: skip
+                    continue
+                for j in range(m):
                     d = leaf_d[j]
                     if count < k or (d <= best_d[k - 1] and _worse(best_d[k - 1], best_id[k - 1], d, ids[first + j])):
                         count = _insert(best_d, best_id, count, d, ids[first + j])
