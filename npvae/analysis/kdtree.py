@@ -228,6 +228,36 @@ def _n_within(leaf_d, m, bound):
 
 
 @_inline
+def _kth_cap(leaf_d, m, k):
+    """A value with at least k of leaf_d[:m] (m >= k) at or below it, near the k-th smallest.
+
+    The smallest of about 16 sampled lanes that has k lanes at or below it (inf when none has):
+    a bound on the k-th nearest distance before k points are kept.
+    """
+    cap = np.inf
+    for j in range(0, m, max(1, m // 16)):
+        if leaf_d[j] < cap and _n_within(leaf_d, m, leaf_d[j]) >= k:
+            cap = leaf_d[j]
+    return cap
+
+
+@_inline
+def _try_leaf(leaf_d, m, bound, ids, first, best_d, best_id, count):
+    """Insert the leaf's points (squared distances leaf_d[:m], ids[first:first + m]) that beat the best -> count.
+
+    Only points at or below ``bound`` are tried (the k-th best so far, or a cap with k points below).
+    """
+    k = best_d.shape[0]
+    if _n_within(leaf_d, m, bound) == 0:                                  # none as near as the bound: skip
+        return count
+    for j in range(m):
+        d = leaf_d[j]
+        if d <= bound and (count < k or _worse(best_d[k - 1], best_id[k - 1], d, ids[first + j])):
+            count = _insert(best_d, best_id, count, d, ids[first + j])
+    return count
+
+
+@_inline
 def _insert(best_d, best_id, count, d, ident):
     """Put (d, ident) in place in the sorted best_d, best_id (K,) holding ``count`` entries -> the new count.
 
@@ -272,12 +302,9 @@ def _query(blocks, ids, start, stop, left, right, box_lo, box_hi, x, order, k, s
             if left[node] < 0:                                            # a leaf: try its points
                 first, m = start[node], stop[node] - start[node]
                 _leaf_sq_dists(x, b, blocks, first // width, leaf_d, acc)
-                if _n_within(leaf_d, m, bound) == 0:                       # none as near as the k-th: skip
-                    continue
-                for j in range(m):
-                    d = leaf_d[j]
-                    if count < k or (d <= best_d[k - 1] and _worse(best_d[k - 1], best_id[k - 1], d, ids[first + j])):
-                        count = _insert(best_d, best_id, count, d, ids[first + j])
+                if count == 0 and m >= k:                                 # the first leaf: only its nearest few
+                    bound = _kth_cap(leaf_d, m, k)
+                count = _try_leaf(leaf_d, m, bound, ids, first, best_d, best_id, count)
                 continue
             near, far = left[node], right[node]
             d_near, d_far = _box_sq_dist(x, b, box_lo, box_hi, near), _box_sq_dist(x, b, box_lo, box_hi, far)
