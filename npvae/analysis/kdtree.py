@@ -25,7 +25,7 @@ from ..utils import NpvaeError
 
 __all__ = ["KdTree", "LEAF_SIZE"]
 
-LEAF_SIZE = 64          # points per leaf at most
+LEAF_SIZE = 128          # points per leaf at most
 _jit = numba.njit(cache=True, nogil=True)                # the two kernels, _leaf_of and _query
 _inline = numba.njit(cache=True, inline="always")         # their helpers, inlined (plain body: ``.py_func``)
 
