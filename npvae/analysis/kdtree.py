@@ -150,10 +150,12 @@ def _sq_dist(x, b, points, p):
 def _leaf_sq_dists(x, b, blocks, leaf, out, acc):
     """out[j] = squared distance of x[b] to point j of a leaf block (Z, leaf_size), summed as :func:`_sq_dist`."""
     n, width = x.shape[1], blocks.shape[2]
-    for j in range(width):
-        out[j] = 0.0
     if n < 8:
-        for z in range(n):
+        q = x[b, 0]
+        for j in range(width):                                            # 0 + d^2 = d^2 exactly
+            d = q - blocks[leaf, 0, j]
+            out[j] = d * d
+        for z in range(1, n):
             q = x[b, z]
             for j in range(width):
                 d = q - blocks[leaf, z, j]
