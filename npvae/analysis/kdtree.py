@@ -1,9 +1,14 @@
 """Exact k nearest neighbours in a few dimensions: a kd-tree with a Numba query (the LOF's search).
 
-The tree splits each node at the median of its widest coordinate, down to leaves of at most
-``leaf_size`` points; it keeps the points in tree order (each leaf's points contiguous) and each
-node's bounding box. A query walks it depth first, the nearer child first, keeps its k best
-points so far in a max-heap, and skips every node whose box is farther than the k-th best.
+The tree splits each node on its widest coordinate, near the median but at a whole number of
+leaves (the smaller ``leaf_size`` x ceil(leaves / 2) points to the left), so that every leaf
+but the last holds exactly ``leaf_size`` points; it keeps the points in tree order, each leaf's
+coordinates as one block (Z, leaf_size) (coordinate-major: one pass over a coordinate serves
+the whole leaf, which the compiler vectorises), and each node's tight bounding box. A query
+walks the tree depth first, the nearer child first, skips every node whose box is farther than
+its k-th best point so far, and keeps its k best sorted by insertion. In its first leaf it
+tries only the points at or below a cap that already has k of them beneath it (the smallest
+such of about 16 sampled points), instead of filling the k places with whatever comes first.
 The queries of one call are answered in the order of the leaves they fall in (neighbouring
 queries then read the same nodes, still in cache); every answer depends on its query alone,
 never on the others or their order, so a batch may be split anywhere (the kernel releases the GIL).
@@ -16,7 +21,7 @@ point inside it, so even in floating point it never exceeds such a point's dista
 pruning with it loses no neighbour. Ties: neighbours are ordered by (distance, reference
 index), the smaller index first, also at the k-th place, where ``cKDTree`` leaves it open.
 
-Shapes: N reference points, B queries, Z dimensions, K neighbours, L nodes.
+Shapes: N reference points, B queries, Z dimensions, K neighbours, L nodes, W leaf size.
 """
 import numba
 import numpy as np
@@ -48,8 +53,7 @@ class KdTree:
         nodes = _Nodes()
         self.ids = np.arange(self.n)                                       # (N,) reference index, tree order
         self.depth = _split(points, self.ids, 0, self.n, self.leaf_size, nodes)
-        self.points = np.ascontiguousarray(points[self.ids])               # (N, Z) in tree order
-        self.blocks = _leaf_blocks(self.points, self.leaf_size)            # (N / leaf_size, Z, leaf_size)
+        self.blocks = _leaf_blocks(points[self.ids], self.leaf_size)       # (N / W, Z, W), tree order
         (self.start, self.stop, self.left, self.right, self.split_dim, self.split_value,
          self.box_lo, self.box_hi) = nodes.arrays(self.n_dim)
 
@@ -106,7 +110,7 @@ class _Nodes:
 
 
 def _leaf_blocks(points, leaf_size):
-    """Points (N, Z) in tree order -> each leaf's coordinates (N / leaf_size, Z, leaf_size), zero padded."""
+    """Points (N, Z) in tree order -> each leaf's coordinates (ceil(N / W), Z, W); the last one zero padded."""
     n, n_dim = points.shape
     padded = np.zeros((-(-n // leaf_size) * leaf_size, n_dim))            # (N up to whole leaves, Z)
     padded[:n] = points
@@ -123,7 +127,7 @@ def _split(points, ids, start, stop, leaf_size, nodes):
     dim = int(np.argmax(hi - lo))
     n_leaves = -(-(stop - start) // leaf_size)                             # ceil: leaves below this node
     mid = start + leaf_size * (n_leaves // 2)                              # whole leaves on the left
-    ids[start:stop] = ids[start:stop][np.argpartition(sub[:, dim], mid - start)]   # left: the smaller half
+    ids[start:stop] = ids[start:stop][np.argpartition(sub[:, dim], mid - start)]   # left: the smaller part
     value = points[ids[mid], dim]
     left_depth = _split(points, ids, start, mid, leaf_size, nodes)
     left = node + 1
@@ -134,21 +138,12 @@ def _split(points, ids, start, stop, leaf_size, nodes):
 
 
 @_inline
-def _sq_dist(x, b, points, p):
-    """sum_z (x[b, z] - points[p, z])^2, summed as cKDTree does (see the module docstring)."""
-    n = x.shape[1]
-    if n >= 8:                                 # a point is the box [p, p]: its gaps are |x - p|
-        return _box_sq_dist(x, b, points, points, p)
-    s = 0.0
-    for z in range(n):                         # Z < 8: cKDTree's sum is this one, in one accumulator
-        d = x[b, z] - points[p, z]
-        s += d * d
-    return s
-
-
-@_inline
 def _leaf_sq_dists(x, b, blocks, leaf, out, acc):
-    """out[j] = squared distance of x[b] to point j of a leaf block (Z, leaf_size), summed as :func:`_sq_dist`."""
+    """out[j] = sum_z (x[b, z] - blocks[leaf, z, j])^2 for the W points of a leaf, summed as cKDTree does.
+
+    Z < 8: left to right; Z >= 8: coordinate z into accumulator z % 4 up to 4 (Z // 4), the four added
+    left to right, then the rest. ``acc`` (4, W) is scratch.
+    """
     n, width = x.shape[1], blocks.shape[2]
     if n < 8:
         q = x[b, 0]
@@ -187,7 +182,7 @@ def _gap(q, lo, hi):
 
 @_inline
 def _box_sq_dist(x, b, box_lo, box_hi, node):
-    """Squared distance of x[b] (Z,) to the box of a node, summed like :func:`_sq_dist`."""
+    """Squared distance of x[b] (Z,) to the box of a node, summed like :func:`_leaf_sq_dists`."""
     n = x.shape[1]
     s = 0.0
     if n < 8:
