@@ -131,6 +131,6 @@ def test_the_first_leaf_cap_has_k_points_below_it_and_is_the_kth_when_every_poin
         kth = np.sort(leaf_d)[k - 1]                                         # the k-th smallest
         if m < 32:                                                           # every point sampled: exactly the k-th
             assert cap == kth, (m, k)
-        else:                                                                # a point's distance with k at or below, or none
+        else:                                    # a point's distance with k at or below it, or none
             assert cap == np.inf or (cap in leaf_d and np.count_nonzero(leaf_d <= cap) >= k and cap >= kth), (m, k)
     assert any(kth_cap(d, 128, 20) < np.inf for d in rng.exponential(size=(5, 128)))   # a cap is found in practice
