@@ -44,7 +44,7 @@ def weighted_pca_reference(X, W, mean, P, max_iter, tol):
 def knn_reference(points, x, k):
     """Slow reference: the k nearest points of each query, all distances sorted.  -> dist, index (B, K).
 
-    Squared distances summed in cKDTree's order (npvae.analysis.kdtree's ``_sq_dist``), ranked by (distance, index).
+    Squared distances summed in cKDTree's order (npvae.analysis.kdtree's ``_leaf_sq_dists``), ranked by (distance, index).
     """
     points, x = np.asarray(points, np.float64), np.asarray(x, np.float64)
     sq = (x[:, None, :] - points[None, :, :]) ** 2                          # (B, N, Z)

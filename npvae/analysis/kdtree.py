@@ -1,9 +1,14 @@
 """Exact k nearest neighbours in a few dimensions: a kd-tree with a Numba query (the LOF's search).
 
-The tree splits each node at the median of its widest coordinate, down to leaves of at most
-``leaf_size`` points; it keeps the points in tree order (each leaf's points contiguous) and each
-node's bounding box. A query walks it depth first, the nearer child first, keeps its k best
-points so far in a max-heap, and skips every node whose box is farther than the k-th best.
+The tree splits each node on its widest coordinate, near the median but at a whole number of
+leaves (the smaller ``leaf_size`` x ceil(leaves / 2) points to the left), so that every leaf
+but the last holds exactly ``leaf_size`` points; it keeps the points in tree order, each leaf's
+coordinates as one block (Z, leaf_size) (coordinate-major: one pass over a coordinate serves
+the whole leaf, which the compiler vectorises), and each node's tight bounding box. A query
+walks the tree depth first, the nearer child first, skips every node whose box is farther than
+its k-th best point so far, and keeps its k best sorted by insertion. In its first leaf it
+tries only the points at or below a cap that already has k of them beneath it (the smallest
+such of about 16 sampled points), instead of filling the k places with whatever comes first.
 The queries of one call are answered in the order of the leaves they fall in (neighbouring
 queries then read the same nodes, still in cache); every answer depends on its query alone,
 never on the others or their order, so a batch may be split anywhere (the kernel releases the GIL).
@@ -16,7 +21,7 @@ point inside it, so even in floating point it never exceeds such a point's dista
 pruning with it loses no neighbour. Ties: neighbours are ordered by (distance, reference
 index), the smaller index first, also at the k-th place, where ``cKDTree`` leaves it open.
 
-Shapes: N reference points, B queries, Z dimensions, K neighbours, L nodes.
+Shapes: N reference points, B queries, Z dimensions, K neighbours, L nodes, W leaf size.
 """
 import numba
 import numpy as np
@@ -25,7 +30,7 @@ from ..utils import NpvaeError
 
 __all__ = ["KdTree", "LEAF_SIZE"]
 
-LEAF_SIZE = 16          # points per leaf at most
+LEAF_SIZE = 128          # points per leaf at most
 _jit = numba.njit(cache=True, nogil=True)                # the two kernels, _leaf_of and _query
 _inline = numba.njit(cache=True, inline="always")         # their helpers, inlined (plain body: ``.py_func``)
 
@@ -48,7 +53,7 @@ class KdTree:
         nodes = _Nodes()
         self.ids = np.arange(self.n)                                       # (N,) reference index, tree order
         self.depth = _split(points, self.ids, 0, self.n, self.leaf_size, nodes)
-        self.points = np.ascontiguousarray(points[self.ids])               # (N, Z) in tree order
+        self.blocks = _leaf_blocks(points[self.ids], self.leaf_size)       # (N / W, Z, W), tree order
         (self.start, self.stop, self.left, self.right, self.split_dim, self.split_value,
          self.box_lo, self.box_hi) = nodes.arrays(self.n_dim)
 
@@ -73,7 +78,7 @@ class KdTree:
         if len(x):
             leaf = _leaf_of_jit(x, self.left, self.right, self.split_dim, self.split_value)   # (B,)
             order = np.argsort(leaf, kind="stable")                                           # (B,)
-            _query_jit(self.points, self.ids, self.start, self.stop, self.left, self.right, self.box_lo,
+            _query_jit(self.blocks, self.ids, self.start, self.stop, self.left, self.right, self.box_lo,
                        self.box_hi, x, order, k, self.depth + 2, dist, index)
         return dist, index
 
@@ -104,6 +109,14 @@ class _Nodes:
         return (*ints, np.array(f["split_value"], np.float64), *boxes)
 
 
+def _leaf_blocks(points, leaf_size):
+    """Points (N, Z) in tree order -> each leaf's coordinates (ceil(N / W), Z, W); the last one zero padded."""
+    n, n_dim = points.shape
+    padded = np.zeros((-(-n // leaf_size) * leaf_size, n_dim))            # (N up to whole leaves, Z)
+    padded[:n] = points
+    return np.ascontiguousarray(padded.reshape(-1, leaf_size, n_dim).transpose(0, 2, 1))
+
+
 def _split(points, ids, start, stop, leaf_size, nodes):
     """Add the node of ids[start:stop] (reordered in place) and its subtree -> the subtree's depth."""
     sub = points[ids[start:stop]]                                          # (n, Z)
@@ -112,8 +125,9 @@ def _split(points, ids, start, stop, leaf_size, nodes):
     if stop - start <= leaf_size:
         return 0
     dim = int(np.argmax(hi - lo))
-    mid = (start + stop) // 2
-    ids[start:stop] = ids[start:stop][np.argpartition(sub[:, dim], mid - start)]   # left: the smaller half
+    n_leaves = -(-(stop - start) // leaf_size)                             # ceil: leaves below this node
+    mid = start + leaf_size * (n_leaves // 2)                              # whole leaves on the left
+    ids[start:stop] = ids[start:stop][np.argpartition(sub[:, dim], mid - start)]   # left: the smaller part
     value = points[ids[mid], dim]
     left_depth = _split(points, ids, start, mid, leaf_size, nodes)
     left = node + 1
@@ -124,16 +138,40 @@ def _split(points, ids, start, stop, leaf_size, nodes):
 
 
 @_inline
-def _sq_dist(x, b, points, p):
-    """sum_z (x[b, z] - points[p, z])^2, summed as cKDTree does (see the module docstring)."""
-    n = x.shape[1]
-    if n >= 8:                                 # a point is the box [p, p]: its gaps are |x - p|
-        return _box_sq_dist(x, b, points, points, p)
-    s = 0.0
-    for z in range(n):                         # Z < 8: cKDTree's sum is this one, in one accumulator
-        d = x[b, z] - points[p, z]
-        s += d * d
-    return s
+def _leaf_sq_dists(x, b, blocks, leaf, out, acc):
+    """out[j] = sum_z (x[b, z] - blocks[leaf, z, j])^2 for the W points of a leaf, summed as cKDTree does.
+
+    Z < 8: left to right; Z >= 8: coordinate z into accumulator z % 4 up to 4 (Z // 4), the four added
+    left to right, then the rest. ``acc`` (4, W) is scratch.
+    """
+    n, width = x.shape[1], blocks.shape[2]
+    if n < 8:
+        q = x[b, 0]
+        for j in range(width):                                            # 0 + d^2 = d^2 exactly
+            d = q - blocks[leaf, 0, j]
+            out[j] = d * d
+        for z in range(1, n):
+            q = x[b, z]
+            for j in range(width):
+                d = q - blocks[leaf, z, j]
+                out[j] += d * d
+        return
+    for r in range(4):
+        for j in range(width):
+            acc[r, j] = 0.0
+    four = 4 * (n // 4)
+    for z in range(four):
+        q = x[b, z]
+        for j in range(width):
+            d = q - blocks[leaf, z, j]
+            acc[z % 4, j] += d * d
+    for j in range(width):
+        out[j] = acc[0, j] + acc[1, j] + acc[2, j] + acc[3, j]
+    for z in range(four, n):
+        q = x[b, z]
+        for j in range(width):
+            d = q - blocks[leaf, z, j]
+            out[j] += d * d
 
 
 @_inline
@@ -144,7 +182,7 @@ def _gap(q, lo, hi):
 
 @_inline
 def _box_sq_dist(x, b, box_lo, box_hi, node):
-    """Squared distance of x[b] (Z,) to the box of a node, summed like :func:`_sq_dist`."""
+    """Squared distance of x[b] (Z,) to the box of a node, summed like :func:`_leaf_sq_dists`."""
     n = x.shape[1]
     s = 0.0
     if n < 8:
@@ -178,34 +216,57 @@ def _worse(d_a, id_a, d_b, id_b):
 
 
 @_inline
-def _sift_down(heap_d, heap_id, i, count):
-    """Restore the max-heap (worst first) of the first ``count`` entries below entry i."""
-    while True:
-        child = 2 * i + 1
-        if child >= count:
-            return
-        if child + 1 < count and _worse(heap_d[child + 1], heap_id[child + 1], heap_d[child], heap_id[child]):
-            child += 1
-        if not _worse(heap_d[child], heap_id[child], heap_d[i], heap_id[i]):
-            return
-        heap_d[i], heap_d[child] = heap_d[child], heap_d[i]
-        heap_id[i], heap_id[child] = heap_id[child], heap_id[i]
-        i = child
+def _n_within(leaf_d, m, bound):
+    """How many of leaf_d[:m] are <= bound (a branch-free count)."""
+    n = 0
+    for j in range(m):
+        n += leaf_d[j] <= bound
+    return n
 
 
 @_inline
-def _push(heap_d, heap_id, count, d, ident):
-    """Add (d, ident) to a max-heap of ``count`` entries (room for it assumed) -> the new count."""
-    i = count
-    heap_d[i], heap_id[i] = d, ident
-    while i > 0:
-        parent = (i - 1) // 2
-        if not _worse(heap_d[i], heap_id[i], heap_d[parent], heap_id[parent]):
-            break
-        heap_d[i], heap_d[parent] = heap_d[parent], heap_d[i]
-        heap_id[i], heap_id[parent] = heap_id[parent], heap_id[i]
-        i = parent
-    return count + 1
+def _kth_cap(leaf_d, m, k):
+    """A value with at least k of leaf_d[:m] (m >= k) at or below it, near the k-th smallest.
+
+    The smallest of about 16 sampled lanes that has k lanes at or below it (inf when none has):
+    a bound on the k-th nearest distance before k points are kept.
+    """
+    cap = np.inf
+    for j in range(0, m, max(1, m // 16)):
+        if leaf_d[j] < cap and _n_within(leaf_d, m, leaf_d[j]) >= k:
+            cap = leaf_d[j]
+    return cap
+
+
+@_inline
+def _try_leaf(leaf_d, m, bound, ids, first, best_d, best_id, count):
+    """Insert the leaf's points (squared distances leaf_d[:m], ids[first:first + m]) that beat the best -> count.
+
+    Only points at or below ``bound`` are tried (the k-th best so far, or a cap with k points below).
+    """
+    k = best_d.shape[0]
+    if _n_within(leaf_d, m, bound) == 0:                                  # none as near as the bound: skip
+        return count
+    for j in range(m):
+        d = leaf_d[j]
+        if d <= bound and (count < k or _worse(best_d[k - 1], best_id[k - 1], d, ids[first + j])):
+            count = _insert(best_d, best_id, count, d, ids[first + j])
+    return count
+
+
+@_inline
+def _insert(best_d, best_id, count, d, ident):
+    """Put (d, ident) in place in the sorted best_d, best_id (K,) holding ``count`` entries -> the new count.
+
+    With K entries already, the last one (the worst) drops out; (d, ident) must come before it.
+    """
+    k = best_d.shape[0]
+    i = count if count < k else k - 1
+    while i > 0 and _worse(best_d[i - 1], best_id[i - 1], d, ident):       # shift the worse ones up
+        best_d[i], best_id[i] = best_d[i - 1], best_id[i - 1]
+        i -= 1
+    best_d[i], best_id[i] = d, ident
+    return min(count + 1, k)
 
 
 def _leaf_of(x, left, right, split_dim, split_value):
@@ -219,9 +280,11 @@ def _leaf_of(x, left, right, split_dim, split_value):
     return leaf
 
 
-def _query(points, ids, start, stop, left, right, box_lo, box_hi, x, order, k, stack_size, dist, index):
+def _query(blocks, ids, start, stop, left, right, box_lo, box_hi, x, order, k, stack_size, dist, index):
     """Fill dist, index (B, K) with the k nearest points of each query x[b], visiting b in ``order``."""
-    heap_d, heap_id = np.empty(k), np.empty(k, np.int64)                  # (K,) worst first
+    width = blocks.shape[2]
+    best_d, best_id = np.empty(k), np.empty(k, np.int64)                  # (K,) the best so far, nearest first
+    leaf_d, acc = np.empty(width), np.empty((4, width))                   # a leaf's squared distances
     stack_node, stack_d = np.empty(stack_size, np.int64), np.empty(stack_size)   # nodes to visit, box distances
     for t in range(order.shape[0]):
         b = order[t]
@@ -230,17 +293,15 @@ def _query(points, ids, start, stop, left, right, box_lo, box_hi, x, order, k, s
         while top > 0:
             top -= 1
             node = stack_node[top]
-            bound = heap_d[0] if count == k else np.inf                   # the k-th best so far
+            bound = best_d[k - 1] if count == k else np.inf               # the k-th best so far
             if stack_d[top] > bound:
                 continue
             if left[node] < 0:                                            # a leaf: try its points
-                for p in range(start[node], stop[node]):
-                    d = _sq_dist(x, b, points, p)
-                    if count < k:
-                        count = _push(heap_d, heap_id, count, d, ids[p])
-                    elif d <= heap_d[0] and _worse(heap_d[0], heap_id[0], d, ids[p]):
-                        heap_d[0], heap_id[0] = d, ids[p]
-                        _sift_down(heap_d, heap_id, 0, k)
+                first, m = start[node], stop[node] - start[node]
+                _leaf_sq_dists(x, b, blocks, first // width, leaf_d, acc)
+                if count == 0 and m >= k:                                 # the first leaf: only its nearest few
+                    bound = _kth_cap(leaf_d, m, k)
+                count = _try_leaf(leaf_d, m, bound, ids, first, best_d, best_id, count)
                 continue
             near, far = left[node], right[node]
             d_near, d_far = _box_sq_dist(x, b, box_lo, box_hi, near), _box_sq_dist(x, b, box_lo, box_hi, far)
@@ -252,10 +313,8 @@ def _query(points, ids, start, stop, left, right, box_lo, box_hi, x, order, k, s
             if d_near <= bound:
                 stack_node[top], stack_d[top] = near, d_near
                 top += 1
-        for j in range(k - 1, -1, -1):                                    # pop the worst into place j
-            dist[b, j], index[b, j] = np.sqrt(heap_d[0]), heap_id[0]
-            heap_d[0], heap_id[0] = heap_d[j], heap_id[j]
-            _sift_down(heap_d, heap_id, 0, j)
+        for j in range(k):
+            dist[b, j], index[b, j] = np.sqrt(best_d[j]), best_id[j]
 
 
 _leaf_of_jit = _jit(_leaf_of)
