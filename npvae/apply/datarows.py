@@ -34,16 +34,19 @@ def file_chunk(path, lo, hi, recipe):
     arrays, cols = read_rows(path, lo, hi, ("FLUX", "WEIGHT", "MASK"), "CATALOG", CATALOG)
     n = len(arrays["FLUX"])
     where = (np.full(n, str(path)), np.arange(lo, lo + n))
-    return _prepared(arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"], cols, where, recipe)
+    return _prepared(arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"], cols, where, recipe, own=True)
 
 
-def _prepared(flux, weight, mask, cols, where, recipe):
-    """Arrays (B, D) and catalogue columns of B dataset rows -> a prepared chunk (native copies)."""
+def _prepared(flux, weight, mask, cols, where, recipe, own=False):
+    """Arrays (B, D) and catalogue columns of B dataset rows -> a prepared chunk (native copies).
+
+    ``own``: ``flux`` was read for this chunk alone, so the infill may fill it in place.
+    """
     flux = np.asarray(flux, np.float32)                                # (B, D) native float32
     weight = np.asarray(weight, np.float32)
     mask = np.asarray(mask) != 0
     if recipe is not None:
-        flux = recipe.fill(flux, weight, mask)
+        flux = recipe.fill(flux, weight, mask, overwrite=own)
     cols["GOOD_FRAC"] = 1.0 - np.count_nonzero(mask, axis=1) / mask.shape[1]   # (B,) 1 - mask.mean(axis=1), exactly
     cols["SOURCE"], cols["ROW"] = where
     return flux, weight, mask, cols, []

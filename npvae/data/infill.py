@@ -37,8 +37,9 @@ from ..utils import NpvaeError, as_generator, progress
 from .shards import ShardedArray, column_mean
 
 __all__ = ["iterative_pca_infill", "top_eigenvectors", "fit_infill_basis", "basis_infill", "WeightedFit",
-           "work_arrays", "fill_masked"]
+           "work_arrays", "fill_masked", "ridge_cholesky_solve", "BASIS_RIDGE"]
 
+BASIS_RIDGE = 1e-8                 # basis_infill's ridge, relative to the mean diagonal
 _WORK = threading.local()          # each thread's reusable work arrays (work_arrays)
 
 
@@ -242,17 +243,82 @@ class WeightedFit:
 
     def __init__(self, basis, ridge):
         self.B = np.asarray(basis, np.float64)                                # (D, K)
+        self.Bt = np.ascontiguousarray(self.B.T)                              # (K, D)
         self.ridge = ridge
         self.pairs, self.index = column_pair_products(self.B)                 # (D, P)
+        self.pairs_t = np.ascontiguousarray(self.pairs.T)                     # (P, D)
+        k = self.B.shape[1]
+        self.pair_at = np.zeros((k, k), np.int64)                             # (K, K) column of pair (i, j)
+        self.pair_at[self.index] = self.pair_at[self.index[::-1]] = np.arange(len(self.index[0]))
 
-    def coefficients(self, g, gy):
-        """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted), given g and g y."""
+    def coefficients(self, g, gy, cholesky=False):
+        """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted), given g and g y.
+
+        ``cholesky``: solve each K x K system by a Cholesky factorisation in one Numba loop
+        (:func:`ridge_cholesky_solve`; the matrices are positive definite by construction), much
+        faster for small K than the stacked LAPACK LU solves; the two differ by rounding only.
+        """
+        if cholesky:
+            packed = (self.pairs_t @ g.T).T                                   # (T, P) = g @ pairs
+            b = (self.Bt @ gy.T).T                                            # (T, K) = gy @ B
+            C = np.empty(b.shape)                                             # (T, K)
+            failed = ridge_cholesky_solve(packed, self.pair_at, b, self.ridge, C)
+            if failed.any():                                                  # not positive definite (NaN, ...)
+                C[failed] = self.coefficients(g[failed], gy[failed])
+            return C
         k = self.B.shape[1]
         A = symmetric_from_packed(g @ self.pairs, self.index, k)              # (T, K, K)
         scale = np.trace(A, axis1=1, axis2=2) / k                             # (T,)
         A += (self.ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
         b = gy @ self.B                                                       # (T, K)
         return np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (T, K)
+
+
+def _ridge_cholesky_solve(packed, pair_at, b, ridge, C):
+    """Per row t: C[t] = (A_t + lam_t I)^-1 b[t] by Cholesky A_t + lam_t I = L L^T, then L y = b, L^T c = y.
+
+    A_t (K, K) is row t of ``packed`` (T, P), A_t[i, j] = packed[t, pair_at[i, j]];
+    lam_t = ridge * max(trace(A_t) / K, 1e-30). Returns failed (T,) bool: rows whose matrix is not
+    positive definite (a pivot <= 0 or NaN), their C rows left unset.
+    """
+    n, k = b.shape
+    L = np.zeros((k, k))                                                      # (K, K) lower factor
+    y = np.zeros(k)                                                           # (K,)
+    failed = np.zeros(n, np.bool_)                                            # (T,)
+    for t in range(n):
+        trace = 0.0
+        for i in range(k):
+            trace += packed[t, pair_at[i, i]]
+        lam = ridge * max(trace / k, 1e-30)
+        for j in range(k):                                                    # L column by column
+            s = packed[t, pair_at[j, j]] + lam
+            for m in range(j):
+                s -= L[j, m] * L[j, m]
+            if not s > 0.0:
+                failed[t] = True
+                break
+            L[j, j] = np.sqrt(s)
+            for i in range(j + 1, k):
+                s = packed[t, pair_at[i, j]]
+                for m in range(j):
+                    s -= L[i, m] * L[j, m]
+                L[i, j] = s / L[j, j]
+        if failed[t]:
+            continue
+        for i in range(k):                                                    # L y = b
+            s = b[t, i]
+            for m in range(i):
+                s -= L[i, m] * y[m]
+            y[i] = s / L[i, i]
+        for i in range(k - 1, -1, -1):                                        # L^T c = y
+            s = y[i]
+            for m in range(i + 1, k):
+                s -= L[m, i] * C[t, m]
+            C[t, i] = s / L[i, i]
+    return failed
+
+
+ridge_cholesky_solve = numba.njit(cache=True, nogil=True)(_ridge_cholesky_solve)
 
 
 def _fill_masked(flux, mask, mean, V, C):
@@ -287,7 +353,7 @@ def _weighted_residuals(flux, mask, weight, mean, g, gy):
 _weighted_residuals_jit = numba.njit(cache=True, nogil=True)(_weighted_residuals)
 
 
-def basis_infill(X, mask, mean, V, weight=None, ridge=1e-8):
+def basis_infill(X, mask, mean, V, weight=None, ridge=BASIS_RIDGE, *, overwrite=False):
     """Fill the masked pixels of each spectrum from a fixed basis, one spectrum at a time.
 
     For spectrum n with good-pixel weights g_n (``weight`` where not masked, else 1; 0 where
@@ -295,22 +361,26 @@ def basis_infill(X, mask, mean, V, weight=None, ridge=1e-8):
 
         (V^T G_n V) c_n = V^T G_n (x_n - mean),   G_n = diag(g_n),
 
-    and masked pixels become mean + V c_n. Row n of the result depends only on row n of the
-    inputs and on (mean, V): the batch plays no part.
+    (:class:`WeightedFit`, each K x K system by Cholesky) and masked pixels become mean + V c_n.
+    Row n of the result depends only on row n of the inputs and on (mean, V): the batch plays
+    no part.
 
     Parameters
     ----------
     X : ndarray (N, D)
     mask : ndarray (N, D) bool, True = fill
-    mean : ndarray (D,); V : ndarray (D, K)
+    mean : ndarray (D,)
+    V : ndarray (D, K), or ``WeightedFit(V, ridge)`` made once for many calls (its ridge is used)
     weight : ndarray (N, D) or None (unweighted)
     ridge : float, added to the diagonal (relative to its mean) for spectra the basis fits badly
+    overwrite : bool
+        Fill X itself when it is already a C-ordered float32 array (no copy).
 
     Returns
     -------
-    X_filled : float32 (N, D) copy; unmasked pixels are exactly the input.
+    X_filled : float32 (N, D) (a copy unless ``overwrite``); unmasked pixels are exactly the input.
     """
-    X = np.array(X, dtype=np.float32, order="C")                              # (N, D) copy
+    X = np.ascontiguousarray(X, np.float32) if overwrite else np.array(X, dtype=np.float32, order="C")   # (N, D)
     mask = np.ascontiguousarray(mask, bool)
     for name, a in (("mask", mask), ("weight", X if weight is None else weight)):
         if np.shape(a) != X.shape or X.ndim != 2:
@@ -325,10 +395,10 @@ def basis_infill(X, mask, mean, V, weight=None, ridge=1e-8):
     w = np.zeros((0, 0), np.float32) if weight is None else np.asarray(weight)
     w = np.ascontiguousarray(w if every or weight is None else w[rows])      # (R, D) or (0, 0)
     mean = np.ascontiguousarray(mean, np.float64)                             # (D,)
-    fit = WeightedFit(V, ridge)
+    fit = V if isinstance(V, WeightedFit) else WeightedFit(V, ridge)
     g, gy = work_arrays(2, x.shape)                                           # (R, D) float64 each
     _weighted_residuals_jit(x, m, w, mean, g, gy)
-    C = fit.coefficients(g, gy)                                               # (R, K)
+    C = fit.coefficients(g, gy, cholesky=True)                                # (R, K)
     fill_masked(x, m, mean, fit.B, C)                                         # x[m] <- mean + V c, in place
     if not every:
         X[rows] = x
