@@ -137,7 +137,7 @@ def test_read_rows_gives_the_rows_astropy_reads(tmp_path):
             arrays, cols = read_rows(path, lo, hi, ("FLUX", "WEIGHT", "MASK"), "CATALOG", columns)
             for name in ("FLUX", "WEIGHT", "MASK"):
                 np.testing.assert_array_equal(arrays[name], hdul[name].data[lo:hi], err_msg=name)
-                assert arrays[name].dtype.isnative
+                assert arrays[name].dtype.isnative and arrays[name].flags.writeable   # filled in place
             for col in columns:
                 expected = hdul["CATALOG"].data[col][lo:hi]
                 if expected.dtype.kind in "SU":
