@@ -335,7 +335,7 @@ def _table_rows(f, path, header, start, lo, hi, columns):
             raise NpvaeError(f"{path}: HDU {header.name} has no column {col}")
         values = rows[col]
         if values.dtype.kind == "S":
-            out[col] = np.char.strip(np.char.decode(values, "ascii"))
+            out[col] = np.char.strip(values.astype(f"U{values.itemsize}"))   # ASCII, as np.char.decode
         else:
             out[col] = _scaled(values, header, names.index(col) + 1)
     return out
