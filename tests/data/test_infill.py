@@ -151,3 +151,20 @@ def test_basis_infill_overwrite_fills_the_given_array_and_only_then():
     same = basis_infill(X, mask, mean, fit, overwrite=True)
     assert same is X
     np.testing.assert_array_equal(same, copy)
+
+
+def test_a_recipe_fills_with_its_cached_fit_and_pickles_without_it():
+    import pickle
+
+    from npvae.data.recipe import Preprocessing
+    rng = np.random.default_rng(15)
+    clean, noisy = _low_rank(rng, n=30, d=1000, rank=4)
+    mean, V = clean.mean(axis=0), np.linalg.qr(rng.normal(size=(1000, 4)))[0]
+    recipe = Preprocessing(infill_mean=mean, infill_vectors=V)
+    mask, weight = rng.random(noisy.shape) < 0.1, rng.uniform(1, 2, noisy.shape).astype(np.float32)
+    want = basis_infill(noisy, mask, mean, V, weight=weight)
+    np.testing.assert_array_equal(recipe.fill(noisy, weight, mask), want)
+    assert recipe.infill_fit is recipe.infill_fit                             # made once
+    again = pickle.loads(pickle.dumps(recipe))
+    assert "infill_fit" not in again.__dict__                                 # not sent with the model
+    np.testing.assert_array_equal(again.fill(noisy, weight, mask), want)
