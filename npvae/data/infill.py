@@ -37,7 +37,8 @@ from ..utils import NpvaeError, as_generator, progress
 from .shards import ShardedArray, column_mean
 
 __all__ = ["iterative_pca_infill", "top_eigenvectors", "fit_infill_basis", "basis_infill", "WeightedFit",
-           "work_arrays", "fill_masked", "ridge_cholesky_solve", "BASIS_RIDGE"]
+           "work_arrays", "fill_masked", "ridge_cholesky_solve", "cholesky_solve",
+           "BASIS_RIDGE"]
 
 BASIS_RIDGE = 1e-8                 # basis_infill's ridge, relative to the mean diagonal
 _WORK = threading.local()          # each thread's reusable work arrays (work_arrays)
@@ -230,6 +231,44 @@ def work_arrays(n, shape):
         if slots[i].size < size:
             slots[i] = np.empty(size)
     return [slots[i][:size].reshape(shape) for i in range(n)]
+
+
+def _cholesky_solve(A, b, out):
+    """out_i = A_i^{-1} b_i by Cholesky, A_i = L L^T, for SPD (M, K, K); a row whose A_i is not PD gets NaN."""
+    M, K = b.shape
+    L = np.zeros((K, K))
+    y = np.zeros(K)
+    for i in range(M):
+        ok = True
+        for j in range(K):                              # L, column by column
+            s = A[i, j, j]
+            for p in range(j):
+                s -= L[j, p] * L[j, p]
+            if not s > 0.0:
+                ok = False
+                break
+            L[j, j] = np.sqrt(s)
+            for r in range(j + 1, K):
+                t = A[i, r, j]
+                for p in range(j):
+                    t -= L[r, p] * L[j, p]
+                L[r, j] = t / L[j, j]
+        if not ok:
+            out[i, :] = np.nan
+            continue
+        for j in range(K):                              # L y = b
+            t = b[i, j]
+            for p in range(j):
+                t -= L[j, p] * y[p]
+            y[j] = t / L[j, j]
+        for j in range(K - 1, -1, -1):                  # L^T x = y
+            t = y[j]
+            for p in range(j + 1, K):
+                t -= L[p, j] * out[i, p]
+            out[i, j] = t / L[j, j]
+
+
+cholesky_solve = numba.njit(cache=True, nogil=True)(_cholesky_solve)
 
 
 class WeightedFit:
