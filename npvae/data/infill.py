@@ -37,8 +37,7 @@ from ..utils import NpvaeError, as_generator, progress
 from .shards import ShardedArray, column_mean
 
 __all__ = ["iterative_pca_infill", "top_eigenvectors", "fit_infill_basis", "basis_infill", "WeightedFit",
-           "work_arrays", "fill_masked", "ridge_cholesky_solve", "cholesky_solve",
-           "BASIS_RIDGE"]
+           "work_arrays", "fill_masked", "cholesky_solve", "BASIS_RIDGE"]
 
 BASIS_RIDGE = 1e-8                 # basis_infill's ridge, relative to the mean diagonal
 _WORK = threading.local()          # each thread's reusable work arrays (work_arrays)
@@ -286,78 +285,31 @@ class WeightedFit:
         self.ridge = ridge
         self.pairs, self.index = column_pair_products(self.B)                 # (D, P)
         self.pairs_t = np.ascontiguousarray(self.pairs.T)                     # (P, D)
-        k = self.B.shape[1]
-        self.pair_at = np.zeros((k, k), np.int64)                             # (K, K) column of pair (i, j)
-        self.pair_at[self.index] = self.pair_at[self.index[::-1]] = np.arange(len(self.index[0]))
 
     def coefficients(self, g, gy, cholesky=False):
         """Coefficients (T, K) of rows y (T, D) with weights g (T, D) (0 = pixel not fitted), given g and g y.
 
-        ``cholesky``: solve each K x K system by a Cholesky factorisation in one Numba loop
-        (:func:`ridge_cholesky_solve`; the matrices are positive definite by construction), much
-        faster for small K than the stacked LAPACK LU solves; the two differ by rounding only.
+        ``cholesky``: the same systems solved by Cholesky in one Numba loop (:func:`cholesky_solve`;
+        a row whose matrix is not positive definite by LU), much faster for small K than the
+        stacked LAPACK LU solves, with both products in the orientation OpenBLAS runs faster;
+        the two differ by rounding only.
         """
-        if cholesky:
-            packed = (self.pairs_t @ g.T).T                                   # (T, P) = g @ pairs
-            b = (self.Bt @ gy.T).T                                            # (T, K) = gy @ B
-            C = np.empty(b.shape)                                             # (T, K)
-            failed = ridge_cholesky_solve(packed, self.pair_at, b, self.ridge, C)
-            if failed.any():                                                  # not positive definite (NaN, ...)
-                C[failed] = self.coefficients(g[failed], gy[failed])
-            return C
         k = self.B.shape[1]
-        A = symmetric_from_packed(g @ self.pairs, self.index, k)              # (T, K, K)
+        if cholesky:
+            packed, b = (self.pairs_t @ g.T).T, (self.Bt @ gy.T).T           # (T, P) = g @ pairs, (T, K) = gy @ B
+        else:
+            packed, b = g @ self.pairs, gy @ self.B                           # (T, P), (T, K)
+        A = symmetric_from_packed(packed, self.index, k)                      # (T, K, K)
         scale = np.trace(A, axis1=1, axis2=2) / k                             # (T,)
         A += (self.ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
-        b = gy @ self.B                                                       # (T, K)
-        return np.linalg.solve(A, b[:, :, None])[:, :, 0]                     # (T, K)
-
-
-def _ridge_cholesky_solve(packed, pair_at, b, ridge, C):
-    """Per row t: C[t] = (A_t + lam_t I)^-1 b[t] by Cholesky A_t + lam_t I = L L^T, then L y = b, L^T c = y.
-
-    A_t (K, K) is row t of ``packed`` (T, P), A_t[i, j] = packed[t, pair_at[i, j]];
-    lam_t = ridge * max(trace(A_t) / K, 1e-30). Returns failed (T,) bool: rows whose matrix is not
-    positive definite (a pivot <= 0 or NaN), their C rows left unset.
-    """
-    n, k = b.shape
-    L = np.zeros((k, k))                                                      # (K, K) lower factor
-    y = np.zeros(k)                                                           # (K,)
-    failed = np.zeros(n, np.bool_)                                            # (T,)
-    for t in range(n):
-        trace = 0.0
-        for i in range(k):
-            trace += packed[t, pair_at[i, i]]
-        lam = ridge * max(trace / k, 1e-30)
-        for j in range(k):                                                    # L column by column
-            s = packed[t, pair_at[j, j]] + lam
-            for m in range(j):
-                s -= L[j, m] * L[j, m]
-            if not s > 0.0:
-                failed[t] = True
-                break
-            L[j, j] = np.sqrt(s)
-            for i in range(j + 1, k):
-                s = packed[t, pair_at[i, j]]
-                for m in range(j):
-                    s -= L[i, m] * L[j, m]
-                L[i, j] = s / L[j, j]
-        if failed[t]:
-            continue
-        for i in range(k):                                                    # L y = b
-            s = b[t, i]
-            for m in range(i):
-                s -= L[i, m] * y[m]
-            y[i] = s / L[i, i]
-        for i in range(k - 1, -1, -1):                                        # L^T c = y
-            s = y[i]
-            for m in range(i + 1, k):
-                s -= L[m, i] * C[t, m]
-            C[t, i] = s / L[i, i]
-    return failed
-
-
-ridge_cholesky_solve = numba.njit(cache=True, nogil=True)(_ridge_cholesky_solve)
+        if not cholesky:
+            return np.linalg.solve(A, b[:, :, None])[:, :, 0]                 # (T, K)
+        C = np.empty(b.shape)                                                 # (T, K)
+        cholesky_solve(A, b, C)
+        failed = np.isnan(C).any(axis=1)                                      # (T,) not positive definite
+        if failed.any():
+            C[failed] = np.linalg.solve(A[failed], b[failed][:, :, None])[:, :, 0]
+        return C
 
 
 def _fill_masked(flux, mask, mean, V, C):
