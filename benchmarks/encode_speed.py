@@ -16,7 +16,9 @@
     ``--profile-rows`` rows of the first shard, twice (the second counts). The LOF is also timed
     the way it was before the kd-tree of :mod:`npvae.analysis.kdtree` (SciPy's ``cKDTree``), the
     two alternating chunk by chunk and checked equal; the fraction of rows with masked pixels
-    (the only ones the basis infill works on) is printed too.
+    (the only ones the basis infill works on) is printed too, and what a task's result costs a
+    Dask worker: pickling it and its bytes per spectrum; and the page faults of the tasks per
+    spectrum (first touches of fresh memory pages, each costly on this machine).
 
 (d) ``--dask SURVEY MODEL``: the same encode on a LocalCluster of 2 workers, warmed up on the
     first shard (imports, model, LOF fit, Numba), then the whole survey: wall spectra/s and CPU
@@ -30,6 +32,7 @@ spectra per second. Targets: (a) >= 100,000/s, (b) >= 2,000/s on 2 cores.
     python benchmarks/encode_speed.py --dask SURVEY_DIR RUN_DIR
 """
 import argparse
+import pickle
 import resource
 import statistics
 import tempfile
@@ -119,7 +122,7 @@ def profile(survey, model_path, n_rows):
     masked_rows = []
     shard, rows = dataset_files(Path(survey).resolve())[0]
     ranges = [(lo, min(lo + CHUNK, rows, n_rows)) for lo in range(0, min(rows, n_rows), CHUNK)]
-    cpu = {}
+    cpu, sent = {}, [0, 0]                                            # cpu s by part; result bytes, faults
 
     def timed(name, fn, *args, **kwargs):
         t0 = time.thread_time()
@@ -133,20 +136,24 @@ def profile(survey, model_path, n_rows):
                               CATALOG)
             flux, weight, mask = arrays["FLUX"], arrays["WEIGHT"], arrays["MASK"] != 0
             masked_rows.append(np.count_nonzero(mask.any(axis=1)) / len(mask))
-            flux = timed("basis infill", model.preprocessing.fill, flux, weight, mask)
+            flux = timed("basis infill", model.preprocessing.fill, flux, weight, mask, overwrite=True)   # as a task
             mu = timed("encode_chunk (MU, LOGVAR, RCHI2)", encode_chunk, model, flux, weight)[0]
             timed("encode_chunk (MU, LOGVAR; --no-rchi2)", encode_chunk, model, flux, weight, rchi2=False)
             new = timed("LOF (k = 20), kd-tree", lof_novelty_scores, lof, mu)
             old = timed("LOF (k = 20), cKDTree (before)", lof_with_ckdtree, lof, old_tree, mu)
             if not np.array_equal(new, old):
                 print(f"  LOF: {np.count_nonzero(new != old)} scores differ (ties ordered differently)")
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for s in range(0, len(ranges), TASK_CHUNKS):
             items = [("rows", str(shard), lo, hi) for lo, hi in ranges[s:s + TASK_CHUNKS]]
-            timed("whole encode_task", encode_task, items, model, "pca", False)
+            result = timed("whole encode_task", encode_task, items, model, "pca", False)
+            sent[0] += len(timed("pickling a task's result (Dask)", pickle.dumps, result, protocol=5))
+        sent[1] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
     for _ in range(2):                                                # the first warms caches and Numba
         cpu.clear()
         masked_rows.clear()
+        sent[:] = [0, 0]
         one_thread(parts)
     n = ranges[-1][1] - ranges[0][0]
     print(f"(c) encode profile, one thread: {n} rows of {shard.name}, chunks of {CHUNK}, thread CPU us per spectrum")
@@ -154,6 +161,8 @@ def profile(survey, model_path, n_rows):
         print(f"  {name:44s} {seconds / n * 1e6:8.1f}")
     parts_of_task = ("read rows", "basis infill", "encode_chunk (MU, LOGVAR, RCHI2)", "LOF (k = 20), kd-tree")
     glue = cpu["whole encode_task"] - sum(cpu[k] for k in parts_of_task)
+    print(f"  {'(a task result pickled: bytes per spectrum)':44s} {sent[0] / n:8.1f}")
+    print(f"  {'(page faults per spectrum in the tasks)':44s} {sent[1] / n:8.2f}")
     print(f"  {'glue (task minus the parts)':44s} {glue / n * 1e6:8.1f}")
     print(f"  rows with masked pixels: {np.mean(masked_rows):.1%}; reference latents: {len(lof.lof._fit_X)}")
 

@@ -29,7 +29,7 @@ from ..data.record import Spectrum
 from ..data.shards import MANIFEST
 from ..paper import LOF_K
 from ..utils import NpvaeError, progress
-from .datarows import dataset_chunk, dataset_files, file_chunk
+from .datarows import SourceColumn, dataset_chunk, dataset_files, file_chunk
 from .encode import encode_chunk, vae_infill
 
 __all__ = ["encode_spectra", "encode_task", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
@@ -169,7 +169,7 @@ def prepare_raw(items, recipe):
         items, skipped = read_records(items)
     flux, weight, mask, rows, more = recipe.prepare(items)
     cols = _columns(rows)
-    cols["SOURCE"] = np.array(_kept_sources(items, more) or [""], str)[:len(rows)]   # (B,)
+    cols["SOURCE"] = SourceColumn.of([str(s) for s in _kept_sources(items, more)][:len(rows)])   # (B,)
     cols["ROW"] = np.zeros(len(rows), np.int64)                        # a raw file is one spectrum
     return flux, weight, mask, cols, skipped + more
 
@@ -300,8 +300,9 @@ def encode_task(items, model, method, reconstructions, lof=None, rchi2=True):
 
 
 def _joined(parts):
-    """Columns of consecutive chunks (dicts of arrays, the same keys) joined into one dict."""
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    """Columns of consecutive chunks (dicts of arrays, the same keys; SOURCE a SourceColumn) joined into one dict."""
+    return {name: (SourceColumn.concatenate if name == "SOURCE" else np.concatenate)([p[name] for p in parts])
+            for name in parts[0]}
 
 
 def _encode_prepared(model, prepared, method, lof, reconstructions, rchi2=True):
@@ -336,4 +337,5 @@ def _table(parts, model, reconstructions, rchi2=True):
         return Table({n: np.zeros(shapes.get(n, (0,)), kinds.get(n, np.float32 if n in shapes else np.float64))
                       for n in names})
     columns = _joined(parts)
+    columns["SOURCE"] = columns["SOURCE"].strings()                           # (N,) str, made once
     return Table({n: columns[n] for n in names}, copy=False)                # fresh arrays: no second copy

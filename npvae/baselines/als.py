@@ -26,14 +26,14 @@ Cost per step: the N (K, K) and D (K+1, K+1) symmetric normal matrices come from
 product each over the packed upper triangle (K (K+1) / 2 columns, not K^2); the chi^2 of the
 components step comes from its normal equations,
 chi^2 = sum_d (s_d - 2 p~_d . b_d + p~_d^T A_d p~_d), s_d = sum_n w_nd x_nd^2, with no (N, D)
-temporary. The stacked small systems are solved by Cholesky (:func:`solve_spd_stacked`).
+temporary. The stacked small systems are solved by Cholesky (:func:`solve_spd_stacked`, the kernel
+:func:`npvae.data.infill.cholesky_solve`).
 
 Shapes: N spectra, D pixels, K components, M stacked systems, T = K (K+1) / 2 packed entries.
 """
-import numba
 import numpy as np
 
-from ..data.infill import column_pair_products, symmetric_from_packed
+from ..data.infill import cholesky_solve, column_pair_products, symmetric_from_packed
 from ..utils import progress
 
 __all__ = ["weighted_als", "codes_step", "components_step", "chi2", "solve_spd_stacked", "RIDGE"]
@@ -44,44 +44,6 @@ BETA_MAX = 4.0
 
 
 # ---------------------------------------------------------------- stacked symmetric systems
-def _cholesky_solve(A, b, out):
-    """out_i = A_i^{-1} b_i by Cholesky, A_i = L L^T, for SPD (M, K, K); a row whose A_i is not PD gets NaN."""
-    M, K = b.shape
-    L = np.zeros((K, K))
-    y = np.zeros(K)
-    for i in range(M):
-        ok = True
-        for j in range(K):                              # L, column by column
-            s = A[i, j, j]
-            for p in range(j):
-                s -= L[j, p] * L[j, p]
-            if not s > 0.0:
-                ok = False
-                break
-            L[j, j] = np.sqrt(s)
-            for r in range(j + 1, K):
-                t = A[i, r, j]
-                for p in range(j):
-                    t -= L[r, p] * L[j, p]
-                L[r, j] = t / L[j, j]
-        if not ok:
-            out[i, :] = np.nan
-            continue
-        for j in range(K):                              # L y = b
-            t = b[i, j]
-            for p in range(j):
-                t -= L[j, p] * y[p]
-            y[j] = t / L[j, j]
-        for j in range(K - 1, -1, -1):                  # L^T x = y
-            t = y[j]
-            for p in range(j + 1, K):
-                t -= L[p, j] * out[i, p]
-            out[i, j] = t / L[j, j]
-
-
-_cholesky_solve_jit = numba.njit(cache=True, nogil=True)(_cholesky_solve)
-
-
 def solve_spd_stacked(A, b, ridge=RIDGE):
     """Solve (A_i + r_i I) y_i = b_i, r_i = ridge trace(A_i) / K (or ridge if the trace is 0).
 
@@ -94,7 +56,7 @@ def solve_spd_stacked(A, b, ridge=RIDGE):
     A = A + r[:, None, None] * np.eye(K)                                # (M, K, K)
     b = np.ascontiguousarray(b, dtype=np.float64)                       # (M, K)
     y = np.empty_like(b)                                                # (M, K)
-    _cholesky_solve_jit(A, b, y)
+    cholesky_solve(A, b, y)
     bad = np.isnan(y).any(axis=1)                                       # (M,)
     if bad.any():
         y[bad] = np.linalg.solve(A[bad], b[bad][..., None])[..., 0]

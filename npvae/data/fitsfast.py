@@ -286,10 +286,15 @@ def read_rows(path, lo, hi, images=(), table=None, columns=()):
     return arrays, cols
 
 
+def _row_range(lo, hi, n_rows):
+    """lo:hi clipped to the n_rows there are (lo <= hi)."""
+    lo, hi = min(max(int(lo), 0), n_rows), min(max(int(hi), 0), n_rows)
+    return lo, max(hi, lo)
+
+
 def _rows_bytes(f, path, start, row_bytes, lo, hi, n_rows, what):
     """Bytes of rows lo:hi (clipped) of a data unit starting at ``start``; -> (bytes, rows read)."""
-    lo, hi = min(max(int(lo), 0), n_rows), min(max(int(hi), 0), n_rows)
-    hi = max(hi, lo)
+    lo, hi = _row_range(lo, hi, n_rows)
     f.seek(start + lo * row_bytes)
     data = f.read((hi - lo) * row_bytes)
     if len(data) < (hi - lo) * row_bytes:
@@ -298,17 +303,24 @@ def _rows_bytes(f, path, start, row_bytes, lo, hi, n_rows, what):
 
 
 def _image_rows(f, path, header, start, lo, hi):
-    """Rows lo:hi of a 2-D image -> (R, M) native (scaled by BSCALE, BZERO if present)."""
+    """Rows lo:hi of a 2-D image -> (R, M) native (scaled by BSCALE, BZERO if present).
+
+    The rows are read straight into the array that is returned and byte-swapped there: one
+    buffer, no copy.
+    """
     if int(header.get("NAXIS", 0)) != 2 or int(header.get("BITPIX", 0)) not in _BITPIX:
         raise NpvaeError(f"{path}: HDU {header.name} is not a 2-D image")
     dtype = np.dtype(_BITPIX[int(header.get("BITPIX"))])
     width, n_rows = int(header.get("NAXIS1")), int(header.get("NAXIS2"))
-    data, n = _rows_bytes(f, path, start, width * dtype.itemsize, lo, hi, n_rows, header.name)
-    values = np.frombuffer(data, dtype).reshape(n, width)                        # (R, M)
+    lo, hi = _row_range(lo, hi, n_rows)
+    values = np.empty((hi - lo, width), dtype)                                    # (R, M) file byte order
+    f.seek(start + lo * width * dtype.itemsize)
+    if f.readinto(values.reshape(-1).view(np.uint8)) < values.nbytes:
+        raise NpvaeError(f"{path}: truncated FITS file (HDU {header.name}: rows {lo}..{hi} not all there)")
     scale, zero = header.get("BSCALE", 1), header.get("BZERO", 0)
     if scale != 1 or zero != 0:
         return values * float(scale) + float(zero)
-    return values.astype(dtype.newbyteorder("="))
+    return values.byteswap(inplace=True).view(dtype.newbyteorder("=")) if not dtype.isnative else values
 
 
 def _table_rows(f, path, header, start, lo, hi, columns):
@@ -323,7 +335,7 @@ def _table_rows(f, path, header, start, lo, hi, columns):
             raise NpvaeError(f"{path}: HDU {header.name} has no column {col}")
         values = rows[col]
         if values.dtype.kind == "S":
-            out[col] = np.char.strip(np.char.decode(values, "ascii"))
+            out[col] = np.char.strip(values.astype(f"U{values.itemsize}"))   # ASCII, as np.char.decode
         else:
             out[col] = _scaled(values, header, names.index(col) + 1)
     return out

@@ -11,7 +11,7 @@ docs/encode.md); :func:`npvae.load` gives it back as ``model.preprocessing``.
 Shapes: N spectra, D = M rest pixels, K infill eigenvectors.
 """
 from dataclasses import dataclass
-
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from ..paper import INFILL_EIGENVECTORS, N_PIXELS, REST_DLOGLAM, REST_LOGLAM0, SN_CAP
 from ..utils import NpvaeError
 from .dataset import dataset_meta
-from .infill import basis_infill, fit_infill_basis
+from .infill import BASIS_RIDGE, WeightedFit, basis_infill, fit_infill_basis
 from .preprocess import MIN_COVERAGE, MIN_PIXEL_COVERAGE, NORM_WINDOW, prepare_chunk
 
 __all__ = ["Preprocessing", "INFILL_METHODS", "DEFAULT_INFILL", "preprocessing_for_data_file"]
@@ -114,9 +114,21 @@ class Preprocessing:
                              f"{self.infill_vectors.shape} do not fit {self.n_pixels} pixels")
 
     # --- applying it ------------------------------------------------------------------------
-    def fill(self, flux, weight, mask):
-        """Masked pixels of each spectrum filled from the training basis.  (N, D) -> (N, D) float32."""
-        return basis_infill(flux, mask, self.infill_mean, self.infill_vectors, weight=weight)
+    @cached_property
+    def infill_fit(self):
+        """The weighted fit by the infill basis (:class:`npvae.data.infill.WeightedFit`), made once."""
+        return WeightedFit(self.infill_vectors, BASIS_RIDGE)
+
+    def __getstate__(self):
+        """Pickled without the cached fit (made again where it is used)."""
+        return {k: v for k, v in self.__dict__.items() if k != "infill_fit"}
+
+    def fill(self, flux, weight, mask, overwrite=False):
+        """Masked pixels of each spectrum filled from the training basis.  (N, D) -> (N, D) float32.
+
+        ``overwrite``: fill ``flux`` itself when it is a C-ordered float32 array (no copy).
+        """
+        return basis_infill(flux, mask, self.infill_mean, self.infill_fit, weight=weight, overwrite=overwrite)
 
     def prepare(self, records, fill=True):
         """Raw records -> model input, one spectrum at a time.

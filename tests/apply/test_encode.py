@@ -123,7 +123,24 @@ def test_engine_tasks_group_whole_chunks_in_order_and_join_their_columns_exactly
     joined, skipped, n = spectra.encode_task(items[1:4], model, "pca", False)
     assert n == 15 and skipped == []
     for name, column in joined.items():
-        np.testing.assert_array_equal(column, np.concatenate([alone[i][0][name] for i in (1, 2, 3)]), err_msg=name)
+        if name == "SOURCE":                                                        # compact until the table
+            column, alone_columns = column.strings(), [alone[i][0][name].strings() for i in (1, 2, 3)]
+        else:
+            alone_columns = [alone[i][0][name] for i in (1, 2, 3)]
+        np.testing.assert_array_equal(column, np.concatenate(alone_columns), err_msg=name)
+
+
+def test_a_compact_source_column_gives_the_strings_it_stands_for():
+    from npvae.apply.datarows import SourceColumn
+    pieces = [np.full(3, "/a/shard-0.fits"), np.array(["x", "/long/" * 9 + "y.fits", "x"]), np.full(0, "z"),
+              np.full(2, "/a/shard-0.fits"), np.full(2, "")]
+    columns = [SourceColumn.repeat(str(p[0]), len(p)) if len(set(p)) == 1 else SourceColumn.of(list(p))
+               for p in pieces if len(p)] + [SourceColumn.of([])]
+    joined = SourceColumn.concatenate(columns)
+    want = np.concatenate(pieces)
+    assert joined.strings().dtype == want.dtype and list(joined.strings()) == list(want) and len(joined) == 10
+    assert sorted(joined.names) == sorted(set(want))                              # each name once
+    assert SourceColumn.concatenate([SourceColumn.of([])]).strings().dtype == np.full(0, "").dtype
 
 
 def test_an_encode_task_scores_with_the_lof_reference_it_is_given(bundle, survey, tmp_path):

@@ -130,6 +130,7 @@ def test_read_rows_gives_the_rows_astropy_reads(tmp_path):
     rng = np.random.default_rng(11)
     flux, weight, mask = _arrays(37, rng)
     catalog = _catalog(37)
+    catalog["CLASS"][::3], catalog["CLASS"][1::3] = "QSO  ", " STAR"             # padded, as in SDSS files
     path = write_dataset(tmp_path / "d.fits", flux, weight, mask, catalog)
     columns = ("PLATE", "MJD", "Z", "CLASS", "LABEL", "SN_MEDIAN")
     with fits.open(path) as hdul:
@@ -137,7 +138,7 @@ def test_read_rows_gives_the_rows_astropy_reads(tmp_path):
             arrays, cols = read_rows(path, lo, hi, ("FLUX", "WEIGHT", "MASK"), "CATALOG", columns)
             for name in ("FLUX", "WEIGHT", "MASK"):
                 np.testing.assert_array_equal(arrays[name], hdul[name].data[lo:hi], err_msg=name)
-                assert arrays[name].dtype.isnative
+                assert arrays[name].dtype.isnative and arrays[name].flags.writeable   # filled in place
             for col in columns:
                 expected = hdul["CATALOG"].data[col][lo:hi]
                 if expected.dtype.kind in "SU":

@@ -99,3 +99,65 @@ def test_weighted_residuals_kernel_matches_its_python_body():
         g = np.where(mask, 0.0, weight if w.size else 1.0)
         np.testing.assert_array_equal(outs[1][0], g)
         np.testing.assert_array_equal(outs[1][1], np.where(mask, 0.0, g * (flux.astype(np.float64) - mean)))
+
+
+def _ridge_lstsq(B, g, y, ridge):
+    """Reference: one row's coefficients by float64 np.linalg.lstsq (QR/SVD of the weighted design, no
+    normal equations): min |sqrt(g) (B c - y)|^2 + lam |c|^2, lam = ridge * tr(B^T G B) / K."""
+    lam = ridge * np.sum(g[:, None] * B * B) / B.shape[1]
+    design = np.vstack([np.sqrt(g)[:, None] * B, np.sqrt(lam) * np.eye(B.shape[1])])   # (D + K, K)
+    return np.linalg.lstsq(design, np.concatenate([np.sqrt(g) * y, np.zeros(B.shape[1])]), rcond=None)[0]
+
+
+def test_cholesky_coefficients_match_a_float64_lstsq_per_row():
+    rng = np.random.default_rng(12)
+    B = np.linalg.qr(rng.normal(size=(200, 7)))[0] * rng.uniform(0.5, 2.0, 7)   # (D, K) not orthonormal
+    g = rng.uniform(0.1, 5.0, (30, 200)) * (rng.random((30, 200)) > 0.2)         # (T, D) 20% masked
+    g[4, 60:] = 0.0                                                               # a row with few good pixels
+    y = rng.normal(size=(30, 200))
+    for ridge in (1e-8, 1e-2):
+        fit = infill.WeightedFit(B, ridge)
+        got = fit.coefficients(g, g * y, cholesky=True)
+        want = np.array([_ridge_lstsq(B, g[t], y[t], ridge) for t in range(len(g))])
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got, fit.coefficients(g, g * y), rtol=1e-10, atol=1e-13)   # the LU path
+
+
+def test_cholesky_coefficients_fall_back_to_lu_where_not_positive_definite():
+    rng = np.random.default_rng(13)
+    B, g, y = rng.normal(size=(40, 4)), rng.uniform(0.5, 2.0, (5, 40)), rng.normal(size=(5, 40))
+    g[2, :20] = -3.0                                                 # negative weights: not positive definite
+    fit = infill.WeightedFit(B, 1e-8)
+    got = fit.coefficients(g, g * y, cholesky=True)
+    np.testing.assert_allclose(got, fit.coefficients(g, g * y), rtol=1e-10)   # row 2 too, by LU
+
+
+def test_basis_infill_overwrite_fills_the_given_array_and_only_then():
+    rng = np.random.default_rng(14)
+    clean, noisy = _low_rank(rng, n=20, d=50, rank=3)
+    mean, V = clean.mean(axis=0), np.linalg.qr(rng.normal(size=(50, 3)))[0]
+    mask = rng.random(noisy.shape) < 0.2
+    X = noisy.astype(np.float32)
+    copy = basis_infill(X, mask, mean, V)
+    assert not np.shares_memory(copy, X) and np.array_equal(X, noisy.astype(np.float32))
+    fit = infill.WeightedFit(V, infill.BASIS_RIDGE)                  # made once, for many calls
+    same = basis_infill(X, mask, mean, fit, overwrite=True)
+    assert same is X
+    np.testing.assert_array_equal(same, copy)
+
+
+def test_a_recipe_fills_with_its_cached_fit_and_pickles_without_it():
+    import pickle
+
+    from npvae.data.recipe import Preprocessing
+    rng = np.random.default_rng(15)
+    clean, noisy = _low_rank(rng, n=30, d=1000, rank=4)
+    mean, V = clean.mean(axis=0), np.linalg.qr(rng.normal(size=(1000, 4)))[0]
+    recipe = Preprocessing(infill_mean=mean, infill_vectors=V)
+    mask, weight = rng.random(noisy.shape) < 0.1, rng.uniform(1, 2, noisy.shape).astype(np.float32)
+    want = basis_infill(noisy, mask, mean, V, weight=weight)
+    np.testing.assert_array_equal(recipe.fill(noisy, weight, mask), want)
+    assert recipe.infill_fit is recipe.infill_fit                             # made once
+    again = pickle.loads(pickle.dumps(recipe))
+    assert "infill_fit" not in again.__dict__                                 # not sent with the model
+    np.testing.assert_array_equal(again.fill(noisy, weight, mask), want)
