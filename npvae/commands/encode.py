@@ -11,6 +11,7 @@ With ``--top N``, the N highest outlier scores (ranked over the whole table by
 Written atomically. Shapes: N spectra, D pixels.
 """
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from astropy.io import fits
 
 from ..analysis.outliers import top_outlier_table
 from ..apply import encode_spectra
-from ..apply.spectra import CHUNK
+from ..apply.spectra import CHUNK, outlier_reference
 from ..data.fitstable import FitsImage, FitsTable, write_fits
 from ..data.preprocess import REST_WAVE
 from ..data.recipe import INFILL_METHODS
@@ -32,6 +33,7 @@ __all__ = ["register", "run", "write_latents", "write_top", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-latents-1"
 IMAGES = ("FLUX", "WEIGHT", "RECON")
+WORKER_MODULES = ("sklearn.neighbors",)   # imported by each worker to unpickle the LOF reference: preloaded
 
 
 def register(subparsers):
@@ -101,8 +103,7 @@ def run(args):
     if args.scheduler is None:
         table = encode_spectra(model, args.inputs, n_jobs=args.jobs, **options)
     else:
-        with open_engine(args.scheduler, args.workers) as engine:
-            table = encode_spectra(model, args.inputs, engine=engine, **options)
+        table = _encode_on_engine(model, args, options)
     skipped = table.meta.pop("skipped")
     report_skipped(out, len(table), skipped, verb="encoded")
     if len(table) == 0:
@@ -114,6 +115,15 @@ def run(args):
         write_top(top_out, top_outlier_table(table, args.top))
         print(f"wrote the {args.top} highest outlier scores: {top_out}")
     return 0
+
+
+def _encode_on_engine(model, args, options):
+    """encode_spectra on the engine of --scheduler; the LOF reference is fitted here while the workers start."""
+    with ThreadPoolExecutor(1) as pool:
+        lof = pool.submit(outlier_reference, model)
+        with open_engine(args.scheduler, args.workers, preload=WORKER_MODULES) as engine:
+            lof.result()                                 # kept with the model: encode_spectra reuses it
+            return encode_spectra(model, args.inputs, engine=engine, **options)
 
 
 def write_top(path, top):

@@ -15,6 +15,7 @@ shard writer); ``engine.map_in_order`` yields them in item order (a driver that 
 import collections
 import contextlib
 import importlib
+import multiprocessing
 import os
 
 from threadpoolctl import ThreadpoolController
@@ -110,24 +111,47 @@ def _distributed():
 
 
 def _local_worker_config():
-    """Dask config for new local workers: no MALLOC_TRIM_THRESHOLD_, no statistical profiler.
+    """Dask config for new local workers: forked from a fork server, no MALLOC_TRIM_THRESHOLD_, no profiler.
 
-    The nanny sets MALLOC_TRIM_THRESHOLD_ to 64 KiB by default, so glibc hands freed memory back at
-    once; the shard tasks allocate and free large arrays all the time, and spent twice the system
-    time with it (benchmarks/synth_scale.py). Each worker also samples its threads' stacks every
-    10 ms for the dashboard's profile, which a local cluster does not show. The one-thread OpenMP
-    and BLAS settings stay as Dask sets them.
+    Workers are forked from a fork server (where the system has one) instead of spawned: the
+    server imports the modules of :func:`_preload_workers` once and each worker starts as a fork
+    of it, already importing them (a spawned worker imports everything itself), and a worker
+    that is done exits at once (a spawned one first tears down its interpreter, a second of
+    waiting at each cluster's close). The nanny sets MALLOC_TRIM_THRESHOLD_ to 64 KiB by
+    default, so glibc hands freed memory back at once; the shard tasks allocate and free large
+    arrays all the time, and spent twice the system time with it (benchmarks/synth_scale.py).
+    Each worker also samples its threads' stacks every 10 ms for the dashboard's profile, which
+    a local cluster does not show. The one-thread OpenMP and BLAS settings stay as Dask sets
+    them (the fork server starts with them).
     """
     config = importlib.import_module("dask").config
     environ = dict(config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    return config.set({"distributed.nanny.pre-spawn-environ": environ,
-                       "distributed.worker.profile.enabled": False})
+    settings = {"distributed.nanny.pre-spawn-environ": environ, "distributed.worker.profile.enabled": False}
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        settings["distributed.worker.multiprocessing-method"] = "forkserver"
+    return config.set(settings)
+
+
+def _preload_workers(modules):
+    """Have the fork server import Dask, npvae and ``modules`` (names) before it forks the first worker.
+
+    Only the first call in a process counts (the fork server starts once, with the first
+    worker, and serves every later cluster of the process); without a fork server, nothing.
+    """
+    context = importlib.import_module("distributed.utils").get_mp_context()   # Dask sets its own list first
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(["distributed", __package__.split(".")[0], *modules])
 
 
 @contextlib.contextmanager
-def open_engine(scheduler="local", workers=None):
-    """Context manager yielding the engine of ``scheduler`` ('none', 'local' or 'tcp://...')."""
+def open_engine(scheduler="local", workers=None, preload=()):
+    """Context manager yielding the engine of ``scheduler`` ('none', 'local' or 'tcp://...').
+
+    ``preload``: names of modules the tasks will need besides npvae, imported by a local
+    cluster's fork server before the workers start (so once, not in each worker; see
+    :func:`_local_worker_config`).
+    """
     check_scheduler(scheduler, workers)
     if scheduler == "none":
         yield InProcess()
@@ -136,6 +160,7 @@ def open_engine(scheduler="local", workers=None):
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
         with _local_worker_config():
+            _preload_workers(preload)
             cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                       scheduler_kwargs={"dashboard_address": ":0"})   # no dashboard, free port
         with cluster, dd.Client(cluster) as client:
