@@ -1,6 +1,11 @@
-"""The engines' one-thread wrapper: BLAS limited to one thread inside, restored after, pools found once."""
+"""The engines: the one-thread wrapper (BLAS limited to one thread inside, restored after, pools found
+once) and the local cluster's workers (the Dask settings, forked from a fork server)."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from _children import npvae_env
 from threadpoolctl import threadpool_info
 
 from npvae.distributed import engines
@@ -26,3 +31,26 @@ def test_local_workers_start_without_the_malloc_trim_setting_and_the_stack_profi
         assert "MALLOC_TRIM_THRESHOLD_" not in dask.config.get("distributed.nanny.pre-spawn-environ")
         assert dask.config.get("distributed.worker.profile.enabled") is False
     assert dask.config.get("distributed.worker.profile.enabled") is not False     # only for that cluster
+
+
+WORKER_PROBE = """
+import os, sys
+if __name__ == "__main__":                 # each worker imports this file too: npvae only here
+    from npvae.distributed import open_engine
+    with open_engine("local", 1, preload=("xml.dom.minidom",)) as engine:
+        probe = "(__import__('os').getppid(), [m in __import__('sys').modules for m in sys_argv])"
+        (parent, loaded), = engine.client.run(eval, probe.replace("sys_argv", repr(sys.argv[1:]))).values()
+    print(parent != os.getpid(), *loaded)
+"""
+
+
+def test_local_workers_are_forked_from_a_server_that_imported_npvae_and_the_preload(tmp_path):
+    """A fresh process (the fork server's modules are chosen once per process): its worker's parent is
+    the fork server, not the process itself, and npvae and the preloaded module are imported before any task."""
+    pytest.importorskip("distributed")
+    script = tmp_path / "probe.py"
+    script.write_text(WORKER_PROBE)
+    out = subprocess.run([sys.executable, str(script), "npvae.apply.spectra", "xml.dom.minidom", "xml.sax.saxutils"],
+                         env=npvae_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "True", "True", "False"]        # the last one: never imported
