@@ -23,6 +23,13 @@ the script times whatever the package does; nothing is changed but the timers.
 
     python benchmarks/encode_timeline.py SURVEY --model RUN --out /tmp/x.fits --top 100 --quiet \
         --infill pca --scheduler local --no-rchi2
+
+``--latents N``: instead, the LATENTS writer alone on an N-row table with encode's columns
+(SOURCE a 69-character path, as in a sharded survey): :func:`npvae.commands.encode.write_latents`
+against the astropy writer it replaced (tests/_reference.py), each twice, and the two files
+compared byte for byte.
+
+    python benchmarks/encode_timeline.py --latents 1000000
 """
 import time
 
@@ -135,8 +142,45 @@ def report(total_end):
     print(f"{'whole command':24s} {0:8.2f} {total_end - T0:8.2f} {total_end - T0:8.2f}")
 
 
+def latents_writer(n, folder="/tmp"):
+    """Seconds of write_latents and of the astropy writer on an n-row table; the files compared."""
+    import filecmp
+    from pathlib import Path
+
+    import numpy as np
+    from astropy.table import Table
+    from npvae.commands.encode import write_latents
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from _reference import write_latents_astropy
+
+    rng = np.random.default_rng(0)
+    table = Table({"PLATE": rng.integers(266, 3000, n), "MJD": rng.integers(51000, 56000, n),
+                   "FIBERID": rng.integers(1, 1000, n), "Z": rng.uniform(0, 0.3, n),
+                   "CLASS": np.array(["GALAXY", "QSO", "STAR"])[rng.integers(0, 3, n)],
+                   "LABEL": np.array(["STARFORM", "AGN", "", "BROADLINE"])[rng.integers(0, 4, n)],
+                   "MU": rng.standard_normal((n, 6)).astype(np.float32),
+                   "LOGVAR": rng.standard_normal((n, 6)).astype(np.float32), "SN_MEDIAN": rng.uniform(1, 50, n),
+                   "GOOD_FRAC": rng.uniform(0.5, 1, n), "INFILL_FRAC": rng.uniform(0, 0.5, n),
+                   "OUTLIER": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2.0, size=n)),
+                   "SOURCE": np.array([f"/work/runs/mwd/npvae-million-1000000-cjtm2wb7/survey/shard-{i:05d}.fits"
+                                       for i in range(n // 20000 + 1)])[np.arange(n) // 20000],
+                   "ROW": np.arange(n) % 20000})
+    paths = {}
+    for writer in (write_latents, write_latents_astropy) * 2:
+        paths[writer.__name__] = Path(folder) / f"latents-{writer.__name__}.fits"
+        t = time.perf_counter()
+        writer(paths[writer.__name__], table, [], {"MODEL": "run"})
+        print(f"{writer.__name__:24s} {n:,} rows: {time.perf_counter() - t:6.2f} s")
+    same = filecmp.cmp(*paths.values(), shallow=False)
+    print(f"the same bytes: {same} ({paths['write_latents'].stat().st_size:,} bytes)")
+    for path in paths.values():
+        path.unlink()
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--latents"]:
+        return latents_writer(int(argv[1]))
     parser = npvae.cli.build_parser("encode")                         # imports the command module
     mark("imports", T0)
     t = time.perf_counter()
