@@ -8,7 +8,8 @@ by the block, not the table) and written straight to the file, padded to the 288
 block. The bytes are the ones astropy writes (tests/data/test_fitstable.py checks the whole file).
 
 Columns: 1-D or 2-D (one vector per row) arrays of int16/32/64, float32/64 or uint8, and str
-(``U``, ASCII only: FITS strings are ASCII) or bytes (``S``). Images: numeric arrays.
+(``U``, ASCII only: FITS strings are ASCII) or bytes (``S``), as plain arrays (a column's unit
+or description is not written). Images: numeric arrays.
 
 Shapes: N rows, L characters of a str column.
 """
