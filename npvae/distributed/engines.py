@@ -16,7 +16,9 @@ import collections
 import contextlib
 import importlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import threading
 
 from threadpoolctl import ThreadpoolController
 
@@ -136,12 +138,26 @@ def _local_worker_config():
 def _preload_workers(modules):
     """Have the fork server import Dask, npvae and ``modules`` (names) before it forks the first worker.
 
-    Only the first call in a process counts (the fork server starts once, with the first
-    worker, and serves every later cluster of the process); without a fork server, nothing.
+    The fork server starts with the cluster's first worker; without one, nothing.
     """
     context = importlib.import_module("distributed.utils").get_mp_context()   # Dask sets its own list first
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(["distributed", __package__.split(".")[0], *modules])
+
+
+def _stop_fork_server():
+    """Stop this process's fork server, if one runs, and wait for it in a background thread.
+
+    Once waited for, its CPU time and its workers' (it waited for them) count among this
+    process's children, as spawned workers' did (``time npvae ...``, ``getrusage(RUSAGE_CHILDREN)``).
+    The thread is not a daemon: the process waits for it before exiting, while its own work goes
+    on meanwhile (the server takes a fraction of a second to exit). The next cluster starts a
+    fresh server, with that cluster's preload (the server's lock orders the two). multiprocessing
+    has no public call for this: ``_stop`` is the one its own tests use.
+    """
+    server = multiprocessing.forkserver._forkserver
+    if getattr(server, "_forkserver_pid", None) is not None:
+        threading.Thread(target=server._stop, name="npvae-fork-server-stop").start()
 
 
 @contextlib.contextmanager
@@ -150,7 +166,7 @@ def open_engine(scheduler="local", workers=None, preload=()):
 
     ``preload``: names of modules the tasks will need besides npvae, imported by a local
     cluster's fork server before the workers start (so once, not in each worker; see
-    :func:`_local_worker_config`).
+    :func:`_local_worker_config`); the server stops with the cluster.
     """
     check_scheduler(scheduler, workers)
     if scheduler == "none":
@@ -163,8 +179,11 @@ def open_engine(scheduler="local", workers=None, preload=()):
             _preload_workers(preload)
             cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                       scheduler_kwargs={"dashboard_address": ":0"})   # no dashboard, free port
-        with cluster, dd.Client(cluster) as client:
-            yield DaskEngine(client, f"local ({n} workers)")
+        try:
+            with cluster, dd.Client(cluster) as client:
+                yield DaskEngine(client, f"local ({n} workers)")
+        finally:
+            _stop_fork_server()
         return
     try:
         client = dd.Client(scheduler, timeout="30s")
