@@ -175,11 +175,11 @@ def open_engine(scheduler="local", workers=None, preload=()):
     dd = _distributed()
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
-        with _local_worker_config():
-            _preload_workers(preload)
-            cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                      scheduler_kwargs={"dashboard_address": ":0"})   # no dashboard, free port
         try:
+            with _local_worker_config():
+                _preload_workers(preload)
+                cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                          scheduler_kwargs={"dashboard_address": ":0"})   # no dashboard, free port
             with cluster, dd.Client(cluster) as client:
                 yield DaskEngine(client, f"local ({n} workers)")
         finally:
