@@ -16,6 +16,7 @@ script, and how long it took:
     cluster close     the cluster shut down
     LATENTS write     the FITS file written
     top table         the --top ranking and its CSV written
+    exit wait         the threads the process waits for before it exits (the fork server's stop)
 
 Steps that run at the same time (the LOF reference while the cluster starts) overlap in the
 list: read the "ended at" column. The wrapped functions are looked up by name at run time, so
@@ -188,6 +189,11 @@ def main(argv=None):
     mark("arguments", t)
     instrument()
     code = args.func(args)
+    t = time.perf_counter()
+    for thread in threading.enumerate():                          # what the process waits for at exit
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    mark("exit wait (threads)", t)
     report(time.perf_counter())
     return code
 
