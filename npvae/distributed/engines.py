@@ -16,7 +16,6 @@ import collections
 import contextlib
 import importlib
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import threading
 
@@ -155,7 +154,9 @@ def _stop_fork_server():
     fresh server, with that cluster's preload (the server's lock orders the two). multiprocessing
     has no public call for this: ``_stop`` is the one its own tests use.
     """
-    server = multiprocessing.forkserver._forkserver
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    server = importlib.import_module("multiprocessing.forkserver")._forkserver
     if getattr(server, "_forkserver_pid", None) is not None:
         threading.Thread(target=server._stop, name="npvae-fork-server-stop").start()
 
