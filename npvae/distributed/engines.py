@@ -43,6 +43,7 @@ def check_scheduler(scheduler, workers=None):
 
 
 _POOLS = []                        # this process's ThreadpoolController, found on first use
+_OPEN_LOCAL = []                   # one entry per local cluster open in this process: they share one fork server
 
 
 def one_thread(fn, *args):
@@ -137,7 +138,8 @@ def _local_worker_config():
 def _preload_workers(modules):
     """Have the fork server import Dask, npvae and ``modules`` (names) before it forks the first worker.
 
-    The fork server starts with the cluster's first worker; without one, nothing.
+    The fork server starts with the cluster's first worker (a cluster opened while another is
+    open shares that one's server and preload); without a fork server, nothing.
     """
     context = importlib.import_module("distributed.utils").get_mp_context()   # Dask sets its own list first
     if context.get_start_method() == "forkserver":
@@ -150,9 +152,11 @@ def _stop_fork_server():
     Once waited for, its CPU time and its workers' (it waited for them) count among this
     process's children, as spawned workers' did (``time npvae ...``, ``getrusage(RUSAGE_CHILDREN)``).
     The thread is not a daemon: the process waits for it before exiting, while its own work goes
-    on meanwhile (the server takes a fraction of a second to exit). The next cluster starts a
-    fresh server, with that cluster's preload (the server's lock orders the two). multiprocessing
-    has no public call for this: ``_stop`` is the one its own tests use.
+    on meanwhile (the server exits once its last worker has, then takes a fraction of a second).
+    Called when the last local cluster of the process closes: while the stop waits it holds the
+    server's lock, so no other cluster could start a worker. The next cluster starts a fresh
+    server, with that cluster's preload. multiprocessing has no public call for this: ``_stop``
+    is the one its own tests use.
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
@@ -167,7 +171,7 @@ def open_engine(scheduler="local", workers=None, preload=()):
 
     ``preload``: names of modules the tasks will need besides npvae, imported by a local
     cluster's fork server before the workers start (so once, not in each worker; see
-    :func:`_local_worker_config`); the server stops with the cluster.
+    :func:`_local_worker_config`); the server stops with the last local cluster open.
     """
     check_scheduler(scheduler, workers)
     if scheduler == "none":
@@ -176,6 +180,7 @@ def open_engine(scheduler="local", workers=None, preload=()):
     dd = _distributed()
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
+        _OPEN_LOCAL.append(n)
         try:
             with _local_worker_config():
                 _preload_workers(preload)
@@ -184,7 +189,9 @@ def open_engine(scheduler="local", workers=None, preload=()):
             with cluster, dd.Client(cluster) as client:
                 yield DaskEngine(client, f"local ({n} workers)")
         finally:
-            _stop_fork_server()
+            _OPEN_LOCAL.pop()
+            if not _OPEN_LOCAL:                  # the last local cluster of this process
+                _stop_fork_server()
         return
     try:
         client = dd.Client(scheduler, timeout="30s")
