@@ -1,5 +1,10 @@
 """Reference implementations shared by the tests (never by the package): slow and obvious."""
 import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from npvae.commands.encode import FORMAT_NAME, IMAGES, primary_hdu
+from npvae.data.preprocess import REST_WAVE
 
 
 def textbook_adam(P, G, state, lr, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -55,3 +60,26 @@ def knn_reference(points, x, k):
         d2 = d2 + sq[:, :, i]
     order = np.lexsort((np.broadcast_to(np.arange(len(points)), d2.shape), d2), axis=1)[:, :k]   # (B, K)
     return np.sqrt(np.take_along_axis(d2, order, axis=1)), order
+
+
+def write_latents_astropy(path, table, skipped, keywords):
+    """npvae encode's LATENTS file written by astropy alone (table_to_hdu + writeto): the slow
+    reference of :func:`npvae.commands.encode.write_latents` (its implementation until the
+    NumPy packing of npvae.data.fitstable)."""
+    primary = primary_hdu((FORMAT_NAME, "npvae latents file format"), (len(table), "spectra encoded"),
+                          len(skipped), keywords)
+    images = [name for name in IMAGES if name in table.colnames]
+    latents = fits.table_to_hdu(Table({c: table[c] for c in table.colnames if c not in images}))
+    latents.name = "LATENTS"
+    sources = np.array([s for s, _ in skipped] or [""], dtype=str)[:len(skipped)]
+    reasons = np.array([r for _, r in skipped] or [""], dtype=str)[:len(skipped)]
+    skip_hdu = fits.table_to_hdu(Table({"SOURCE": sources, "REASON": reasons}))
+    skip_hdu.name = "SKIPPED"
+    hdus = [primary, latents, skip_hdu]
+    for name in images:
+        hdus.append(fits.ImageHDU(np.asarray(table[name], np.float32), name=name))
+    if images:
+        hdus.append(fits.ImageHDU(REST_WAVE, name="WAVE"))
+        hdus[-1].header["BUNIT"] = "Angstrom"
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path

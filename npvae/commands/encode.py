@@ -11,15 +11,16 @@ With ``--top N``, the N highest outlier scores (ranked over the whole table by
 Written atomically. Shapes: N spectra, D pixels.
 """
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
 
 from ..analysis.outliers import top_outlier_table
 from ..apply import encode_spectra
-from ..apply.spectra import CHUNK
+from ..apply.spectra import CHUNK, outlier_reference
+from ..data.fitstable import FitsImage, FitsTable, write_fits
 from ..data.preprocess import REST_WAVE
 from ..data.recipe import INFILL_METHODS
 from ..distributed import SCHEDULER_HELP, check_scheduler, open_engine
@@ -32,6 +33,7 @@ __all__ = ["register", "run", "write_latents", "write_top", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-latents-1"
 IMAGES = ("FLUX", "WEIGHT", "RECON")
+WORKER_MODULES = ("sklearn.neighbors",)   # imported by each worker to unpickle the LOF reference: preloaded
 
 
 def register(subparsers):
@@ -101,8 +103,7 @@ def run(args):
     if args.scheduler is None:
         table = encode_spectra(model, args.inputs, n_jobs=args.jobs, **options)
     else:
-        with open_engine(args.scheduler, args.workers) as engine:
-            table = encode_spectra(model, args.inputs, engine=engine, **options)
+        table = _encode_on_engine(model, args, options)
     skipped = table.meta.pop("skipped")
     report_skipped(out, len(table), skipped, verb="encoded")
     if len(table) == 0:
@@ -114,6 +115,15 @@ def run(args):
         write_top(top_out, top_outlier_table(table, args.top))
         print(f"wrote the {args.top} highest outlier scores: {top_out}")
     return 0
+
+
+def _encode_on_engine(model, args, options):
+    """encode_spectra on the engine of --scheduler; the LOF reference is fitted here while the workers start."""
+    with ThreadPoolExecutor(1) as pool:
+        lof = pool.submit(outlier_reference, model)
+        with open_engine(args.scheduler, args.workers, preload=WORKER_MODULES) as engine:
+            lof.result()                                 # kept with the model: encode_spectra reuses it
+            return encode_spectra(model, args.inputs, engine=engine, **options)
 
 
 def write_top(path, top):
@@ -140,39 +150,20 @@ def primary_hdu(fmt, nspec, n_skipped, keywords):
     return primary
 
 
-def _ascii_bytes(column):
-    """A str column as the bytes FITS stores (one vectorised cast; astropy encodes item by item).
-
-    Other columns, and str columns with a non-ASCII character, are returned as they are.
-    """
-    a = np.asarray(column)
-    if a.dtype.kind != "U" or a.ndim != 1:
-        return column
-    n_chars = a.dtype.itemsize // 4
-    codes = np.ascontiguousarray(a).view(np.uint32).reshape(len(a), n_chars)   # (N, L) code points
-    if codes.size and codes.max() >= 128:
-        return column
-    return codes.astype(np.uint8).view(f"S{n_chars}").reshape(len(a))     # (N,) the same characters
-
-
 def write_latents(path, table, skipped, keywords):
-    """Write the LATENTS table, the SKIPPED table and any image columns to ``path`` atomically."""
+    """Write the LATENTS table, the SKIPPED table and any image columns to ``path`` atomically.
+
+    The same bytes as astropy's ``table_to_hdu`` + ``writeto`` (tests/_reference.py), packed by
+    :mod:`npvae.data.fitstable` a block of rows at a time.
+    """
     primary = primary_hdu((FORMAT_NAME, "npvae latents file format"), (len(table), "spectra encoded"),
                           len(skipped), keywords)
     images = [name for name in IMAGES if name in table.colnames]
-    columns = {c: _ascii_bytes(table[c]) for c in table.colnames if c not in images}
-    latents = fits.table_to_hdu(Table(columns, copy=False))
-    latents.name = "LATENTS"
+    latents = FitsTable("LATENTS", {c: table[c] for c in table.colnames if c not in images})
     sources = np.array([s for s, _ in skipped] or [""], dtype=str)[:len(skipped)]
     reasons = np.array([r for _, r in skipped] or [""], dtype=str)[:len(skipped)]
-    skip_hdu = fits.table_to_hdu(Table({"SOURCE": sources, "REASON": reasons}))
-    skip_hdu.name = "SKIPPED"
-    hdus = [primary, latents, skip_hdu]
-    for name in images:
-        hdus.append(fits.ImageHDU(np.asarray(table[name], np.float32), name=name))
+    hdus = [latents, FitsTable("SKIPPED", {"SOURCE": sources, "REASON": reasons})]
+    hdus += [FitsImage(name, np.asarray(table[name], np.float32)) for name in images]
     if images:
-        hdus.append(fits.ImageHDU(REST_WAVE, name="WAVE"))
-        hdus[-1].header["BUNIT"] = "Angstrom"
-    with atomic_write(path) as tmp:
-        fits.HDUList(hdus).writeto(tmp, overwrite=True)
-    return path
+        hdus.append(FitsImage("WAVE", REST_WAVE, {"BUNIT": "Angstrom"}))
+    return write_fits(path, primary, hdus)

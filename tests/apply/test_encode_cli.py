@@ -85,3 +85,16 @@ def test_latents_table_is_written_as_astropy_writes_its_str_columns(tmp_path):
             got, want = hdul["LATENTS"], ref[1]
             assert got.data.tobytes() == want.data.tobytes() and got.header.tostring() == want.header.tostring()
             assert list(got.data["SOURCE"]) == list(part["SOURCE"])
+
+
+def test_a_local_cluster_writes_the_bytes_of_the_loop(bundle, survey, tmp_path):
+    """--scheduler local (one worker; the LOF reference fitted while it starts) against --scheduler none."""
+    path, _ = bundle
+    raw = write_raw(survey[:12], tmp_path / "raw")
+    files = {}
+    for tag, extra in (("none", ["--scheduler", "none"]), ("local", ["--scheduler", "local", "--workers", "1"])):
+        out = tmp_path / f"{tag}.fits"
+        assert main(["encode", str(raw), "--model", str(path), "--out", str(out), "--quiet", "--chunk", "2",
+                     "--top", "4", *extra]) == 0
+        files[tag] = out.read_bytes(), out.with_suffix(".top.csv").read_bytes()
+    assert files["local"] == files["none"]

@@ -1,0 +1,202 @@
+"""Wall-clock timeline of the client of one ``npvae encode`` command: where the main process waits.
+
+Runs ``npvae encode INPUTS --model MODEL --out OUT ...`` in this process (the same code as the
+command line: :func:`npvae.cli.build_parser`, then the command's ``run``) with timers wrapped
+around the client's steps, and prints when each step ended, in seconds since the start of the
+script, and how long it took:
+
+    imports           npvae.cli and the encode command module (astropy, NumPy, npvae ...)
+    arguments         the parser built and the arguments parsed
+    model load        :func:`npvae.train.load`
+    LOF reference     the outlier reference fitted on the training latents (start and end)
+    cluster ready     the Dask LocalCluster started, its workers connected (start and end)
+    scatter           the model and the LOF reference sent to every worker
+    first / last result   the first and the last task's result back at the client
+    table build       the chunks' columns joined into one Table
+    cluster close     the cluster shut down
+    LATENTS write     the FITS file written
+    top table         the --top ranking and its CSV written
+    exit wait         the threads the process waits for before it exits (the fork server's stop)
+
+Steps that run at the same time (the LOF reference while the cluster starts) overlap in the
+list: read the "ended at" column. The wrapped functions are looked up by name at run time, so
+the script times whatever the package does; nothing is changed but the timers.
+
+    python benchmarks/encode_timeline.py SURVEY --model RUN --out /tmp/x.fits --top 100 --quiet \
+        --infill pca --scheduler local --no-rchi2
+
+``--latents N``: instead, the LATENTS writer alone on an N-row table with encode's columns
+(SOURCE a 69-character path, as in a sharded survey): :func:`npvae.commands.encode.write_latents`
+against the astropy writer it replaced (tests/_reference.py), each twice, and the two files
+compared byte for byte.
+
+    python benchmarks/encode_timeline.py --latents 1000000
+"""
+import time
+
+T0 = time.perf_counter()                                              # before any import below
+
+import contextlib                                                    # noqa: E402
+import functools                                                     # noqa: E402
+import importlib                                                     # noqa: E402
+import sys                                                           # noqa: E402
+import threading                                                     # noqa: E402
+
+import npvae.cli                    # noqa: E402  at the top, as in the `npvae` script: the workers, started
+#                                     by multiprocessing's "spawn", import this module too, so npvae with it
+
+MARKS = []                                                           # (step, start, end)
+_LOCK = threading.Lock()
+
+
+def mark(step, start, end=None):
+    """Record one step, [start, end] in perf_counter seconds (end: now)."""
+    with _LOCK:
+        MARKS.append((step, start, time.perf_counter() if end is None else end))
+
+
+def timed(step, fn):
+    """fn wrapped so that each call is recorded as ``step``."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        out = fn(*args, **kwargs)
+        mark(step, t)
+        return out
+    return wrapper
+
+
+def timed_engine(open_engine):
+    """open_engine wrapped: 'cluster ready' when the context is entered, 'cluster close' on exit."""
+    @contextlib.contextmanager
+    @functools.wraps(open_engine)
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        with open_engine(*args, **kwargs) as engine:
+            mark("cluster ready", t)
+            with _task_stream(engine) as stream:
+                yield engine
+            t = time.perf_counter()
+        mark("cluster close", t)
+        worker_marks(stream)
+    return wrapper
+
+
+def _task_stream(engine):
+    """Dask's record of the tasks run on the workers (no record for the in-process engine)."""
+    client = getattr(engine, "client", None)
+    if client is None:
+        return contextlib.nullcontext()
+    return importlib.import_module("distributed").get_task_stream(client)
+
+
+def worker_marks(stream):
+    """The workers' side from the task stream: the first task's start, all tasks' computing time."""
+    if stream is None or not stream.data:
+        return
+    offset = time.perf_counter() - time.time()                       # task stream times are time.time()
+    spans = [(s["start"] + offset, s["stop"] + offset) for task in stream.data for s in task["startstops"]
+             if s["action"] == "compute"]
+    first = min(spans)
+    mark("first task on a worker", first[0], first[1])
+    mark(f"tasks computing ({len(spans)})", first[0], max(stop for _, stop in spans))
+    busy = sum(stop - start for start, stop in spans)
+    print(f"workers: {len(spans)} tasks, {busy:.2f} s of task wall time in all")
+
+
+def timed_results(map_in_order):
+    """engine.map_in_order wrapped: the first and the last result's arrival."""
+    @functools.wraps(map_in_order)
+    def wrapper(*args, **kwargs):
+        t = last = time.perf_counter()
+        for i, result in enumerate(map_in_order(*args, **kwargs)):
+            last = time.perf_counter()
+            if i == 0:
+                mark("first result", t, last)
+            yield result
+        mark("last result", t, last)
+    return wrapper
+
+
+def instrument():
+    """Wrap the client's steps in the modules that call them."""
+    from npvae.apply import spectra
+    from npvae.commands import encode
+    from npvae.distributed import engines
+
+    for module, name, step in [(encode, "load", "model load"), (encode, "write_latents", "LATENTS write"),
+                               (encode, "write_top", "top table (write)"),
+                               (encode, "top_outlier_table", "top table (ranking)"),
+                               (spectra, "fit_lof_reference", "LOF reference"),
+                               (spectra, "_table", "table build")]:
+        if hasattr(module, name):
+            setattr(module, name, timed(step, getattr(module, name)))
+    encode.open_engine = timed_engine(encode.open_engine)
+    engines.DaskEngine.share = timed("scatter", engines.DaskEngine.share)
+    engines.DaskEngine.map_in_order = timed_results(engines.DaskEngine.map_in_order)
+
+
+def report(total_end):
+    print(f"{'step':24s} {'started':>8s} {'ended':>8s} {'took':>8s}   (s since the script started)")
+    for step, start, end in sorted(MARKS, key=lambda m: m[2]):
+        print(f"{step:24s} {start - T0:8.2f} {end - T0:8.2f} {end - start:8.2f}")
+    print(f"{'whole command':24s} {0:8.2f} {total_end - T0:8.2f} {total_end - T0:8.2f}")
+
+
+def latents_writer(n, folder="/tmp"):
+    """Seconds of write_latents and of the astropy writer on an n-row table; the files compared."""
+    import filecmp
+    from pathlib import Path
+
+    import numpy as np
+    from astropy.table import Table
+    from npvae.commands.encode import write_latents
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from _reference import write_latents_astropy
+
+    rng = np.random.default_rng(0)
+    table = Table({"PLATE": rng.integers(266, 3000, n), "MJD": rng.integers(51000, 56000, n),
+                   "FIBERID": rng.integers(1, 1000, n), "Z": rng.uniform(0, 0.3, n),
+                   "CLASS": np.array(["GALAXY", "QSO", "STAR"])[rng.integers(0, 3, n)],
+                   "LABEL": np.array(["STARFORM", "AGN", "", "BROADLINE"])[rng.integers(0, 4, n)],
+                   "MU": rng.standard_normal((n, 6)).astype(np.float32),
+                   "LOGVAR": rng.standard_normal((n, 6)).astype(np.float32), "SN_MEDIAN": rng.uniform(1, 50, n),
+                   "GOOD_FRAC": rng.uniform(0.5, 1, n), "INFILL_FRAC": rng.uniform(0, 0.5, n),
+                   "OUTLIER": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2.0, size=n)),
+                   "SOURCE": np.array([f"/work/runs/mwd/npvae-million-1000000-cjtm2wb7/survey/shard-{i:05d}.fits"
+                                       for i in range(n // 20000 + 1)])[np.arange(n) // 20000],
+                   "ROW": np.arange(n) % 20000})
+    paths = {}
+    for writer in (write_latents, write_latents_astropy) * 2:
+        paths[writer.__name__] = Path(folder) / f"latents-{writer.__name__}.fits"
+        t = time.perf_counter()
+        writer(paths[writer.__name__], table, [], {"MODEL": "run"})
+        print(f"{writer.__name__:24s} {n:,} rows: {time.perf_counter() - t:6.2f} s")
+    same = filecmp.cmp(*paths.values(), shallow=False)
+    print(f"the same bytes: {same} ({paths['write_latents'].stat().st_size:,} bytes)")
+    for path in paths.values():
+        path.unlink()
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--latents"]:
+        return latents_writer(int(argv[1]))
+    parser = npvae.cli.build_parser("encode")                         # imports the command module
+    mark("imports", T0)
+    t = time.perf_counter()
+    args = parser.parse_args(["encode"] + argv)
+    mark("arguments", t)
+    instrument()
+    code = args.func(args)
+    t = time.perf_counter()
+    for thread in threading.enumerate():                          # what the process waits for at exit
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    mark("exit wait (threads)", t)
+    report(time.perf_counter())
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
