@@ -35,9 +35,13 @@ def settle_blas_workers():
     """Make OpenBLAS's idle workers sleep after ``2^SPIN_LOG2_CYCLES`` cycles (once per process).
 
     Returns the value of ``OPENBLAS_THREAD_TIMEOUT`` now in force, or None when nothing applies
-    (no threaded OpenBLAS loaded). Must not run while another thread of the process is inside a BLAS call
-    (it restarts OpenBLAS's thread pool); the training loop calls it before its first step.
+    (no threaded OpenBLAS loaded, or not called from the main thread). It restarts OpenBLAS's
+    thread pool, which must not happen while another thread is inside a BLAS call: so it acts
+    only in the process's main thread (a fit in a Dask worker's task thread leaves the pool alone);
+    the training loop calls it before its first step.
     """
+    if threading.current_thread() is not threading.main_thread():
+        return None
     with _done:
         if _state["settled"]:
             return os.environ.get(_ENV)

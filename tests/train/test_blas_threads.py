@@ -59,3 +59,12 @@ def test_idle_workers_stop_spinning_and_numbers_do_not_change():
 def test_a_value_the_user_set_is_kept():
     r = _probe("25")
     assert r["value"] == r["env"] == "25"
+
+
+def test_outside_the_main_thread_nothing_is_restarted():
+    code = ("import os, threading\nfrom npvae.train.blas_threads import settle_blas_workers\nout = []\n"
+            "t = threading.Thread(target=lambda: out.append(settle_blas_workers())); t.start(); t.join()\n"
+            "print(out[0], os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None", "None"]
