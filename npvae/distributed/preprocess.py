@@ -1,8 +1,9 @@
 """Raw spectrum files -> a sharded dataset folder, one Dask task per batch of files.
 
 The sorted file list is cut into shards of ``shard_size`` files; shard k is made by
-:func:`write_preprocessed_shard`: read and prepare its files (:func:`npvae.data.files.read_and_prepare`),
-label them, split them with a generator of its own (``SeedSequence(seed, spawn_key=(1, k))``)
+:func:`write_preprocessed_shard`: read and prepare its files (:func:`npvae.data.files.read_and_prepare`)
+``READ_BLOCK`` at a time (a worker holds the raw records of one block and the prepared rows of its
+shard, about 9 KB a spectrum, never the raw records of a whole shard), label them, split them with a generator of its own (``SeedSequence(seed, spawn_key=(1, k))``)
 and fill their bad pixels with one fixed basis, spectrum by spectrum
 (:func:`npvae.data.preprocess.finish` with ``basis``). The basis is a trained model's, or is
 fitted once (one task) by iterative PCA on a seeded sample of at most ``INFILL_SAMPLE`` files
@@ -21,7 +22,7 @@ import numpy as np
 from ..data.dataset import write_shard
 from ..data.files import read_and_prepare
 from ..data.infill import iterative_pca_infill
-from ..data.preprocess import finish
+from ..data.preprocess import concat_parts, finish
 from ..data.shards import ShardWriter
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS
 from ..synthetic.shards import INFILL_SAMPLE
@@ -29,7 +30,9 @@ from ..utils import progress
 from .synth import saved_basis
 
 __all__ = ["preprocess_plan", "open_preprocess_folder", "preprocess_shards", "write_preprocessed_shard",
-           "fit_files_basis"]
+           "fit_files_basis", "READ_BLOCK"]
+
+READ_BLOCK = 1000                   # raw files read and prepared at once in a shard task (~0.15 MB each)
 
 _BASIS_KEY, _SHARDS_KEY = 0, 1      # SeedSequence spawn keys: (0,) the basis sample, (1, k) shard k
 
@@ -65,8 +68,8 @@ def write_preprocessed_shard(index, folder, paths, options, seed, basis, meta):
     process wrote the file (host:pid).
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SHARDS_KEY, int(index))))
-    res = finish(*read_and_prepare(paths, options), infill=basis is not None, rng=rng, verbose=False,
-                 basis=basis)
+    parts = [read_and_prepare(paths[i:i + READ_BLOCK], options) for i in range(0, len(paths), READ_BLOCK)]
+    res = finish(*concat_parts(parts), infill=basis is not None, rng=rng, verbose=False, basis=basis)
     record = write_shard(folder, index, res.flux, res.weight, res.mask, res.catalog,
                          meta={**meta, "shard": int(index), "n_files": len(paths), "n_skipped": len(res.skipped)})
     return {**record, "skipped": [list(s) for s in res.skipped], "labels": _counts(res.catalog, "LABEL"),

@@ -17,6 +17,7 @@ from npvae.data import load_dataset
 from npvae.data.preprocess import preprocess
 from npvae.data.recipe import Preprocessing
 from npvae.data.shards import read_manifest
+from npvae.distributed import preprocess as dp
 from npvae.synthetic import generate
 from npvae.synthetic.dataset import write_raw
 from npvae.train import make_model
@@ -165,3 +166,13 @@ def test_killed_sharded_preprocess_resumes_from_the_finished_shards(tmp_path):
     whole = _file_sha256(tmp_path / "whole")
     assert len(whole) == 21 and _file_sha256(out) == whole
     assert not list(out.glob(".*"))                                   # no temporaries left
+
+
+def test_a_shard_read_in_blocks_is_the_shard_read_whole(inputs, tmp_path, monkeypatch):
+    """Files read and prepared READ_BLOCK at a time (bounded memory) give the same shard bytes."""
+    raw, model = inputs
+    _preprocess(raw, tmp_path / "whole", "--model", model, "--scheduler", "none")
+    monkeypatch.setattr(dp, "READ_BLOCK", 3)                       # 10-file shards in blocks of 3, 3, 3, 1
+    _preprocess(raw, tmp_path / "blocks", "--model", model, "--scheduler", "none")
+    whole, blocks = _file_sha256(tmp_path / "whole"), _file_sha256(tmp_path / "blocks")
+    assert len(whole) >= 3 and whole == blocks
