@@ -26,14 +26,14 @@ Cost per step: the N (K, K) and D (K+1, K+1) symmetric normal matrices come from
 product each over the packed upper triangle (K (K+1) / 2 columns, not K^2); the chi^2 of the
 components step comes from its normal equations,
 chi^2 = sum_d (s_d - 2 p~_d . b_d + p~_d^T A_d p~_d), s_d = sum_n w_nd x_nd^2, with no (N, D)
-temporary. The stacked small systems are solved by Cholesky (:func:`solve_spd_stacked`, the kernel
-:func:`npvae.data.infill.cholesky_solve`).
+temporary. The stacked small systems are solved by Cholesky (:func:`solve_spd_stacked`, with
+:func:`npvae.data.infill.solve_spd`).
 
 Shapes: N spectra, D pixels, K components, M stacked systems, T = K (K+1) / 2 packed entries.
 """
 import numpy as np
 
-from ..data.infill import cholesky_solve, column_pair_products, symmetric_from_packed
+from ..data.infill import column_pair_products, solve_spd, symmetric_from_packed
 from ..utils import progress
 
 __all__ = ["weighted_als", "codes_step", "components_step", "chi2", "solve_spd_stacked", "RIDGE"]
@@ -53,14 +53,7 @@ def solve_spd_stacked(A, b, ridge=RIDGE):
     K = A.shape[-1]
     scale = np.trace(A, axis1=1, axis2=2) / K                           # (M,)
     r = ridge * np.where(scale > 0, scale, 1.0)                         # (M,)
-    A = A + r[:, None, None] * np.eye(K)                                # (M, K, K)
-    b = np.ascontiguousarray(b, dtype=np.float64)                       # (M, K)
-    y = np.empty_like(b)                                                # (M, K)
-    cholesky_solve(A, b, y)
-    bad = np.isnan(y).any(axis=1)                                       # (M,)
-    if bad.any():
-        y[bad] = np.linalg.solve(A[bad], b[bad][..., None])[..., 0]
-    return y
+    return solve_spd(A + r[:, None, None] * np.eye(K), b)               # (M, K)
 
 
 # ---------------------------------------------------------------- the two block steps

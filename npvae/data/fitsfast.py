@@ -286,20 +286,16 @@ def read_rows(path, lo, hi, images=(), table=None, columns=()):
     return arrays, cols
 
 
-def _row_range(lo, hi, n_rows):
-    """lo:hi clipped to the n_rows there are (lo <= hi)."""
+def _read_rows(f, path, start, row_dtype, lo, hi, n_rows, what):
+    """Rows lo:hi (clipped to the n_rows there are) of a data unit starting at ``start`` -> (R,) of
+    ``row_dtype`` in file byte order (a sub-array dtype gives (R, M)), read straight into the array."""
     lo, hi = min(max(int(lo), 0), n_rows), min(max(int(hi), 0), n_rows)
-    return lo, max(hi, lo)
-
-
-def _rows_bytes(f, path, start, row_bytes, lo, hi, n_rows, what):
-    """Bytes of rows lo:hi (clipped) of a data unit starting at ``start``; -> (bytes, rows read)."""
-    lo, hi = _row_range(lo, hi, n_rows)
-    f.seek(start + lo * row_bytes)
-    data = f.read((hi - lo) * row_bytes)
-    if len(data) < (hi - lo) * row_bytes:
+    hi = max(hi, lo)
+    rows = np.empty(hi - lo, row_dtype)                                           # (R,) or (R, M)
+    f.seek(start + lo * row_dtype.itemsize)
+    if f.readinto(rows.reshape(-1).view(np.uint8)) < rows.nbytes:
         raise NpvaeError(f"{path}: truncated FITS file (HDU {what}: rows {lo}..{hi} not all there)")
-    return data, hi - lo
+    return rows
 
 
 def _image_rows(f, path, header, start, lo, hi):
@@ -312,11 +308,7 @@ def _image_rows(f, path, header, start, lo, hi):
         raise NpvaeError(f"{path}: HDU {header.name} is not a 2-D image")
     dtype = np.dtype(_BITPIX[int(header.get("BITPIX"))])
     width, n_rows = int(header.get("NAXIS1")), int(header.get("NAXIS2"))
-    lo, hi = _row_range(lo, hi, n_rows)
-    values = np.empty((hi - lo, width), dtype)                                    # (R, M) file byte order
-    f.seek(start + lo * width * dtype.itemsize)
-    if f.readinto(values.reshape(-1).view(np.uint8)) < values.nbytes:
-        raise NpvaeError(f"{path}: truncated FITS file (HDU {header.name}: rows {lo}..{hi} not all there)")
+    values = _read_rows(f, path, start, np.dtype((dtype, (width,))), lo, hi, n_rows, header.name)   # (R, M)
     scale, zero = header.get("BSCALE", 1), header.get("BZERO", 0)
     if scale != 1 or zero != 0:
         return values * float(scale) + float(zero)
@@ -327,8 +319,7 @@ def _table_rows(f, path, header, start, lo, hi, columns):
     """Columns of rows lo:hi of a binary table -> dict column -> (R,) native arrays, strings stripped str."""
     if header.dtype is None:
         raise NpvaeError(f"{path}: HDU {header.name} is not a binary table")
-    data, n = _rows_bytes(f, path, start, header.dtype.itemsize, lo, hi, int(header.get("NAXIS2", 0)), header.name)
-    rows = np.frombuffer(data, header.dtype, count=n)                             # (R,)
+    rows = _read_rows(f, path, start, header.dtype, lo, hi, int(header.get("NAXIS2", 0)), header.name)   # (R,)
     names, out = list(header.dtype.names), {}
     for col in columns:
         if col not in names:

@@ -37,7 +37,7 @@ from ..utils import NpvaeError, as_generator, progress
 from .shards import ShardedArray, column_mean
 
 __all__ = ["iterative_pca_infill", "top_eigenvectors", "fit_infill_basis", "basis_infill", "WeightedFit",
-           "work_arrays", "fill_masked", "cholesky_solve", "BASIS_RIDGE"]
+           "work_arrays", "fill_masked", "cholesky_solve", "solve_spd", "BASIS_RIDGE"]
 
 BASIS_RIDGE = 1e-8                 # basis_infill's ridge, relative to the mean diagonal
 _WORK = threading.local()          # each thread's reusable work arrays (work_arrays)
@@ -270,6 +270,18 @@ def _cholesky_solve(A, b, out):
 cholesky_solve = numba.njit(cache=True, nogil=True)(_cholesky_solve)
 
 
+def solve_spd(A, b):
+    """y_i = A_i^{-1} b_i for symmetric (M, K, K) A and (M, K) b: Cholesky (:func:`cholesky_solve`),
+    and ``np.linalg.solve`` for the systems that are not positive definite.  -> (M, K) float64."""
+    b = np.ascontiguousarray(b, dtype=np.float64)                             # (M, K)
+    y = np.empty_like(b)                                                      # (M, K)
+    cholesky_solve(A, b, y)
+    failed = np.isnan(y).any(axis=1)                                          # (M,) not positive definite
+    if failed.any():
+        y[failed] = np.linalg.solve(A[failed], b[failed][:, :, None])[:, :, 0]
+    return y
+
+
 class WeightedFit:
     """Weighted linear least squares of many rows by one basis, with stacked K x K solves.
 
@@ -304,12 +316,7 @@ class WeightedFit:
         A += (self.ridge * np.maximum(scale, 1e-30))[:, None, None] * np.eye(k)
         if not cholesky:
             return np.linalg.solve(A, b[:, :, None])[:, :, 0]                 # (T, K)
-        C = np.empty(b.shape)                                                 # (T, K)
-        cholesky_solve(A, b, C)
-        failed = np.isnan(C).any(axis=1)                                      # (T,) not positive definite
-        if failed.any():
-            C[failed] = np.linalg.solve(A[failed], b[failed][:, :, None])[:, :, 0]
-        return C
+        return solve_spd(A, b)                                                # (T, K)
 
 
 def _fill_masked(flux, mask, mean, V, C):
