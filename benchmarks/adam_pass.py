@@ -76,7 +76,7 @@ def time_variants(state, t, rounds):
     f = np.float32
     c1, c2 = 1 - 0.9 ** t, 1 - 0.999 ** t
     scalars = (f(1e-3 * math.sqrt(c2) / c1), f(0.9), f(1) - f(0.9), f(0.999), f(1) - f(0.999),
-               f(1e-8 * math.sqrt(c2)), np.finfo(f).tiny)
+               f(1e-8 * math.sqrt(c2)), np.finfo(f).tiny, np.finfo(f).max)
     n = state[0].size
     buffers = {off: [at_offset(n, off) for _ in range(4)] for off in (0, 16)}
     variants = [(k, off) for k in KERNELS for off in buffers]
@@ -89,7 +89,7 @@ def time_variants(state, t, rounds):
             t0 = time.thread_time()
             KERNELS[kernel](*bufs, *scalars)
             times[(kernel, off)].append(time.thread_time() - t0)
-    zone = np.mean((state[2] != 0) & (np.abs(scalars[0] * state[2].astype(np.float64)) < scalars[-1]))
+    zone = np.mean((state[2] != 0) & (np.abs(scalars[0] * state[2].astype(np.float64)) < scalars[-2]))
     return {v: float(np.median(x)) for v, x in times.items()}, zone
 
 

@@ -52,7 +52,7 @@ def worker(args):
             t1 = clock()
             terms, _ = model.loss_and_grads(*stepper.cur, stepper.prior, stepper.grads)
             t2 = clock()
-            if guards.first_non_finite(terms, stepper.flat_grads, stepper.grads) is not None:
+            if guards.first_non_finite(terms) is not None:
                 raise RuntimeError("diverged")
             t3 = clock()
             stepper.update()

@@ -81,7 +81,13 @@ class Adam:
         return flat
 
     def step(self, grads):
-        """One update with the gradients ``grads`` (dict, same keys and shapes as params)."""
+        """One update with the gradients ``grads`` (dict, same keys and shapes as params).
+
+        Returns the number of entries whose gradient was NaN or infinite, or so large that its
+        square overflowed Adam's second moment (0 for a good step): the training loop's
+        divergence test, counted in the same pass. Such a step leaves non-finite weights and
+        moments behind; the caller must not go on from them.
+        """
         self.t += 1
         c1 = 1.0 - self.beta1 ** self.t
         c2 = 1.0 - self.beta2 ** self.t
@@ -89,15 +95,16 @@ class Adam:
         eps_t = self.eps * math.sqrt(c2)
         flat_g = self._flat_grads(grads) if self._flat_p is not None else None
         if flat_g is not None:
-            kernels.adam_update(self._flat_p, flat_g, self.m, self.v, lr_t, self.beta1, self.beta2, eps_t)
-            return
+            return kernels.adam_update(self._flat_p, flat_g, self.m, self.v, lr_t, self.beta1, self.beta2, eps_t)
+        n_bad = 0
         for k in self.keys:
             s, p = self._slices[k], self.params[k]
             flat = np.ascontiguousarray(p).reshape(-1)       # a view if p is C-contiguous, else a copy
-            kernels.adam_update(flat, np.ascontiguousarray(grads[k], dtype=p.dtype).reshape(-1),
-                                self.m[s], self.v[s], lr_t, self.beta1, self.beta2, eps_t)
+            n_bad += kernels.adam_update(flat, np.ascontiguousarray(grads[k], dtype=p.dtype).reshape(-1),
+                                         self.m[s], self.v[s], lr_t, self.beta1, self.beta2, eps_t)
             if not np.shares_memory(flat, p):
                 p[...] = flat.reshape(p.shape)               # write the update back
+        return n_bad
 
     def state_dict(self):
         """Moments, step count and hyper-parameters (copies), for checkpoints."""

@@ -239,7 +239,7 @@ def prior_kernel_mean_reference(p):
 
 
 # --- Adam --------------------------------------------------------------------------------------
-def _adam_update(p, g, m, v, lr_t, beta1, c1, beta2, c2, eps_t, tiny):
+def _adam_update(p, g, m, v, lr_t, beta1, c1, beta2, c2, eps_t, tiny, huge):
     """Fused Adam step over flat arrays p, g, m, v (P,), in place (paper Secs. 2-3, no eq. number).
 
     m = b1 m + c1 g;  v = b2 v + c2 g^2;  p -= lr_t m / (sqrt(v) + eps_t), with c1 = 1 - b1,
@@ -256,28 +256,37 @@ def _adam_update(p, g, m, v, lr_t, beta1, c1, beta2, c2, eps_t, tiny):
     The step is formed as lr_t (m / (sqrt(v) + eps_t)), the ratio first: a decaying moment
     m < tiny / lr_t (about 1e-35 in float32) made the product lr_t m subnormal, which is both
     imprecise and slow to compute with, while the ratio stays a normal number.
+
+    Returns the number of entries whose new second moment is not finite (not <= ``huge``, the
+    dtype's largest number): g was NaN or infinite there, or so large that g^2 overflowed. The
+    training loop's divergence test; counting here costs far less than a separate pass over g.
     """
     zero = tiny - tiny
+    n_bad = 0
     for i in range(p.shape[0]):
         gi = g[i]
         mi = beta1 * m[i] + c1 * gi
         vi = beta2 * v[i] + c2 * gi * gi
+        n_bad += not vi <= huge                     # NaN or inf
         mi = mi if abs(mi) >= tiny else zero
         vi = vi if vi >= tiny else zero
         m[i] = mi
         v[i] = vi
         p[i] -= lr_t * (mi / (np.sqrt(vi) + eps_t))
+    return n_bad
 
 
 def adam_update_reference(p, g, m, v, lr_t, beta1, beta2, eps_t, tiny):
-    """NumPy twin of :func:`adam_update` (in place)."""
+    """NumPy twin of :func:`adam_update` (in place); returns the count of non-finite second moments."""
     m *= beta1
     m += (1 - beta1) * g
     v *= beta2
     v += (1 - beta2) * g * g
+    n_bad = int(np.count_nonzero(~np.isfinite(v)))
     m[np.abs(m) < tiny] = 0
     v[v < tiny] = 0
     p -= lr_t * (m / (np.sqrt(v) + eps_t))
+    return n_bad
 
 
 def _cast_scalars(arr, *values):
@@ -319,6 +328,8 @@ def prior_kernel_mean(p):
 
 
 def adam_update(p, g, m, v, lr_t, beta1, beta2, eps_t):
-    """Fused Adam step in place (Numba, one thread). See :func:`_adam_update`."""
-    lr_t, b1, b2, eps_t, tiny = _cast_scalars(p, lr_t, beta1, beta2, eps_t, np.finfo(p.dtype).tiny)
-    _adam_update_jit(p, g, m, v, lr_t, b1, 1 - b1, b2, 1 - b2, eps_t, tiny)   # 1 - b1 in p's dtype
+    """Fused Adam step in place (Numba, one thread); returns the count of non-finite second
+    moments (0 for a good step). See :func:`_adam_update`."""
+    info = np.finfo(p.dtype)
+    lr_t, b1, b2, eps_t, tiny, huge = _cast_scalars(p, lr_t, beta1, beta2, eps_t, info.tiny, info.max)
+    return int(_adam_update_jit(p, g, m, v, lr_t, b1, 1 - b1, b2, 1 - b2, eps_t, tiny, huge))   # 1 - b1 in p's dtype

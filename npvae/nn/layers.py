@@ -109,7 +109,7 @@ def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None):
     or None when ``need_dx`` is False (the first layer: the data need no gradient).
 
     A ``dx_out`` given as the transpose of a C-ordered (I, B) buffer gets the same product
-    formed as :math:`dx^T = W\,dy^T`: for the output layer (I = 703, O = 1000 at B = 64) BLAS
+    formed as :math:`dx^T = W\\,dy^T`: for the output layer (I = 703, O = 1000 at B = 64) BLAS
     runs that form faster than :math:`dy\,W^T` (benchmarks/README.md).
     """
     x, W, y, slope = cache

@@ -3,7 +3,9 @@
 :func:`as_training_arrays` checks what ``fit`` is given the way scikit-learn's estimators do
 (at least one row, finite values, non-negative finite weights that are not all zero), chunk
 by chunk for lazy rows;
-:func:`first_non_finite` is the per-step divergence test; :func:`training_memory_bytes` lets the
+:func:`first_non_finite` is the per-step divergence test of the loss terms (the gradient's is
+counted by the Adam pass itself, :meth:`npvae.nn.adam.Adam.step`; :func:`gradient_norm2` puts a
+number on it for the message); :func:`training_memory_bytes` lets the
 command line refuse a run that cannot fit in memory before it starts. Docs: docs/files.md.
 Shapes: N spectra, D pixels, H hidden, Z latent, B batch, P parameters.
 """
@@ -14,8 +16,8 @@ import numpy as np
 from ..data.shards import ShardedArray, row_chunks
 from ..utils import NpvaeError
 
-__all__ = ["TrainingDiverged", "as_training_arrays", "first_non_finite", "divergence_message",
-           "training_memory_bytes"]
+__all__ = ["TrainingDiverged", "as_training_arrays", "first_non_finite", "gradient_norm2",
+           "divergence_message", "training_memory_bytes"]
 
 
 class TrainingDiverged(NpvaeError):
@@ -98,21 +100,23 @@ def training_memory_bytes(n_features, hidden, n_latent, batch_size, n_train, n_v
     return itemsize * (6 * n_params + activations)
 
 
-def first_non_finite(terms, flat_grads, grads):
-    """(term, value) of the first non-finite loss term, or ("gradient", |g|^2), or None.
+def first_non_finite(terms):
+    """(term, value) of the first non-finite loss term of a step, or None (one float test per term)."""
+    if math.isfinite(terms["total"]):
+        return None
+    term = next((k for k, v in terms.items() if not math.isfinite(v)), "total")
+    return term, terms[term]
 
-    One float test per term and one dot product over the flat gradient (P,): its squared norm
-    is NaN or inf exactly when a gradient entry is, or when the gradient is so large that
-    Adam's second moment would overflow. ``grads`` (dict) is used when ``flat_grads`` is None.
+
+def gradient_norm2(flat_grads, grads):
+    """The gradient's squared norm (float): NaN or inf for the step the Adam pass found bad.
+
+    One dot product over the flat gradient (P,), or tensor by tensor from ``grads`` (dict) when
+    ``flat_grads`` is None. Only for the divergence message: the test itself is Adam's count.
     """
-    if not math.isfinite(terms["total"]):
-        term = next((k for k, v in terms.items() if not math.isfinite(v)), "total")
-        return term, terms[term]
     if flat_grads is not None:
-        norm2 = float(np.dot(flat_grads, flat_grads))
-    else:
-        norm2 = sum(float(np.vdot(g, g)) for g in grads.values())
-    return None if math.isfinite(norm2) else ("gradient", norm2)
+        return float(np.dot(flat_grads, flat_grads))
+    return sum(float(np.vdot(g, g)) for g in grads.values())
 
 
 def divergence_message(epoch, step, term, value, lr, best_epoch, hint=""):

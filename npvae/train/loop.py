@@ -129,7 +129,8 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         On Ctrl-C, after writing the checkpoint (if a path was given); the model keeps the
         weights of its best epoch so far.
     TrainingDiverged
-        At the first non-finite loss or gradient, before the bad step changes anything on disk
+        At the first non-finite loss or gradient (the loss terms are tested before the optimiser
+        step, the gradient by the Adam pass itself), before the bad step changes anything on disk
         (the checkpoint holds the end of the last good epoch); the model keeps the weights of its
         best finite epoch and is fitted only if one epoch finished.
     NpvaeError
@@ -237,8 +238,9 @@ def _train_epoch(run, opt):
             rng.standard_normal(out=eps, dtype=model.dtype)              # (B, Z)
             rng.standard_normal(out=run.prior, dtype=model.dtype)        # (M, Z)
         terms, _ = model.loss_and_grads(xb, wb, eps, run.prior, run.grads)
-        _check_step(run, terms, s // bs + 1, xb, opt.lr)
-        opt.step(run.grads)
+        _check_terms(run, terms, s // bs + 1, xb, opt.lr)
+        if opt.step(run.grads):                                          # non-finite gradient entries
+            _diverged_on_gradient(run, s // bs + 1, xb, opt.lr)
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + value * b
     run.pos = n
@@ -279,16 +281,28 @@ def _end_epoch(run, opt, sched, stopper, evaluate_val):
     return record
 
 
-def _check_step(run, terms, step, xb, lr):
-    """Raise TrainingDiverged if a loss term or the gradient of this step is not finite.
-
-    Done before the optimiser step, so the weights are never touched by a bad step.
-    """
-    bad = guards.first_non_finite(terms, run.flat_grads, run.grads)
+def _check_terms(run, terms, step, xb, lr):
+    """Raise TrainingDiverged if a loss term of this step is not finite (before the optimiser step)."""
+    bad = guards.first_non_finite(terms)
     if bad is not None:
-        peak = float(np.abs(xb).max())
-        hint = f"; this batch holds a pixel of {peak:.3g}: check the data" if peak > 1e6 else ""
-        _diverged(run, step, *bad, lr, hint)
+        _diverged(run, step, *bad, lr, _pixel_hint(xb))
+
+
+def _diverged_on_gradient(run, step, xb, lr):
+    """Raise TrainingDiverged for a step whose gradient the Adam pass found non-finite.
+
+    That pass has already written the bad step into the weights and moments; nothing goes on
+    from them: the run stops here and ``fit`` gives the model its best finite epoch back
+    (``_keep_best``), and no checkpoint is written after it.
+    """
+    norm2 = guards.gradient_norm2(run.flat_grads, run.grads)
+    _diverged(run, step, "gradient", norm2, lr, _pixel_hint(xb))
+
+
+def _pixel_hint(xb):
+    """A hint for the message when the batch (B, D) holds an extreme pixel."""
+    peak = float(np.abs(xb).max())
+    return f"; this batch holds a pixel of {peak:.3g}: check the data" if peak > 1e6 else ""
 
 
 def _diverged(run, step, term, value, lr, hint=""):

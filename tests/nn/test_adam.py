@@ -77,6 +77,24 @@ def test_non_flat_grads_for_flat_params_fall_back_to_per_tensor_path():
         np.testing.assert_allclose(model.params[k], twin[k], rtol=1e-13, atol=1e-15, err_msg=k)
 
 
+@pytest.mark.parametrize("layout", ["flat", "separate"])
+def test_step_returns_the_count_of_non_finite_gradient_entries(layout):
+    """The training loop's gradient check: 0 for finite gradients, else the number of entries
+    that are NaN, infinite, or whose square overflows Adam's second moment, on both paths."""
+    rng = np.random.default_rng(4)
+    model = _tiny_vae(seed=4)
+    grads = _random_grads(model, rng)                                      # views of one flat buffer
+    if layout == "separate":
+        grads = {k: v.copy() for k, v in grads.items()}
+    opt = Adam(model.params, lr=1e-3)
+    assert opt.step(grads) == 0
+    grads["enc1.W"][0, 1] = np.nan
+    grads["out.b"][2] = -np.inf
+    grads["dec1.W"][1, 0] = 1e200                                          # (0.001 g) g > 1.8e308
+    with np.errstate(all="ignore"):
+        assert opt.step(grads) == 3
+
+
 def test_switching_between_flat_and_separate_gradient_arrays_takes_the_right_path():
     """The flat-buffer check is cached per set of gradient arrays: a new dict, flat or not,
     must be checked again (a stale cache would read the old buffer)."""

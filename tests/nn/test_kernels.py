@@ -138,13 +138,36 @@ def test_adam_update_matches_reference(dtype, rtol):
     v = rng.uniform(0.0, 2.0, P).astype(dtype)
     args = (1e-2, 0.9, 0.999, 1e-8)
     fast, ref = [a.copy() for a in (p, g, m, v)], [a.copy() for a in (p, g, m, v)]
-    kernels.adam_update(*fast, *args)
-    kernels.adam_update_reference(*ref, *[dtype(a) for a in args], np.finfo(dtype).tiny)
+    assert kernels.adam_update(*fast, *args) == 0                                  # a good step
+    assert kernels.adam_update_reference(*ref, *[dtype(a) for a in args], np.finfo(dtype).tiny) == 0
     for got, want, what in zip(fast, ref, "pgmv"):
         assert got.dtype == dtype, what
         _close(got, want, rtol, what)
     np.testing.assert_array_equal(fast[1], g)                  # g is read only
     assert np.abs(fast[0] - p).max() > 1e-3                    # p moved
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_counts_the_entries_whose_second_moment_is_not_finite(dtype):
+    """The divergence test of the training loop: NaN and infinite gradients, and finite ones whose
+    square overflows the dtype (checked against the float64 / exact square), each counted once;
+    a large but representable square is not. Same count from the NumPy twin."""
+    rng = np.random.default_rng(12)
+    p, g, m = (rng.standard_normal(P).astype(dtype) for _ in range(3))
+    v = rng.uniform(0.0, 2.0, P).astype(dtype)
+    huge_g = float(np.finfo(dtype).max) ** 0.5 * 2000.0             # (0.001 g) g > max: overflows
+    fine_g = float(np.finfo(dtype).max) ** 0.5 * 10.0              # 0.001 g^2 = 0.1 max: fits
+    planted = {3: np.nan, 50: np.inf, 51: -np.inf, 700: huge_g, 701: -huge_g, 900: fine_g}
+    for i, value in planted.items():
+        g[i] = value
+    overflow = [i for i, x in planted.items() if not np.isfinite(x) or (x * 1e-3) * x > float(np.finfo(dtype).max)]
+    assert len(overflow) == 5                                                      # the anchor, in Python floats
+    twin = [a.copy() for a in (p, g, m, v)]
+    with np.errstate(all="ignore"):
+        assert kernels.adam_update(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8) == len(overflow)
+        assert kernels.adam_update_reference(*twin, *[dtype(a) for a in (1e-3, 0.9, 0.999, 1e-8)],
+                                             np.finfo(dtype).tiny) == len(overflow)
+    assert np.isfinite(v[900]) and np.isfinite(p[:3]).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -210,7 +233,7 @@ def test_adam_kernel_runs_in_float32_and_vectorised():
     Compiled afresh, with the module's options, because cached code cannot be inspected."""
     kernel = numba.njit(**{**kernels.JIT_OPTIONS, "cache": False})(kernels._adam_update)
     arrays = [np.ones(64, np.float32) for _ in range(4)]
-    kernel(*arrays, *[np.float32(s) for s in (1e-3, 0.9, 0.1, 0.999, 1e-3, 1e-8, 1e-38)])
+    kernel(*arrays, *[np.float32(s) for s in (1e-3, 0.9, 0.1, 0.999, 1e-3, 1e-8, 1e-38, 3e38)])
     asm = kernel.inspect_asm(kernel.signatures[0]).lower()
     assert "sqrtps" in asm, "the Adam loop is not vectorised (no packed sqrt)"
     assert "cvtss2sd" not in asm, "the float32 Adam loop converts to float64"

@@ -37,7 +37,7 @@ def _poison(model, at_call, gradient=False, term="kl", value=np.nan):
     model.loss_and_grads = wrapped
 
 
-def test_nan_gradient_stops_before_the_update_and_keeps_the_best_epoch(tmp_path, tiny_data):
+def test_nan_gradient_stops_the_run_at_that_step_and_keeps_the_best_epoch(tmp_path, tiny_data):
     X, W, Xv, Wv = tiny_data
     path = tmp_path / "ckpt.npz"
     model = _vae()
