@@ -33,7 +33,6 @@ __all__ = ["register", "run", "write_latents", "write_top", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-latents-1"
 IMAGES = ("FLUX", "WEIGHT", "RECON")
-WORKER_MODULES = ("sklearn.neighbors",)   # imported by each worker to unpickle the LOF reference: preloaded
 
 
 def register(subparsers):
@@ -121,7 +120,7 @@ def _encode_on_engine(model, args, options):
     """encode_spectra on the engine of --scheduler; the LOF reference is fitted here while the workers start."""
     with ThreadPoolExecutor(1) as pool:
         lof = pool.submit(outlier_reference, model)
-        with open_engine(args.scheduler, args.workers, preload=WORKER_MODULES) as engine:
+        with open_engine(args.scheduler, args.workers) as engine:
             lof.result()                                 # kept with the model: encode_spectra reuses it
             return encode_spectra(model, args.inputs, engine=engine, **options)
 

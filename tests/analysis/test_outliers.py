@@ -8,7 +8,8 @@ from sklearn.neighbors import LocalOutlierFactor                  # the anchor: 
 
 from npvae.analysis import (chi2_scores, top_outlier_table, lof_scores, outlier_precision, precision_at, roc_auc,
                             top_outliers)
-from npvae.analysis.outliers import fit_lof_reference, lof_novelty_scores
+from npvae.analysis.kdtree import KdTree
+from npvae.analysis.outliers import _neighbours_of_reference, fit_lof_reference, lof_novelty_scores
 from npvae.utils import NpvaeError
 
 
@@ -59,6 +60,15 @@ def test_lof_fit_is_scikit_learns_bit_for_bit_with_duplicates(k):
     assert lof.lrd[7] == lof.lrd[100] == 1e10                    # over k duplicates: every distance 0
     np.testing.assert_array_equal(lof_novelty_scores(lof, new), -sk.score_samples(new))
     np.testing.assert_array_equal(lof_scores(mu, k), -LocalOutlierFactor(n_neighbors=k).fit(mu).negative_outlier_factor_)
+
+
+def test_each_point_is_dropped_from_its_own_neighbours_by_index_and_its_duplicates_stay():
+    rng = np.random.default_rng(4)
+    mu = _latents_with_duplicates(rng)
+    dist, idx = _neighbours_of_reference(KdTree(mu), mu, 20)             # (N, 20) each
+    assert not np.any(idx == np.arange(len(mu))[:, None])                # never itself, even among 31 copies
+    assert set(idx[300]) >= {299, 301} and dist[300, 0] == dist[300, 1] == 0.0   # its 2 copies, at 0
+    assert np.all(dist[100] == 0.0) and set(idx[100]) <= {7, *range(100, 130)}
 
 
 def test_lof_fit_on_equidistant_points_takes_ties_in_index_order():
