@@ -197,7 +197,7 @@ def top_outlier_table(table, n=10, score="OUTLIER"):
     out = Table({"RANK": np.arange(1, len(index) + 1), "INDEX": index})
     for name in TOP_COLUMNS:
         if name in table.colnames:
-            out[name] = np.asarray(table[name])[index]
+            out[name] = np.asarray(table[name][index])                     # only those rows read
     return out
 
 
