@@ -164,11 +164,20 @@ def chi2_scores(X, Xhat, W):
 
 
 def top_outliers(scores, n=10):
-    """Indices of the ``n`` highest scores, highest first (NaN scores never chosen)."""
+    """Indices of the ``n`` highest scores, highest first, equal scores in index order (NaN never chosen).
+
+    Only the candidates at or above the n-th highest score are sorted (a partition first).
+    """
     scores = np.asarray(scores, dtype=np.float64).ravel()
-    order = np.argsort(np.where(np.isnan(scores), -np.inf, -scores), kind="stable")
-    valid = order[~np.isnan(scores[order])]
-    return valid[:int(n)]
+    n = max(0, int(n))
+    key = np.where(np.isnan(scores), np.inf, -scores)                # (N,) ascending = most outlying first
+    if 0 < n < len(key):
+        cut = np.partition(key, n - 1)[n - 1]                          # the n-th smallest key
+        candidates = np.flatnonzero(key <= cut)                        # (>= n,) in index order
+    else:
+        candidates = np.arange(len(key) if n else 0)
+    order = candidates[np.argsort(key[candidates], kind="stable")]   # ties stay in index order
+    return order[~np.isnan(scores[order])][:n]
 
 
 TOP_COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "OUTLIER", "RCHI2", "SOURCE", "ROW")
