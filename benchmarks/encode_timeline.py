@@ -12,7 +12,7 @@ script, and how long it took:
     cluster ready     the Dask LocalCluster started, its workers connected (start and end)
     scatter           the model and the LOF reference sent to every worker
     first / last result   the first and the last task's result back at the client
-    table build       the chunks' columns joined into one Table
+    table build       the chunks' columns gathered (kept in pieces: the LATENTS writer reads them)
     cluster close     the cluster shut down
     LATENTS write     the FITS file written
     top table         the --top ranking and its CSV written
@@ -128,7 +128,7 @@ def instrument():
                                (encode, "write_top", "top table (write)"),
                                (encode, "top_outlier_table", "top table (ranking)"),
                                (spectra, "fit_lof_reference", "LOF reference"),
-                               (spectra, "_table", "table build")]:
+                               (spectra, "_columns_of", "table build")]:
         if hasattr(module, name):
             setattr(module, name, timed(step, getattr(module, name)))
     encode.open_engine = timed_engine(encode.open_engine)
