@@ -28,6 +28,9 @@ package does; nothing is changed but the timers.
     python benchmarks/encode_timeline.py SURVEY --model RUN --out /tmp/x.fits --top 100 --quiet \
         --infill pca --scheduler local --no-rchi2
 
+``--task-chunks N`` (first): an experiment, each engine task N chunks instead of
+``npvae.apply.spectra.TASK_CHUNKS`` (fewer, larger tasks: less of the client's CPU per spectrum).
+
 ``--latents N``: instead, the LATENTS writer alone on an N-row table with encode's columns
 (SOURCE a 69-character path, as in a sharded survey), cut into the pieces of 4,096 rows that
 an encode's tasks return: the pieces joined into one Table (what ``encode_spectra`` returns),
@@ -200,6 +203,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--latents"]:
         return latents_writer(int(argv[1]))
+    if argv[:1] == ["--task-chunks"]:                                 # an experiment: chunks per engine task
+        from npvae.apply import spectra
+        spectra._tasks.__defaults__ = (int(argv[1]),)
+        argv = argv[2:]
     parser = npvae.cli.build_parser("encode")                         # imports the command module
     mark("imports", T0)
     t = time.perf_counter()
