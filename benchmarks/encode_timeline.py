@@ -28,6 +28,9 @@ package does; nothing is changed but the timers.
     python benchmarks/encode_timeline.py SURVEY --model RUN --out /tmp/x.fits --top 100 --quiet \
         --infill pca --scheduler local --no-rchi2
 
+``--idle S``: instead, the CPU seconds an idle local cluster (2 workers) spends in S seconds, in
+this process (the scheduler, the nannies and the client live here) and in the workers.
+
 ``--task-chunks N`` (first): an experiment, each engine task N chunks instead of
 ``npvae.apply.spectra.TASK_CHUNKS`` (fewer, larger tasks: less of the client's CPU per spectrum).
 
@@ -199,10 +202,25 @@ def latents_writer(n, folder="/tmp", piece=4096):
         path.unlink()
 
 
+def idle_cluster(seconds, workers=2):
+    """CPU seconds of a started local cluster doing nothing: this process (scheduler, nannies, client) and its workers."""
+    from npvae.distributed import open_engine
+
+    with open_engine("local", workers) as engine:
+        time.sleep(1.0)                                                # past the start
+        before, t = engine.client.run(time.process_time), time.process_time()
+        time.sleep(seconds)
+        client, after = time.process_time() - t, engine.client.run(time.process_time)
+    print(f"idle local cluster, {workers} workers, {seconds:.0f} s: this process {client:.3f} CPU-s, "
+          f"the workers {sum(after.values()) - sum(before.values()):.3f} CPU-s")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--latents"]:
         return latents_writer(int(argv[1]))
+    if argv[:1] == ["--idle"]:
+        return idle_cluster(float(argv[1]))
     if argv[:1] == ["--task-chunks"]:                                 # an experiment: chunks per engine task
         from npvae.apply import spectra
         spectra._tasks.__defaults__ = (int(argv[1]),)
