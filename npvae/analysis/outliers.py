@@ -26,8 +26,9 @@ def lof_scores(mu, k=LOF_K):
 
     LOF_k(p) = mean_{o in N_k(p)} lrd_k(o) / lrd_k(p), where lrd is the inverse mean
     reachability distance max(d_k(o), |p - o|) to the k nearest neighbours (p itself left
-    out). The same numbers as scikit-learn's ``-LocalOutlierFactor(n_neighbors=k)
-    .fit(mu).negative_outlier_factor_``: the fit of :func:`fit_lof_reference`.
+    out). The numbers of scikit-learn's ``-LocalOutlierFactor(n_neighbors=k)
+    .fit(mu).negative_outlier_factor_`` (bit for bit below 8 dimensions; see
+    :class:`LofReference`): the fit of :func:`fit_lof_reference`.
 
     Parameters
     ----------
@@ -52,7 +53,8 @@ class LofReference:
     The fit is scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True).fit``, step for
     step. Each reference point o gets its k nearest other reference points N_k(o): the k + 1
     nearest from :class:`npvae.analysis.kdtree.KdTree` (the distances of scikit-learn's kd-tree,
-    bit for bit), o itself dropped by its index (a duplicate of o stays a neighbour, at
+    bit for bit below Z = 8; from 8 on the squared distances are summed in another order, last-bit
+    differences), o itself dropped by its index (a duplicate of o stays a neighbour, at
     distance 0; when o has more than k duplicates and is not among its own k + 1 nearest, the
     first is dropped instead, as scikit-learn does). Then its k-distance d_k(o) (the k-th
     distance) and local reachability density
@@ -62,7 +64,8 @@ class LofReference:
     A new point p is scored as ``score_samples`` does: its k nearest reference points o,
     lrd(p) by the same formula and LOF(p) = mean_o lrd(o) / lrd(p), with the same operations in
     the same order. Equally distant neighbours come in index order (scikit-learn's order among
-    them is its tree's), which changes no number when they are duplicates of each other.
+    them is its tree's): no number changes when they are duplicates of each other, but where
+    distinct points tie at the k-th distance, which of them count (and so lrd) may differ.
 
     Attributes
     ----------
