@@ -18,7 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table
 from threadpoolctl import threadpool_limits
 
 from ..analysis.outliers import fit_lof_reference, lof_novelty_scores
