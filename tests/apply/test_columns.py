@@ -4,9 +4,13 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
+from npvae.apply import encode_spectra
 from npvae.apply.columns import LatentColumns, PiecesColumn, SourceStrings
 from npvae.apply.datarows import SourceColumn
+from npvae.apply.spectra import encode_columns
+from npvae.commands.encode import write_latents
 from npvae.data.fitstable import FitsTable, write_fits
+from npvae.synthetic.dataset import write_raw
 from npvae.utils import NpvaeError
 
 LENGTHS = (5, 1, 7, 3, 9)                                            # uneven pieces, 25 rows
@@ -75,3 +79,20 @@ def test_a_non_ascii_source_in_pieces_is_named_by_its_row(tmp_path):
     latents = {"SOURCE": SourceStrings(SourceColumn.concatenate(columns)), "ROW": PiecesColumn([np.arange(3), np.arange(2)])}
     with pytest.raises(NpvaeError, match="SOURCE row 3"):
         write_fits(tmp_path / "x.fits", fits.PrimaryHDU(), [FitsTable("LATENTS", latents)], rows=2)
+
+
+def test_an_encode_written_from_its_pieces_is_the_file_of_its_joined_table(bundle, survey, tmp_path):
+    """encode_columns (what `npvae encode` writes) against encode_spectra's Table: the same LATENTS bytes,
+    raw files of different path lengths in chunks of 3 (several pieces, several sources per piece)."""
+    _, model = bundle
+    raw = write_raw(survey[:11], tmp_path / "raw")
+    (raw / "deeper" / "and-longer-still").mkdir(parents=True)
+    for path in sorted(raw.glob("*.fits"))[:4]:
+        path.rename(raw / "deeper" / "and-longer-still" / path.name)
+    columns = encode_columns(model, [raw], chunk=3)
+    table = encode_spectra(model, [raw], chunk=3)
+    assert isinstance(columns["MU"], PiecesColumn) and len(columns["MU"].pieces) == 4
+    for name, source in (("pieces", columns), ("table", table)):
+        write_latents(tmp_path / f"{name}.fits", source, [], {"MODEL": "m"})
+    assert (tmp_path / "pieces.fits").read_bytes() == (tmp_path / "table.fits").read_bytes()
+    assert len(set(table["SOURCE"])) == 11
