@@ -191,7 +191,9 @@ def top_outlier_table(table, n=10, score="OUTLIER"):
 
     Parameters
     ----------
-    table : Table with a ``score`` column (N,), e.g. the LATENTS table of ``npvae encode``.
+    table : Table with a ``score`` column (N,), e.g. the LATENTS table of ``npvae encode`` (or
+        what reads like one: ``colnames`` and columns that take an index array, such as
+        :class:`npvae.apply.columns.LatentColumns`; only the chosen rows of each column are read).
     n : int, rows wanted (fewer when fewer scores are finite: NaN is never chosen).
     score : str, the column ranked (OUTLIER: the LOF; RCHI2: the reconstruction chi^2).
 
