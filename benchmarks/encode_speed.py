@@ -118,7 +118,7 @@ def profile(survey, model_path, n_rows):
     """Thread CPU microseconds per spectrum of each part of an encode task, on one thread."""
     model = npvae.load(model_path)
     lof = outlier_reference(model)
-    old_tree = cKDTree(lof.lof._fit_X)
+    old_tree = cKDTree(np.asarray(model.train_latents_, np.float64))     # the LOF's reference points
     masked_rows = []
     shard, rows = dataset_files(Path(survey).resolve())[0]
     ranges = [(lo, min(lo + CHUNK, rows, n_rows)) for lo in range(0, min(rows, n_rows), CHUNK)]
@@ -164,7 +164,7 @@ def profile(survey, model_path, n_rows):
     print(f"  {'(a task result pickled: bytes per spectrum)':44s} {sent[0] / n:8.1f}")
     print(f"  {'(page faults per spectrum in the tasks)':44s} {sent[1] / n:8.2f}")
     print(f"  {'glue (task minus the parts)':44s} {glue / n * 1e6:8.1f}")
-    print(f"  rows with masked pixels: {np.mean(masked_rows):.1%}; reference latents: {len(lof.lof._fit_X)}")
+    print(f"  rows with masked pixels: {np.mean(masked_rows):.1%}; reference latents: {len(model.train_latents_)}")
 
 
 def _process_cpu():

@@ -9,6 +9,11 @@ on one thread, queries in chunks of ``--chunk`` rows (an encode task's chunk), t
 alternating ``--repeat`` times on the same queries; distances are checked equal bit for bit, and
 the neighbours too except where equal distances leave cKDTree's order open.
 
+Each reference is also FITTED both ways, wall seconds (median of ``--repeat``): scikit-learn's
+``LocalOutlierFactor(n_neighbors=k, novelty=True).fit`` (the path before npvae's own fit; its
+first import timed too) against :func:`npvae.analysis.outliers.fit_lof_reference` (after a
+warm-up call: the Numba kernels loaded), with the k-distances and lrd checked equal bit for bit.
+
     python benchmarks/lof_speed.py [--n 20000 47000] [--z 6] [--queries 16384] [--repeat 3]
     python benchmarks/lof_speed.py --latents W/latents.fits --model W/run [--queries 16384]
 """
@@ -57,6 +62,29 @@ def compare(label, points, queries, args):
         print(f"  {name:8s} {statistics.median(t):6.1f}  ({min(t):.1f}-{max(t):.1f})")
 
 
+def compare_fit(points, args):
+    """Wall seconds of the LOF fit: scikit-learn's against npvae's, and their k-distances and lrd compared."""
+    t = time.perf_counter()
+    from sklearn.neighbors import LocalOutlierFactor                       # only here: npvae never imports it
+    imported = time.perf_counter() - t
+    fit_lof_reference(points[:LOF_K + 1])                                  # the Numba warm-up
+    times = {"scikit-learn": [], "npvae": []}
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        theirs = LocalOutlierFactor(n_neighbors=LOF_K, novelty=True).fit(points)
+        times["scikit-learn"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ours = fit_lof_reference(points)
+        times["npvae"].append(time.perf_counter() - t)
+    same = (np.array_equal(ours.k_distance, theirs._distances_fit_X_[:, LOF_K - 1])
+            and np.array_equal(ours.lrd, theirs._lrd))
+    print(f"  LOF fit on the {len(points)} reference points, wall s, median (range) of {args.repeat}; "
+          f"k-distances and lrd equal bit for bit: {same}")
+    for name, t in times.items():
+        print(f"  {name:12s} {statistics.median(t):6.3f}  ({min(t):.3f}-{max(t):.3f})")
+    print(f"  (import sklearn.neighbors: {imported:.2f} s, here after npvae)")
+
+
 def real_reference(args):
     """The model's training latents (N, Z) and the MU (B, Z) and OUTLIER (B,) of the file's first rows."""
     reference = np.asarray(npvae.train.load(args.model).train_latents_, dtype=np.float64)
@@ -81,6 +109,7 @@ def main(argv=None):
         reference, queries, outlier = real_reference(args)
         compare(f"training latents of {args.model}: N = {len(reference)}, Z = {reference.shape[1]}", reference,
                 queries, args)
+        compare_fit(reference, args)
         if outlier is not None:
             same = np.array_equal(lof_novelty_scores(fit_lof_reference(reference), queries), outlier)
             print(f"  LOF scores equal to the file's OUTLIER column bit for bit: {same}")
@@ -89,6 +118,7 @@ def main(argv=None):
     for n in args.n:
         points, queries = rng.normal(size=(n, args.z)), rng.normal(size=(args.queries, args.z))
         compare(f"N = {n}, Z = {args.z} (standard normal)", points, queries, args)
+        compare_fit(points, args)
 
 
 if __name__ == "__main__":

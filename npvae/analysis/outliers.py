@@ -25,8 +25,10 @@ def lof_scores(mu, k=LOF_K):
     """Local outlier factor of each latent mean (higher = more outlying, ~1 for inliers).
 
     LOF_k(p) = mean_{o in N_k(p)} lrd_k(o) / lrd_k(p), where lrd is the inverse mean
-    reachability distance max(d_k(o), |p - o|) to the k nearest neighbours. Computed with
-    scikit-learn's ``LocalOutlierFactor(n_neighbors=k)``; returns -negative_outlier_factor_.
+    reachability distance max(d_k(o), |p - o|) to the k nearest neighbours (p itself left
+    out). The numbers of scikit-learn's ``-LocalOutlierFactor(n_neighbors=k)
+    .fit(mu).negative_outlier_factor_`` (bit for bit below 8 dimensions; see
+    :class:`LofReference`): the fit of :func:`fit_lof_reference`.
 
     Parameters
     ----------
@@ -37,58 +39,95 @@ def lof_scores(mu, k=LOF_K):
     -------
     scores : (N,)
     """
-    from sklearn.neighbors import LocalOutlierFactor
-
     mu = check_latent(mu)
     if not 1 <= int(k) < mu.shape[0]:
         raise NpvaeError(f"the local outlier factor with k = {k} neighbours needs at least {int(k) + 1} "
                          f"spectra, got {mu.shape[0]}")
-    lof = LocalOutlierFactor(n_neighbors=int(k)).fit(mu)
-    return -lof.negative_outlier_factor_                           # (N,)
+    lof, neighbours = _fit_lof(mu, int(k))                                 # neighbours (N, k)
+    return np.mean(lof.lrd[neighbours] / lof.lrd[:, np.newaxis], axis=1)   # (N,)
 
 
 class LofReference:
-    """A local outlier factor fitted on reference latents, scoring new points through a kd-tree.
+    """A local outlier factor fitted on reference latents (N, Z), scoring new points through a kd-tree.
 
-    The fit is scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True)`` (its ``lof``):
-    each reference point's k-distance and local reachability density. A new point p is scored
-    as ``score_samples`` does: its k nearest reference points o (here from
-    :class:`npvae.analysis.kdtree.KdTree`, faster per query than scikit-learn's or SciPy's
-    neighbour search on a few latent dimensions; the same neighbours and distances, bit for
-    bit, except that equally distant neighbours come in index order), lrd(p) = 1 / (mean_o
-    max(d_k(o), |p - o|) + 1e-10) and LOF(p) = mean_o lrd(o) / lrd(p), with the same operations
-    in the same order.
+    The fit is scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True).fit``, step for
+    step. Each reference point o gets its k nearest other reference points N_k(o): the k + 1
+    nearest from :class:`npvae.analysis.kdtree.KdTree` (the distances of scikit-learn's kd-tree,
+    bit for bit below Z = 8; from 8 on the squared distances are summed in another order, last-bit
+    differences), o itself dropped by its index (a duplicate of o stays a neighbour, at
+    distance 0; when o has more than k duplicates and is not among its own k + 1 nearest, the
+    first is dropped instead, as scikit-learn does). Then its k-distance d_k(o) (the k-th
+    distance) and local reachability density
+
+    .. math:: lrd(o) = 1 / (mean_{n in N_k(o)} max(d_k(n), |o - n|) + 10^{-10}).
+
+    A new point p is scored as ``score_samples`` does: its k nearest reference points o,
+    lrd(p) by the same formula and LOF(p) = mean_o lrd(o) / lrd(p), with the same operations in
+    the same order. Equally distant neighbours come in index order (scikit-learn's order among
+    them is its tree's): no number changes when they are duplicates of each other, but where
+    distinct points tie at the k-th distance, which of them count (and so lrd) may differ.
+
+    Attributes
+    ----------
+    tree : KdTree over the reference points.
+    k_distance : (N,) d_k(o).
+    lrd : (N,) lrd(o).
+    k : int, neighbours.
     """
 
-    def __init__(self, lof):
-        self.lof = lof
-        self.k = lof.n_neighbors_
-        self.tree = KdTree(lof._fit_X)                                    # over (N, Z) float64
-        self.k_distance = lof._distances_fit_X_[:, self.k - 1]            # (N,) d_k(o)
-        self.lrd = lof._lrd                                               # (N,) lrd(o)
+    def __init__(self, tree, k, k_distance, lrd):
+        self.tree, self.k, self.k_distance, self.lrd = tree, k, k_distance, lrd
 
     def scores(self, mu):
         """LOF (B,) of new latent means (B, Z) float64; higher = more outlying."""
         dist, idx = self.tree.query(mu, self.k)                           # (B, k) each, nearest first
-        reach = np.maximum(dist, self.k_distance[idx])                    # (B, k) reachability distances
-        lrd = 1.0 / (np.mean(reach, axis=1) + 1e-10)                      # (B,)
+        lrd = _reachability_density(dist, self.k_distance[idx])           # (B,)
         return np.mean(self.lrd[idx] / lrd[:, np.newaxis], axis=1)        # (B,)
+
+
+def _reachability_density(dist, k_distance):
+    """lrd = 1 / (mean_k max(d_k(o), dist) + 1e-10) of points whose neighbours o are at dist (B, k).
+
+    ``k_distance`` (B, k): each neighbour's d_k(o). The 1e-10 keeps a point with more than k
+    duplicates (every distance 0) finite.
+    """
+    reach = np.maximum(dist, k_distance)                                  # (B, k) reachability distances
+    return 1.0 / (np.mean(reach, axis=1) + 1e-10)                         # (B,)
+
+
+def _fit_lof(reference, k):
+    """The LOF fit on reference points (N, Z) float64 -> (LofReference, N_k(o) (N, k) indices)."""
+    tree = KdTree(reference)
+    dist, neighbours = _neighbours_of_reference(tree, reference, k)       # (N, k) each
+    k_distance = dist[:, -1]                                              # (N,) d_k(o)
+    lrd = _reachability_density(dist, k_distance[neighbours])             # (N,)
+    return LofReference(tree, k, k_distance, lrd), neighbours
+
+
+def _neighbours_of_reference(tree, reference, k):
+    """Each reference point's k nearest OTHER reference points -> dist, index (N, k), nearest first.
+
+    The k + 1 nearest, the point itself dropped by index; where it is not among them (more than
+    k duplicates of it come first), the first one dropped (scikit-learn's ``kneighbors(X=None)``).
+    """
+    dist, idx = tree.query(reference, k + 1)                              # (N, k + 1) each
+    keep = idx != np.arange(len(reference))[:, np.newaxis]                # (N, k + 1) not the point itself
+    keep[keep.all(axis=1), 0] = False                                     # itself not found: drop the first
+    return dist[keep].reshape(-1, k), idx[keep].reshape(-1, k)            # (N, k) each
 
 
 def fit_lof_reference(reference, k=LOF_K):
     """A local outlier factor fitted once on reference latent means, to score NEW points.
 
-    scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True)`` on ``reference`` (N, Z),
-    N > k (e.g. the training set's latent means), as a :class:`LofReference`; score with
+    The fit of scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True)`` on ``reference``
+    (N, Z), N > k (e.g. the training set's latent means), as a :class:`LofReference`; score with
     :func:`lof_novelty_scores`. A new point's score depends only on it and the reference,
     never on the other new points.
     """
-    from sklearn.neighbors import LocalOutlierFactor
-
     reference = check_latent(reference, "reference latents")
     if not 1 <= int(k) < reference.shape[0]:
         raise NpvaeError(f"k must be in 1..N-1 = {reference.shape[0] - 1} reference points, got {k}")
-    return LofReference(LocalOutlierFactor(n_neighbors=int(k), novelty=True).fit(reference))
+    return _fit_lof(reference, int(k))[0]
 
 
 def lof_novelty_scores(lof, mu):
@@ -128,11 +167,20 @@ def chi2_scores(X, Xhat, W):
 
 
 def top_outliers(scores, n=10):
-    """Indices of the ``n`` highest scores, highest first (NaN scores never chosen)."""
+    """Indices of the ``n`` highest scores, highest first, equal scores in index order (NaN never chosen).
+
+    Only the candidates at or above the n-th highest score are sorted (a partition first).
+    """
     scores = np.asarray(scores, dtype=np.float64).ravel()
-    order = np.argsort(np.where(np.isnan(scores), -np.inf, -scores), kind="stable")
-    valid = order[~np.isnan(scores[order])]
-    return valid[:int(n)]
+    n = max(0, int(n))
+    key = np.where(np.isnan(scores), np.inf, -scores)                # (N,) ascending = most outlying first
+    if 0 < n < len(key):
+        cut = np.partition(key, n - 1)[n - 1]                          # the n-th smallest key
+        candidates = np.flatnonzero(key <= cut)                        # (>= n,) in index order
+    else:
+        candidates = np.arange(len(key) if n else 0)
+    order = candidates[np.argsort(key[candidates], kind="stable")]   # ties stay in index order
+    return order[~np.isnan(scores[order])][:n]
 
 
 TOP_COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "OUTLIER", "RCHI2", "SOURCE", "ROW")
@@ -143,7 +191,9 @@ def top_outlier_table(table, n=10, score="OUTLIER"):
 
     Parameters
     ----------
-    table : Table with a ``score`` column (N,), e.g. the LATENTS table of ``npvae encode``.
+    table : Table with a ``score`` column (N,), e.g. the LATENTS table of ``npvae encode`` (or
+        what reads like one: ``colnames`` and columns that take an index array, such as
+        :class:`npvae.apply.columns.LatentColumns`; only the chosen rows of each column are read).
     n : int, rows wanted (fewer when fewer scores are finite: NaN is never chosen).
     score : str, the column ranked (OUTLIER: the LOF; RCHI2: the reconstruction chi^2).
 
@@ -161,7 +211,7 @@ def top_outlier_table(table, n=10, score="OUTLIER"):
     out = Table({"RANK": np.arange(1, len(index) + 1), "INDEX": index})
     for name in TOP_COLUMNS:
         if name in table.colnames:
-            out[name] = np.asarray(table[name])[index]
+            out[name] = np.asarray(table[name][index])                     # only those rows read
     return out
 
 

@@ -18,7 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table
 from threadpoolctl import threadpool_limits
 
 from ..analysis.outliers import fit_lof_reference, lof_novelty_scores
@@ -29,10 +28,11 @@ from ..data.record import Spectrum
 from ..data.shards import MANIFEST
 from ..paper import LOF_K
 from ..utils import NpvaeError, progress
+from .columns import LatentColumns, PiecesColumn, SourceStrings
 from .datarows import SourceColumn, dataset_chunk, dataset_files, file_chunk
 from .encode import encode_chunk, vae_infill
 
-__all__ = ["encode_spectra", "encode_task", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
+__all__ = ["encode_spectra", "encode_columns", "encode_task", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
 
 CHUNK = 1024                     # spectra per chunk
 TASK_CHUNKS = 4                  # chunks per engine task: fewer round trips, the same chunks
@@ -77,6 +77,18 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
     spectrum, in input order);
     ``table.meta["skipped"]`` lists (source, reason) of the spectra that could not be used.
     """
+    return encode_columns(model, inputs, infill=infill, chunk=chunk, reconstructions=reconstructions, rchi2=rchi2,
+                          n_jobs=n_jobs, engine=engine, verbose=verbose).table()
+
+
+def encode_columns(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=False, rchi2=True, n_jobs=1,
+                   engine=None, verbose=False):
+    """The result of :func:`encode_spectra` before its columns are joined into one Table.
+
+    The same arguments; returns :class:`npvae.apply.columns.LatentColumns`, each column kept in
+    the chunks' pieces (``.table()`` is :func:`encode_spectra`'s Table), which ``npvae encode``
+    writes a block of rows at a time without a joined copy.
+    """
     sources = _sources(inputs)
     recipe = model.preprocessing
     if recipe is None and any(kind in ("records", "files") for kind, _, _ in sources):
@@ -100,9 +112,7 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
             parts.append(part)
         bar.update(n_done)
     bar.close()
-    table = _table(parts, model, reconstructions, rchi2)
-    table.meta.update(INFILL=method, skipped=skipped)
-    return table
+    return LatentColumns(_columns_of(parts, model, reconstructions, rchi2), dict(INFILL=method, skipped=skipped))
 
 
 def outlier_reference(model):
@@ -326,16 +336,15 @@ def _encode_part(model, flux, weight, mask, columns, lof, reconstructions, rchi2
     return part
 
 
-def _table(parts, model, reconstructions, rchi2=True):
-    """Concatenate the chunks' columns into the output Table (empty columns when no part)."""
+def _columns_of(parts, model, reconstructions, rchi2=True):
+    """The output columns (dict name -> array-like) of the chunks' parts, unjoined (empty arrays when no part)."""
     names = tuple(n for n in COLUMNS if rchi2 or n != "RCHI2") + (("FLUX", "WEIGHT", "RECON") if reconstructions else ())
     if not parts:
         z, d = model.n_latent, model.n_features
         shapes = {"MU": (0, z), "LOGVAR": (0, z), "FLUX": (0, d), "WEIGHT": (0, d), "RECON": (0, d)}
         kinds = {"PLATE": np.int64, "MJD": np.int64, "FIBERID": np.int64, "CLASS": "U6", "LABEL": "U9",
                  "SOURCE": "U1", "ROW": np.int64}
-        return Table({n: np.zeros(shapes.get(n, (0,)), kinds.get(n, np.float32 if n in shapes else np.float64))
-                      for n in names})
-    columns = _joined(parts)
-    columns["SOURCE"] = columns["SOURCE"].strings()                           # (N,) str, made once
-    return Table({n: columns[n] for n in names}, copy=False)                # fresh arrays: no second copy
+        return {n: np.zeros(shapes.get(n, (0,)), kinds.get(n, np.float32 if n in shapes else np.float64))
+                for n in names}
+    return {n: SourceStrings(SourceColumn.concatenate([p[n] for p in parts])) if n == "SOURCE"
+            else PiecesColumn([p[n] for p in parts]) for n in names}

@@ -2,7 +2,8 @@
 
 INPUTS are raw spectrum files (spec-lite, DR7 spSpec), folders of them (searched recursively)
 and dataset files (named directly). Each spectrum goes through the model's own preprocessing
-recipe and infill (:func:`npvae.apply.encode_spectra`), chunk by chunk. OUT gets a binary table
+recipe and infill (:func:`npvae.apply.spectra.encode_columns`, the columns of
+:func:`npvae.apply.encode_spectra` before they are joined), chunk by chunk. OUT gets a binary table
 ``LATENTS`` (one row per spectrum; columns in docs/encode.md), a table ``SKIPPED`` (source and
 reason of each spectrum that could not be used, also written to ``OUT.skipped.csv``) and, with
 ``--reconstructions``, images ``FLUX``, ``WEIGHT``, ``RECON`` (N, D) and ``WAVE`` (D,).
@@ -18,8 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..analysis.outliers import top_outlier_table
-from ..apply import encode_spectra
-from ..apply.spectra import CHUNK, outlier_reference
+from ..apply.spectra import CHUNK, encode_columns, outlier_reference
 from ..data.fitstable import FitsImage, FitsTable, write_fits
 from ..data.preprocess import REST_WAVE
 from ..data.recipe import INFILL_METHODS
@@ -33,7 +33,6 @@ __all__ = ["register", "run", "write_latents", "write_top", "FORMAT_NAME"]
 
 FORMAT_NAME = "npvae-latents-1"
 IMAGES = ("FLUX", "WEIGHT", "RECON")
-WORKER_MODULES = ("sklearn.neighbors",)   # imported by each worker to unpickle the LOF reference: preloaded
 
 
 def register(subparsers):
@@ -101,7 +100,7 @@ def run(args):
     options = dict(infill=args.infill, chunk=args.chunk, reconstructions=args.reconstructions,
                    rchi2=not args.no_rchi2, verbose=not args.quiet)
     if args.scheduler is None:
-        table = encode_spectra(model, args.inputs, n_jobs=args.jobs, **options)
+        table = encode_columns(model, args.inputs, n_jobs=args.jobs, **options)      # LatentColumns
     else:
         table = _encode_on_engine(model, args, options)
     skipped = table.meta.pop("skipped")
@@ -118,12 +117,12 @@ def run(args):
 
 
 def _encode_on_engine(model, args, options):
-    """encode_spectra on the engine of --scheduler; the LOF reference is fitted here while the workers start."""
+    """encode_columns on the engine of --scheduler; the LOF reference is fitted here while the workers start."""
     with ThreadPoolExecutor(1) as pool:
         lof = pool.submit(outlier_reference, model)
-        with open_engine(args.scheduler, args.workers, preload=WORKER_MODULES) as engine:
-            lof.result()                                 # kept with the model: encode_spectra reuses it
-            return encode_spectra(model, args.inputs, engine=engine, **options)
+        with open_engine(args.scheduler, args.workers) as engine:
+            lof.result()                                 # kept with the model: encode_columns reuses it
+            return encode_columns(model, args.inputs, engine=engine, **options)
 
 
 def write_top(path, top):
@@ -153,6 +152,7 @@ def primary_hdu(fmt, nspec, n_skipped, keywords):
 def write_latents(path, table, skipped, keywords):
     """Write the LATENTS table, the SKIPPED table and any image columns to ``path`` atomically.
 
+    ``table``: an astropy Table or the :class:`npvae.apply.columns.LatentColumns` of an encode.
     The same bytes as astropy's ``table_to_hdu`` + ``writeto`` (tests/_reference.py), packed by
     :mod:`npvae.data.fitstable` a block of rows at a time.
     """

@@ -9,7 +9,8 @@ block. The bytes are the ones astropy writes (tests/data/test_fitstable.py check
 
 Columns: 1-D or 2-D (one vector per row) arrays of int16/32/64, float32/64 or uint8, and str
 (``U``, ASCII only: FITS strings are ASCII) or bytes (``S``), as plain arrays (a column's unit
-or description is not written). Images: numeric arrays.
+or description is not written), or objects that read like such an array: ``dtype``, ``shape``
+and rows by a slice (a column kept in pieces, made a block at a time). Images: numeric arrays.
 
 Shapes: N rows, L characters of a str column.
 """
@@ -59,12 +60,17 @@ def _as_stored(name, where, chunk, lo):
     return codes.astype(np.uint8).view(f"S{codes.shape[1]}").reshape(len(chunk))  # (B,) the same characters
 
 
+def _array_like(column):
+    """True for a column object that is not an ndarray but reads like one (``dtype``, ``shape``, slices)."""
+    return not isinstance(column, np.ndarray) and all(hasattr(column, a) for a in ("dtype", "shape", "__getitem__"))
+
+
 class FitsTable:
-    """A binary table extension ``name`` of ``columns`` (dict name -> (N,) or (N, K) array)."""
+    """A binary table extension ``name`` of ``columns`` (dict name -> (N,) or (N, K) array or array-like)."""
 
     def __init__(self, name, columns):
         self.name = name
-        self.columns = {k: np.asarray(v) for k, v in columns.items()}
+        self.columns = {k: v if _array_like(v) else np.asarray(v) for k, v in columns.items()}
         lengths = {len(v) for v in self.columns.values()}
         if len(lengths) > 1:
             raise NpvaeError(f"{name}: columns of different lengths {sorted(lengths)}")

@@ -113,7 +113,8 @@ def _distributed():
 
 
 def _local_worker_config():
-    """Dask config for new local workers: forked from a fork server, no MALLOC_TRIM_THRESHOLD_, no profiler.
+    """Dask config for a new local cluster: workers forked from a fork server, no MALLOC_TRIM_THRESHOLD_,
+    no profiler, fewer wake-ups.
 
     Workers are forked from a fork server (where the system has one) instead of spawned: the
     server imports the modules of :func:`_preload_workers` once and each worker starts as a fork
@@ -123,13 +124,18 @@ def _local_worker_config():
     default, so glibc hands freed memory back at once; the shard tasks allocate and free large
     arrays all the time, and spent twice the system time with it (benchmarks/synth_scale.py).
     Each worker also samples its threads' stacks every 10 ms for the dashboard's profile, which
-    a local cluster does not show. The one-thread OpenMP and BLAS settings stay as Dask sets
-    them (the fork server starts with them).
+    a local cluster does not show. Every server of the cluster (scheduler, nannies, workers)
+    also wakes up every 20 ms to time its event loop (the "unresponsive" warning) and every
+    0.5 s to record its process's CPU, memory and I/O for the dashboard: here every 1 s and 5 s,
+    which takes an idle cluster's CPU from a few per cent of a core to under one per cent
+    (benchmarks/README.md); a worker's memory limit is watched by its own monitor, unchanged. The
+    one-thread OpenMP and BLAS settings stay as Dask sets them (the fork server starts with them).
     """
     config = importlib.import_module("dask").config
     environ = dict(config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    settings = {"distributed.nanny.pre-spawn-environ": environ, "distributed.worker.profile.enabled": False}
+    settings = {"distributed.nanny.pre-spawn-environ": environ, "distributed.worker.profile.enabled": False,
+                "distributed.admin.tick.interval": "1s", "distributed.admin.system-monitor.interval": "5s"}
     if "forkserver" in multiprocessing.get_all_start_methods():
         settings["distributed.worker.multiprocessing-method"] = "forkserver"
     return config.set(settings)

@@ -1,6 +1,8 @@
 """``npvae encode`` end to end on synthetic spec-lite files."""
 import csv
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 from astropy.io import fits
@@ -98,3 +100,24 @@ def test_a_local_cluster_writes_the_bytes_of_the_loop(bundle, survey, tmp_path):
                      "--top", "4", *extra]) == 0
         files[tag] = out.read_bytes(), out.with_suffix(".top.csv").read_bytes()
     assert files["local"] == files["none"]
+
+
+SKLEARN_PROBE = """
+import sys
+from npvae.cli import main
+assert main(sys.argv[1:]) == 0
+print(sorted(m for m in sys.modules if m.split(".")[0] == "sklearn"))
+"""
+
+
+def test_encode_with_outlier_scores_never_imports_scikit_learn(bundle, survey, tmp_path):
+    """The LOF is fitted and queried by npvae's kd-tree: no scikit-learn in the client or a task."""
+    path, _ = bundle
+    raw = write_raw(survey[:30], tmp_path / "raw")
+    out = tmp_path / "latents.fits"
+    argv = ["encode", str(raw), "--model", str(path), "--out", str(out), "--quiet", "--top", "5",
+            "--scheduler", "none"]
+    proc = subprocess.run([sys.executable, "-c", SKLEARN_PROBE, *argv], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert np.isfinite(Table.read(out, hdu="LATENTS")["OUTLIER"]).all()

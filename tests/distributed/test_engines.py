@@ -34,6 +34,23 @@ def test_local_workers_start_without_the_malloc_trim_setting_and_the_stack_profi
     assert dask.config.get("distributed.worker.profile.enabled") is not False     # only for that cluster
 
 
+def _wakeups(server):
+    """The periods (ms) of a Dask server's event-loop timer and system monitor."""
+    return {name: server.periodic_callbacks[name].callback_time for name in ("tick", "monitor")}
+
+
+def test_every_server_of_a_local_cluster_wakes_up_seldom(monkeypatch):
+    """The scheduler, the nanny and the worker (another process) all got the cluster's intervals:
+    the event loop timed every 1 s and the process recorded every 5 s (Dask: 20 ms and 0.5 s)."""
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(engines, "_preload_workers", lambda modules: None)   # this test process keeps its server
+    with engines.open_engine("local", 1) as engine:
+        seen = [*engine.client.run(lambda dask_worker: _wakeups(dask_worker)).values(),
+                engine.client.run_on_scheduler(lambda dask_scheduler: _wakeups(dask_scheduler)),
+                *[_wakeups(nanny) for nanny in engine.client.cluster.workers.values()]]
+    assert seen == [{"tick": 1000, "monitor": 5000}] * 3
+
+
 WORKER_PROBE = """
 import os, resource, sys, time
 
