@@ -35,7 +35,7 @@ from .encode import encode_chunk, vae_infill
 __all__ = ["encode_spectra", "encode_columns", "encode_task", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
 
 CHUNK = 1024                     # spectra per chunk
-TASK_CHUNKS = 4                  # chunks per engine task: fewer round trips, the same chunks
+TASK_CHUNKS = 8                  # chunks per engine task: fewer round trips, the same chunks
 COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
            "GOOD_FRAC", "INFILL_FRAC", "OUTLIER", "SOURCE", "ROW")
 _LOF_CACHE = weakref.WeakKeyDictionary()   # model -> (its training latents, fitted LOF)
