@@ -110,7 +110,7 @@ def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None):
 
     A ``dx_out`` given as the transpose of a C-ordered (I, B) buffer gets the same product
     formed as :math:`dx^T = W\\,dy^T`: for the output layer (I = 703, O = 1000 at B = 64) BLAS
-    runs that form faster than :math:`dy\,W^T` (benchmarks/README.md).
+    runs that form faster than :math:`dy\\,W^T` (benchmarks/README.md).
     """
     x, W, y, slope = cache
     if slope is None:
