@@ -35,7 +35,7 @@ from npvae.nn import kernels
 from npvae.nn import model as model_module
 from train_throughput import Stepper, make_data
 
-LAYOUTS = ("after", "per-layer", "two-thread")
+LAYOUTS = ("after", "per-layer", "two-thread", "reversed")
 
 
 def adam_scalars(opt):
@@ -96,13 +96,39 @@ def two_threads(stepper):
     stepper.update = update
 
 
+def reversed_layers(stepper):
+    """The same fused pass, layer by layer from the last to the first (one call per layer).
+
+    The next forward pass reads the first layer's weights first; updated last, they are the
+    ones still in cache.
+    """
+    opt, flat_g, flat_p, model = stepper.opt, stepper.flat_grads, stepper.model.flat_params, stepper.model
+    parts, start = [], 0
+    for name, n_in, n_out in model.layout:
+        size = (n_in + 1) * n_out                                        # W then b
+        parts.append(slice(start, start + size))
+        start += size
+
+    def update():
+        scalars = adam_scalars(opt)
+        bad = 0
+        for part in reversed(parts):
+            bad += kernels.adam_update(flat_p[part], flat_g[part], opt.m[part], opt.v[part], *scalars)
+        if bad:
+            raise RuntimeError("diverged: gradient")
+
+    assert start == flat_p.size
+    stepper.update = update
+
+
 def worker(layout, n):
     """One fresh process: warm-up epoch, then 4 epochs timed per step; prints a RESULT line."""
     X, W = make_data(n, 1000, "float32", np.random.default_rng(0))
     model = npvae.InfoVAE(dtype="float32", seed=0)
     model.mean_[...] = X.mean(0)
     stepper = Stepper(model, X, W, 64)
-    {"after": lambda s: None, "per-layer": per_layer, "two-thread": two_threads}[layout](stepper)
+    {"after": lambda s: None, "per-layer": per_layer, "two-thread": two_threads,
+     "reversed": reversed_layers}[layout](stepper)
     stepper.epoch()
     times = []
     for _ in range(4):
@@ -121,14 +147,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=list(LAYOUTS))
     ap.add_argument("--worker", choices=LAYOUTS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args.worker, args.n)
         return
-    results = {k: [] for k in LAYOUTS}
+    layouts = tuple(args.layouts)
+    results = {k: [] for k in layouts}
     for r in range(args.rounds):
-        for layout in (LAYOUTS if r % 2 == 0 else LAYOUTS[::-1]):
+        for layout in (layouts if r % 2 == 0 else layouts[::-1]):
             out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", layout, "--n", str(args.n)],
                                  capture_output=True, text=True, check=True).stdout
             res = json.loads(out.split("RESULT ", 1)[1])
