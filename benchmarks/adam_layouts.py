@@ -21,7 +21,6 @@ epochs timed step by step); the layouts alternate, ``--rounds`` times; per-step 
 """
 import argparse
 import json
-import math
 import subprocess
 import sys
 import threading
@@ -39,10 +38,9 @@ LAYOUTS = ("after", "per-layer", "two-thread", "reversed")
 
 
 def adam_scalars(opt):
-    """Start Adam step t + 1: its bias-corrected (lr_t, beta1, beta2, eps_t), as Adam.step forms them."""
-    opt.t += 1
-    c1, c2 = 1.0 - opt.beta1 ** opt.t, 1.0 - opt.beta2 ** opt.t
-    return opt.lr * math.sqrt(c2) / c1, opt.beta1, opt.beta2, opt.eps * math.sqrt(c2)
+    """Start Adam step t + 1: its (lr_t, beta1, beta2, eps_t), the scalars of kernels.adam_update."""
+    lr_t, eps_t = opt.start_step()
+    return lr_t, opt.beta1, opt.beta2, eps_t
 
 
 def per_layer(stepper):

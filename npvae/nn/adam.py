@@ -80,6 +80,17 @@ class Adam:
             self._last_grads = (arrays, flat)
         return flat
 
+    def start_step(self):
+        """Count one more step (t) and return its bias-corrected (lr_t, eps_t) (docs/derivations/adam.md).
+
+        lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), eps_t = eps sqrt(1 - b2^t): the scalars of
+        :func:`npvae.nn.kernels.adam_update` for step t. :meth:`step` calls it.
+        """
+        self.t += 1
+        c1 = 1.0 - self.beta1 ** self.t
+        c2 = 1.0 - self.beta2 ** self.t
+        return self.lr * math.sqrt(c2) / c1, self.eps * math.sqrt(c2)
+
     def step(self, grads):
         """One update with the gradients ``grads`` (dict, same keys and shapes as params).
 
@@ -88,11 +99,7 @@ class Adam:
         divergence test, counted in the same pass. Such a step leaves non-finite weights and
         moments behind; the caller must not go on from them.
         """
-        self.t += 1
-        c1 = 1.0 - self.beta1 ** self.t
-        c2 = 1.0 - self.beta2 ** self.t
-        lr_t = self.lr * math.sqrt(c2) / c1
-        eps_t = self.eps * math.sqrt(c2)
+        lr_t, eps_t = self.start_step()
         flat_g = self._flat_grads(grads) if self._flat_p is not None else None
         if flat_g is not None:
             return kernels.adam_update(self._flat_p, flat_g, self.m, self.v, lr_t, self.beta1, self.beta2, eps_t)
