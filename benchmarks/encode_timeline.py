@@ -5,6 +5,8 @@ command line: :func:`npvae.cli.build_parser`, then the command's ``run``) with t
 around the client's steps, and prints when each step ended, in seconds since the start of the
 script, and how long it took:
 
+    fork server started   the local cluster's fork server started (``--scheduler local``), as
+                      ``npvae encode`` does before its imports (it imports Dask and npvae meanwhile)
     imports           npvae.cli and the encode command module (astropy, NumPy, npvae ...)
     arguments         the parser built and the arguments parsed
     model load        :func:`npvae.train.load`
@@ -225,6 +227,11 @@ def main(argv=None):
         from npvae.apply import spectra
         spectra._tasks.__defaults__ = (int(argv[1]),)
         argv = argv[2:]
+    early = npvae.cli.asks_for_local_cluster(["encode"] + argv)        # as `npvae encode` does, first
+    if early:
+        t = time.perf_counter()
+        npvae.cli.forkserver.start_early()
+        mark("fork server started", t)
     parser = npvae.cli.build_parser("encode")                         # imports the command module
     mark("imports", T0)
     t = time.perf_counter()
@@ -233,6 +240,7 @@ def main(argv=None):
     instrument()
     code = args.func(args)
     t = time.perf_counter()
+    npvae.cli.forkserver.drop_early()                                # as `npvae encode` does, last
     for thread in threading.enumerate():                          # what the process waits for at exit
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()

@@ -6,6 +6,10 @@ Each command module defines ``register(subparsers)``, which adds its parser and 
 usage error too (exit code 2); Ctrl-C exits with 130; a reader that closes stdout early
 (``npvae preprocess ... | head -1``) is not an error (exit code 0): commands print their
 summaries only after their files are written.
+
+``npvae CMD ... --scheduler local`` starts the fork server of the local cluster's workers first,
+before CMD's imports (:mod:`npvae.forkserver`): it imports Dask and npvae on the other core
+while the command imports, loads its model and starts the scheduler.
 """
 import argparse
 import importlib
@@ -13,6 +17,7 @@ import os
 import select
 import sys
 
+from . import forkserver
 from ._version import __version__
 from .utils import NpvaeError
 
@@ -48,8 +53,28 @@ def build_parser(command=None):
     return parser
 
 
+def asks_for_local_cluster(argv):
+    """True if the command line ``argv`` (after ``npvae``) names a command and ``--scheduler local``, without --help."""
+    if not argv or argv[0] not in COMMANDS or {"-h", "--help"} & set(argv):
+        return False
+    scan = argparse.ArgumentParser(add_help=False)
+    scan.add_argument("--scheduler")
+    return scan.parse_known_args(argv[1:])[0].scheduler == "local"
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    early = asks_for_local_cluster(argv)
+    if early:
+        forkserver.start_early()                 # before the command's imports, for its cluster
+    try:
+        return _run(argv)
+    finally:
+        forkserver.drop_early()                  # stopped here if the command never opened its cluster
+
+
+def _run(argv):
+    """Parse ``argv`` and run its command -> exit code (see the module's docstring)."""
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

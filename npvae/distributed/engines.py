@@ -15,12 +15,11 @@ shard writer); ``engine.map_in_order`` yields them in item order (a driver that 
 import collections
 import contextlib
 import importlib
-import multiprocessing
 import os
-import threading
 
 from threadpoolctl import ThreadpoolController
 
+from .. import forkserver
 from ..utils import NpvaeError
 
 __all__ = ["SCHEDULER_HELP", "check_scheduler", "open_engine", "InProcess", "DaskEngine", "one_thread"]
@@ -43,7 +42,6 @@ def check_scheduler(scheduler, workers=None):
 
 
 _POOLS = []                        # this process's ThreadpoolController, found on first use
-_OPEN_LOCAL = []                   # one entry per local cluster open in this process: they share one fork server
 
 
 def one_thread(fn, *args):
@@ -113,62 +111,30 @@ def _distributed():
 
 
 def _local_worker_config():
-    """Dask config for a new local cluster: workers forked from a fork server, no MALLOC_TRIM_THRESHOLD_,
-    no profiler, fewer wake-ups.
+    """Dask config for a new local cluster: workers forked from a fork server, without the
+    nanny's :data:`npvae.forkserver.DROPPED_VARIABLES`, no profiler, fewer wake-ups.
 
-    Workers are forked from a fork server (where the system has one) instead of spawned: the
-    server imports the modules of :func:`_preload_workers` once and each worker starts as a fork
+    Workers are forked from a fork server (where the system has one: :mod:`npvae.forkserver`)
+    instead of spawned: the server imports Dask and npvae once and each worker starts as a fork
     of it, already importing them (a spawned worker imports everything itself), and a worker
     that is done exits at once (a spawned one first tears down its interpreter, a second of
-    waiting at each cluster's close). The nanny sets MALLOC_TRIM_THRESHOLD_ to 64 KiB by
-    default, so glibc hands freed memory back at once; the shard tasks allocate and free large
-    arrays all the time, and spent twice the system time with it (benchmarks/synth_scale.py).
-    Each worker also samples its threads' stacks every 10 ms for the dashboard's profile, which
-    a local cluster does not show. Every server of the cluster (scheduler, nannies, workers)
-    also wakes up every 20 ms to time its event loop (the "unresponsive" warning) and every
-    0.5 s to record its process's CPU, memory and I/O for the dashboard: here every 1 s and 5 s,
-    which takes an idle cluster's CPU from a few per cent of a core to under one per cent
-    (benchmarks/README.md); a worker's memory limit is watched by its own monitor, unchanged. The
-    one-thread OpenMP and BLAS settings stay as Dask sets them (the fork server starts with them).
+    waiting at each cluster's close). Each worker also samples its threads' stacks every 10 ms
+    for the dashboard's profile, which a local cluster does not show. Every server of the
+    cluster (scheduler, nannies, workers) also wakes up every 20 ms to time its event loop (the
+    "unresponsive" warning) and every 0.5 s to record its process's CPU, memory and I/O for the
+    dashboard: here every 1 s and 5 s, which takes an idle cluster's CPU from a few per cent of a
+    core to under one per cent (benchmarks/README.md); a worker's memory limit is watched by its
+    own monitor, unchanged. The one-thread OpenMP and BLAS settings stay as Dask sets them (the
+    fork server starts with them).
     """
     config = importlib.import_module("dask").config
-    environ = dict(config.get("distributed.nanny.pre-spawn-environ", {}))
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    environ = {key: value for key, value in config.get("distributed.nanny.pre-spawn-environ", {}).items()
+               if key not in forkserver.DROPPED_VARIABLES}
     settings = {"distributed.nanny.pre-spawn-environ": environ, "distributed.worker.profile.enabled": False,
                 "distributed.admin.tick.interval": "1s", "distributed.admin.system-monitor.interval": "5s"}
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    if forkserver.available():
         settings["distributed.worker.multiprocessing-method"] = "forkserver"
     return config.set(settings)
-
-
-def _preload_workers(modules):
-    """Have the fork server import Dask, npvae and ``modules`` (names) before it forks the first worker.
-
-    The fork server starts with the cluster's first worker (a cluster opened while another is
-    open shares that one's server and preload); without a fork server, nothing.
-    """
-    context = importlib.import_module("distributed.utils").get_mp_context()   # Dask sets its own list first
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(["distributed", __package__.split(".")[0], *modules])
-
-
-def _stop_fork_server():
-    """Stop this process's fork server, if one runs, and wait for it in a background thread.
-
-    Once waited for, its CPU time and its workers' (it waited for them) count among this
-    process's children, as spawned workers' did (``time npvae ...``, ``getrusage(RUSAGE_CHILDREN)``).
-    The thread is not a daemon: the process waits for it before exiting, while its own work goes
-    on meanwhile (the server exits once its last worker has, then takes a fraction of a second).
-    Called when the last local cluster of the process closes: while the stop waits it holds the
-    server's lock, so no other cluster could start a worker. The next cluster starts a fresh
-    server, with that cluster's preload. multiprocessing has no public call for this: ``_stop``
-    is the one its own tests use.
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return
-    server = importlib.import_module("multiprocessing.forkserver")._forkserver
-    if getattr(server, "_forkserver_pid", None) is not None:
-        threading.Thread(target=server._stop, name="npvae-fork-server-stop").start()
 
 
 @contextlib.contextmanager
@@ -177,7 +143,9 @@ def open_engine(scheduler="local", workers=None, preload=()):
 
     ``preload``: names of modules the tasks will need besides npvae, imported by a local
     cluster's fork server before the workers start (so once, not in each worker; see
-    :func:`_local_worker_config`); the server stops with the last local cluster open.
+    :mod:`npvae.forkserver`): the server is started here unless it already runs (started early
+    by ``npvae CMD ... --scheduler local``, or by another cluster open in this process), and
+    stops with its last user.
     """
     check_scheduler(scheduler, workers)
     if scheduler == "none":
@@ -186,18 +154,16 @@ def open_engine(scheduler="local", workers=None, preload=()):
     dd = _distributed()
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
-        _OPEN_LOCAL.append(n)
+        with _local_worker_config():
+            forkserver.start(preload)                     # held until the cluster is closed
         try:
             with _local_worker_config():
-                _preload_workers(preload)
                 cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                           scheduler_kwargs={"dashboard_address": ":0"})   # no dashboard, free port
             with cluster, dd.Client(cluster) as client:
                 yield DaskEngine(client, f"local ({n} workers)")
         finally:
-            _OPEN_LOCAL.pop()
-            if not _OPEN_LOCAL:                  # the last local cluster of this process
-                _stop_fork_server()
+            forkserver.release()
         return
     try:
         client = dd.Client(scheduler, timeout="30s")

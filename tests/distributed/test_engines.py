@@ -39,11 +39,10 @@ def _wakeups(server):
     return {name: server.periodic_callbacks[name].callback_time for name in ("tick", "monitor")}
 
 
-def test_every_server_of_a_local_cluster_wakes_up_seldom(monkeypatch):
+def test_every_server_of_a_local_cluster_wakes_up_seldom():
     """The scheduler, the nanny and the worker (another process) all got the cluster's intervals:
     the event loop timed every 1 s and the process recorded every 5 s (Dask: 20 ms and 0.5 s)."""
     pytest.importorskip("distributed")
-    monkeypatch.setattr(engines, "_preload_workers", lambda modules: None)   # this test process keeps its server
     with engines.open_engine("local", 1) as engine:
         seen = [*engine.client.run(lambda dask_worker: _wakeups(dask_worker)).values(),
                 engine.client.run_on_scheduler(lambda dask_scheduler: _wakeups(dask_scheduler)),

@@ -4,15 +4,20 @@ The layers, from the bottom: ``paper`` / ``utils`` / ``_version``; ``nn`` (the e
 ``data``; ``synthetic``; ``distributed``; ``train``; ``baselines``; ``analysis``; ``apply``;
 ``plots``; ``explore``; ``reproduce``; ``commands``; ``cli``. A module may import its own package and any package below it, never one
 above. ``npvae.nn`` may import only itself, ``npvae.paper``, ``npvae.utils`` and
-``npvae._version``. Every import of an npvae module sits at module level (none hidden in a function).
+``npvae._version``. Every import of an npvae module sits at module level (none hidden in a function),
+but for the package's entry points, imported on first use (``npvae.ENTRY_POINTS``): the graph
+counts them as imports of ``npvae``, and a fresh ``import npvae`` is checked to import nothing else.
 """
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import npvae
 
 PACKAGE = Path(npvae.__file__).parent
-LAYERS = [{"paper", "utils", "_version", "runfolder"}, {"nn", "data"}, {"synthetic"}, {"distributed"}, {"train"},
+LAYERS = [{"paper", "utils", "_version", "runfolder", "forkserver"}, {"nn", "data"}, {"synthetic"}, {"distributed"}, {"train"},
           {"baselines"}, {"analysis"}, {"apply"}, {"plots"}, {"explore"}, {"reproduce"}, {"commands"}, {"cli"}]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 NN_MAY_IMPORT = {"nn", "paper", "utils", "_version"}
@@ -59,6 +64,7 @@ def import_graph():
                 graph[module].update(t for t in targets if t != module)
                 if targets and id(node) not in top:
                     nested.append((module, node.lineno))
+    graph["npvae"].update(f"npvae.{name}" for name in npvae.ENTRY_POINTS.values())   # imported on first use
     return graph, nested
 
 
@@ -135,3 +141,35 @@ def test_every_package_module_is_in_a_layer():
 def test_no_npvae_import_inside_a_function():
     _, nested = import_graph()
     assert not nested
+
+
+def test_the_graph_counts_the_entry_points_imported_on_first_use():
+    graph, _ = import_graph()
+    assert {"npvae.train.estimators", "npvae.apply", "npvae.nn.adam"} <= graph["npvae"]
+
+
+LAZY_PROBE = """
+import json, sys
+import npvae
+before = sorted(m for m in sys.modules if m.startswith("npvae") or m in ("numpy", "dask"))
+from npvae import load
+import npvae.train.estimators as estimators
+print(json.dumps({"before": before, "same": [npvae.InfoVAE is estimators.InfoVAE, load is estimators.load],
+                  "dir": sorted(set(npvae.__all__) - set(dir(npvae)))}))
+"""
+
+
+def test_import_npvae_imports_nothing_heavy_and_the_entry_points_resolve():
+    """So that ``npvae CMD --scheduler local`` starts its fork server before the heavy imports."""
+    done = subprocess.run([sys.executable, "-c", LAZY_PROBE], capture_output=True, text=True, check=True,
+                          cwd=PACKAGE.parent)
+    seen = json.loads(done.stdout)
+    assert seen == {"before": ["npvae", "npvae._version"], "same": [True, True], "dir": []}
+    for name, module in npvae.ENTRY_POINTS.items():
+        assert name in npvae.__all__ and hasattr(__import__(f"npvae.{module}", fromlist=[name]), name)
+    try:
+        npvae.no_such_thing
+    except AttributeError as err:
+        assert "no_such_thing" in str(err)
+    else:
+        raise AssertionError("an unknown attribute must raise AttributeError")
