@@ -14,6 +14,8 @@ and rows by a slice (a column kept in pieces, made a block at a time). Images: n
 
 Shapes: N rows, L characters of a str column.
 """
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
@@ -24,6 +26,7 @@ __all__ = ["FitsTable", "FitsImage", "write_fits", "BLOCK", "ROWS"]
 
 BLOCK = 2880                    # bytes: every FITS header and data unit is padded to a multiple
 ROWS = 65536                    # rows packed per write: a few MB at a time
+PACKERS = 2                     # threads packing blocks ahead of the write
 _KINDS = {"i": (2, 4, 8), "f": (4, 8), "u": (1,)}   # numeric dtype kind -> item sizes FITS stores as is
 
 
@@ -89,16 +92,30 @@ class FitsTable:
         hdu.header["NAXIS2"] = self.n_rows
         return hdu.header
 
-    def write(self, fh, rows=ROWS):
-        """Write the header, then the rows in blocks of ``rows``, then the padding."""
+    def write(self, fh, rows=ROWS, threads=PACKERS):
+        """Write the header, then the rows in blocks of ``rows``, then the padding.
+
+        ``threads`` threads pack the next blocks while this one writes the last packed, in order
+        (NumPy's casts and the file writes release the GIL): at most ``threads`` + 1 blocks in memory.
+        """
         fh.write(self.header.tostring().encode("ascii"))
-        block = np.empty(min(rows, self.n_rows), self.dtype)                    # (B,) packed rows
-        for lo in range(0, self.n_rows, rows):
-            out = block[:min(rows, self.n_rows - lo)]
-            for k, v in self.columns.items():
-                out[k] = _as_stored(k, self.name, v[lo:lo + len(out)], lo)      # casts to big-endian
-            fh.write(out.data)
+        starts = range(0, self.n_rows, rows)
+        with ThreadPoolExecutor(threads) as pool:
+            ahead = [pool.submit(self._pack, lo, rows) for lo in starts[:threads]]
+            for i in range(len(starts)):
+                block = ahead[i].result()
+                if i + threads < len(starts):
+                    ahead.append(pool.submit(self._pack, starts[i + threads], rows))
+                fh.write(block.data)
+                ahead[i] = None                                                  # its memory goes
         fh.write(_padding(self.n_rows * self.dtype.itemsize))
+
+    def _pack(self, lo, rows):
+        """Rows lo:lo + rows as FITS stores them -> (B,) big-endian structured array."""
+        out = np.empty(min(rows, self.n_rows - lo), self.dtype)                 # (B,) packed rows
+        for k, v in self.columns.items():
+            out[k] = _as_stored(k, self.name, v[lo:lo + len(out)], lo)          # casts to big-endian
+        return out
 
 
 class FitsImage:

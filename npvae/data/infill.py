@@ -21,7 +21,9 @@ training set's mean and eigenvectors, :func:`fit_infill_basis`) and, for each sp
 the weighted least-squares fit of its good pixels, so the result never depends on the batch.
 Its fits are stacked (:class:`WeightedFit`: two BLAS products for all the rows' normal equations,
 one stacked K x K solve) and its per-pixel passes are two Numba loops, with no (N, D) temporary
-beyond two reused float64 work arrays (:func:`work_arrays`).
+beyond two reused float64 work arrays (:func:`work_arrays`), for ``INFILL_ROWS`` rows at a time
+(each row's fit is its own, so the blocks change no number; smaller arrays stay in the cache
+while two workers run: benchmarks/README.md).
 ``iterative_pca_infill(..., return_basis=True)`` also returns the basis of its last iteration,
 so a basis fitted once (on a sample) can fill every shard of a sharded dataset the same way.
 Shapes: N spectra, D pixels, K eigenvectors, Q = K + oversampling.
@@ -40,6 +42,7 @@ __all__ = ["iterative_pca_infill", "top_eigenvectors", "fit_infill_basis", "basi
            "work_arrays", "fill_masked", "cholesky_solve", "solve_spd", "BASIS_RIDGE"]
 
 BASIS_RIDGE = 1e-8                 # basis_infill's ridge, relative to the mean diagonal
+INFILL_ROWS = 256                  # basis_infill's rows per block: its two float64 work arrays, 4 MB
 _WORK = threading.local()          # each thread's reusable work arrays (work_arrays)
 
 
@@ -394,10 +397,13 @@ def basis_infill(X, mask, mean, V, weight=None, ridge=BASIS_RIDGE, *, overwrite=
     w = np.ascontiguousarray(w if every or weight is None else w[rows])      # (R, D) or (0, 0)
     mean = np.ascontiguousarray(mean, np.float64)                             # (D,)
     fit = V if isinstance(V, WeightedFit) else WeightedFit(V, ridge)
-    g, gy = work_arrays(2, x.shape)                                           # (R, D) float64 each
-    _weighted_residuals_jit(x, m, w, mean, g, gy)
-    C = fit.coefficients(g, gy, cholesky=True)                                # (R, K)
-    fill_masked(x, m, mean, fit.B, C)                                         # x[m] <- mean + V c, in place
+    for lo in range(0, len(x), INFILL_ROWS):                                  # blocks: the work arrays stay in cache
+        xb, mb = x[lo:lo + INFILL_ROWS], m[lo:lo + INFILL_ROWS]               # (T, D) views
+        wb = w[lo:lo + INFILL_ROWS] if w.size else w
+        g, gy = work_arrays(2, xb.shape)                                      # (T, D) float64 each
+        _weighted_residuals_jit(xb, mb, wb, mean, g, gy)
+        C = fit.coefficients(g, gy, cholesky=True)                            # (T, K)
+        fill_masked(xb, mb, mean, fit.B, C)                                   # xb[mb] <- mean + V c, in place
     if not every:
         X[rows] = x
     return X

@@ -85,6 +85,21 @@ def test_basis_infill_matches_a_row_by_row_weighted_fit_and_ignores_what_masked_
         basis_infill(X, mask, mean, V, weight=weight[:, :10])
 
 
+@pytest.mark.parametrize("weighted", [True, False])
+def test_basis_infill_in_blocks_of_rows_equals_each_row_alone(monkeypatch, weighted):
+    """Blocks of 4 rows (``INFILL_ROWS``), the last one short, give each row what it gets alone, bit for bit."""
+    rng = np.random.default_rng(12)
+    clean, noisy = _low_rank(rng, n=11, d=60, rank=4)
+    mean, V = clean.mean(axis=0), np.linalg.qr(rng.normal(size=(60, 4)))[0]
+    mask = rng.random(noisy.shape) < 0.2
+    mask[:, 0] = True                                           # every row has something to fill
+    weight = rng.uniform(0.5, 4.0, noisy.shape).astype(np.float32) if weighted else None
+    alone = np.concatenate([basis_infill(noisy[i:i + 1], mask[i:i + 1], mean, V,
+                                         weight=None if weight is None else weight[i:i + 1]) for i in range(11)])
+    monkeypatch.setattr(infill, "INFILL_ROWS", 4)
+    np.testing.assert_array_equal(basis_infill(noisy, mask, mean, V, weight=weight), alone)
+
+
 def test_weighted_residuals_kernel_matches_its_python_body():
     rng = np.random.default_rng(3)
     flux, weight = rng.normal(size=(4, 30)).astype(np.float32), rng.random((4, 30)).astype(np.float32)
