@@ -4,9 +4,9 @@ A worker of ``--scheduler local`` is a fork of this process's fork server (``mul
 "forkserver"), which imports Dask and npvae once, so that each worker starts with them already
 imported (``npvae.distributed.engines``). The server takes about a second to import them. Started
 by the cluster, that second is spent after the command's own imports and Dask's; started by
-``npvae CMD ... --scheduler local`` before the command imports anything (:func:`start`, called
-by :mod:`npvae.cli`, which is why ``import npvae`` is lazy), it is spent on the other core while
-the command imports, loads its model and starts the scheduler.
+``npvae CMD ... --scheduler local`` before the command imports anything (:func:`start_early`,
+called by :mod:`npvae.cli`, which is why ``import npvae`` is lazy), it is spent on the other
+core while the command imports, loads its model and starts the scheduler.
 
 The server reads its environment once, when it starts, and its workers inherit it: it gets the
 variables a Dask nanny sets before it starts a worker (:func:`worker_environ`), as it would have
@@ -43,20 +43,19 @@ def available():
     return "forkserver" in multiprocessing.get_all_start_methods()
 
 
-def worker_environ(config=None):
-    """The variables a Dask nanny sets before it starts a worker process, as it computes them.
+def worker_environ():
+    """The variables a Dask nanny sets before it starts a worker process, computed as it does.
 
-    ``distributed.nanny.pre-spawn-environ`` of Dask's configuration (``config``, default the
-    current one) less :data:`DROPPED_VARIABLES`, each variable already set in this process's
-    environment winning, and PYTHONHASHSEED 6640 unless set to another value than 0 (so that
-    every worker hashes strings alike). Dask's own defaults (distributed.yaml) are read without importing ``distributed``,
-    as ``import distributed`` would add them.
+    ``distributed.nanny.pre-spawn-environ`` of Dask's current configuration less
+    :data:`DROPPED_VARIABLES`, each variable already set in this process's environment winning,
+    and PYTHONHASHSEED 6640 unless set to another value than 0, so that every worker hashes
+    strings alike (``distributed.nanny.Nanny``; the tests compare with a Nanny's). Dask's own
+    defaults (distributed.yaml) are added as ``import distributed`` adds them, without importing it.
     """
-    if config is None:
-        config = importlib.import_module("dask.config")
-        yaml = importlib.import_module("yaml")
-        defaults = Path(importlib.util.find_spec("distributed").origin).parent / "distributed.yaml"
-        config.update_defaults(yaml.safe_load(defaults.read_text()))
+    config = importlib.import_module("dask.config")
+    yaml = importlib.import_module("yaml")
+    defaults = Path(importlib.util.find_spec("distributed").origin).parent / "distributed.yaml"
+    config.update_defaults(yaml.safe_load(defaults.read_text()))
     settings = config.get("distributed.nanny.pre-spawn-environ")
     env = {key: os.environ.get(key, str(value)) for key, value in settings.items()
            if value is not None and key not in DROPPED_VARIABLES}
