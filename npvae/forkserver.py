@@ -27,8 +27,9 @@ from pathlib import Path
 __all__ = ["WORKER_MODULES", "DROPPED_VARIABLES", "available", "worker_environ", "running", "start", "start_early",
            "drop_early", "release"]
 
-# what the server imports before it forks a worker: Dask's worker and every npvae module a task runs
-WORKER_MODULES = ("distributed", "npvae.apply", "npvae.distributed")
+# what the server imports before it forks a worker: Dask's worker, every npvae module a task runs,
+# and the preload of the tasks' Numba kernels
+WORKER_MODULES = ("distributed", "npvae.apply", "npvae.distributed", "npvae.apply.preload")
 # left out of the nanny's variables: MALLOC_TRIM_THRESHOLD_ (Dask: 64 KiB) has glibc hand freed memory
 # back at once, and the shard tasks, which allocate and free large arrays all the time, spent twice
 # the system time with it (benchmarks/synth_scale.py)
