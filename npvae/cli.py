@@ -7,11 +7,17 @@ usage error too (exit code 2); Ctrl-C exits with 130; a reader that closes stdou
 (``npvae preprocess ... | head -1``) is not an error (exit code 0): commands print their
 summaries only after their files are written.
 
+The ``npvae`` script runs :func:`console`: :func:`main`, then the objects left are frozen for
+the garbage collector (``gc.freeze``), whose passes over them at the interpreter's exit (the
+compiled Numba kernels, astropy's and Dask's modules) took about half a second after an
+encode (benchmarks/README.md); called as a function, :func:`main` leaves the collector alone.
+
 ``npvae CMD ... --scheduler local`` starts the fork server of the local cluster's workers first,
 before CMD's imports (:mod:`npvae.forkserver`): it imports Dask and npvae on the other core
 while the command imports, loads its model and starts the scheduler.
 """
 import argparse
+import gc
 import importlib
 import os
 import select
@@ -73,6 +79,19 @@ def main(argv=None):
         forkserver.drop_early()                  # stopped here if the command never opened its cluster
 
 
+def console():
+    """The ``npvae`` script: :func:`main` on ``sys.argv``, then every object left frozen for a quick exit.
+
+    The work is done and every file written and closed when :func:`main` returns; the
+    interpreter's exit then still runs the garbage collector over every object (``gc.freeze``
+    moves them out of its sight; atexit handlers, threads and standard streams are handled as
+    usual). Returns the exit code.
+    """
+    code = main()
+    gc.freeze()
+    return code
+
+
 def _run(argv):
     """Parse ``argv`` and run its command -> exit code (see the module's docstring)."""
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
@@ -114,4 +133,4 @@ def _stdout_closed():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

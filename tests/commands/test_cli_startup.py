@@ -48,3 +48,27 @@ def test_the_full_parser_lists_every_command(capsys):
         main(["preprocesss", "x"])                                  # mistyped: the full list of choices
     assert exit.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+CONSOLE_PROBE = """
+import gc, json, sys
+from npvae import cli
+sys.argv = ["npvae", *sys.argv[1:]]
+before = gc.get_freeze_count()
+code = cli.main() if sys.argv[1] == "--main" and sys.argv.pop(1) else cli.console()
+print(json.dumps({"code": code, "before": before, "frozen": gc.get_freeze_count()}))
+"""
+
+
+@pytest.mark.parametrize("entry", ["console", "--main"])
+def test_the_script_freezes_what_is_left_for_a_quick_exit_and_main_alone_does_not(tmp_path, entry):
+    """``npvae`` (console) returns main's exit code with every object left frozen for the exit's
+    garbage collection; main called as a function leaves the collector alone."""
+    argv = ([] if entry == "console" else [entry]) + ["encode", str(tmp_path / "none.fits"), "--model",
+                                                       str(tmp_path / "none"), "--out", str(tmp_path / "x.fits")]
+    env = dict(os.environ, PYTHONPATH=str(Path(npvae.__file__).parents[1]))
+    done = subprocess.run([sys.executable, "-c", CONSOLE_PROBE, *argv], capture_output=True, text=True, env=env)
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 1 and "npvae encode: error:" in done.stderr           # the one-line error, code 1
+    assert seen["before"] == 0
+    assert (seen["frozen"] > 1000) is (entry == "console")
