@@ -21,6 +21,7 @@ import importlib
 import importlib.util
 import multiprocessing
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -54,9 +55,10 @@ def worker_environ():
     defaults (distributed.yaml) are added as ``import distributed`` adds them, without importing it.
     """
     config = importlib.import_module("dask.config")
-    yaml = importlib.import_module("yaml")
-    defaults = Path(importlib.util.find_spec("distributed").origin).parent / "distributed.yaml"
-    config.update_defaults(yaml.safe_load(defaults.read_text()))
+    if "distributed" not in sys.modules:                  # else its import has added them already
+        yaml = importlib.import_module("yaml")
+        defaults = Path(importlib.util.find_spec("distributed").origin).parent / "distributed.yaml"
+        config.update_defaults(yaml.safe_load(defaults.read_text()))
     settings = config.get("distributed.nanny.pre-spawn-environ")
     env = {key: os.environ.get(key, str(value)) for key, value in settings.items()
            if value is not None and key not in DROPPED_VARIABLES}
@@ -71,21 +73,21 @@ def running():
     return getattr(server, "_forkserver_pid", None) is not None
 
 
-def start(modules=(), environ=None):
+def start(modules=()):
     """Hold the fork server for a cluster (:func:`release` it when the cluster closes); start it if needed.
 
     ``modules``: names the tasks need besides :data:`WORKER_MODULES`, imported by a server
-    started here. ``environ``: the variables such a server starts with (default
-    :func:`worker_environ`); this process's environment is left as it was. A server already
-    running is shared as it is, and one started early is handed to this cluster.
+    started here (with :func:`worker_environ`; this process's environment is left as it was).
+    A server already running is shared as it is, and one started early is handed to this cluster
+    with the hold taken for it.
     """
     with _LOCK:
-        _USERS.append(1)
-        if _EARLY:                                        # the hold taken early, handed over
-            _EARLY.pop()
-            _USERS.pop()
+        if _EARLY:
+            _EARLY.pop()                                  # the early hold becomes this cluster's
+        else:
+            _USERS.append(1)
         if available() and not running():
-            _start_server([*WORKER_MODULES, *modules], worker_environ() if environ is None else environ)
+            _start_server([*WORKER_MODULES, *modules], worker_environ())
 
 
 def start_early():

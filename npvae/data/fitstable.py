@@ -14,6 +14,8 @@ and rows by a slice (a column kept in pieces, made a block at a time). Images: n
 
 Shapes: N rows, L characters of a str column.
 """
+import collections
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -92,22 +94,22 @@ class FitsTable:
         hdu.header["NAXIS2"] = self.n_rows
         return hdu.header
 
-    def write(self, fh, rows=ROWS, threads=PACKERS):
+    def write(self, fh, rows=ROWS):
         """Write the header, then the rows in blocks of ``rows``, then the padding.
 
-        ``threads`` threads pack the next blocks while this one writes the last packed, in order
-        (NumPy's casts and the file writes release the GIL): at most ``threads`` + 1 blocks in memory.
+        ``PACKERS`` threads pack the next blocks while this one writes the oldest packed, in
+        order (NumPy's casts and the file writes release the GIL): at most ``PACKERS`` + 1 blocks
+        in memory.
         """
         fh.write(self.header.tostring().encode("ascii"))
-        starts = range(0, self.n_rows, rows)
-        with ThreadPoolExecutor(threads) as pool:
-            ahead = [pool.submit(self._pack, lo, rows) for lo in starts[:threads]]
-            for i in range(len(starts)):
-                block = ahead[i].result()
-                if i + threads < len(starts):
-                    ahead.append(pool.submit(self._pack, starts[i + threads], rows))
+        starts = iter(range(0, self.n_rows, rows))
+        with ThreadPoolExecutor(PACKERS) as pool:
+            ahead = collections.deque(pool.submit(self._pack, lo, rows) for lo in itertools.islice(starts, PACKERS))
+            while ahead:
+                block = ahead.popleft().result()
+                for lo in itertools.islice(starts, 1):                           # the next block, if any
+                    ahead.append(pool.submit(self._pack, lo, rows))
                 fh.write(block.data)
-                ahead[i] = None                                                  # its memory goes
         fh.write(_padding(self.n_rows * self.dtype.itemsize))
 
     def _pack(self, lo, rows):

@@ -154,8 +154,7 @@ def open_engine(scheduler="local", workers=None, preload=()):
     dd = _distributed()
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
-        with _local_worker_config():
-            forkserver.start(preload)                     # held until the cluster is closed
+        forkserver.start(preload)                         # held until the cluster is closed
         try:
             with _local_worker_config():
                 cluster = dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
