@@ -11,6 +11,7 @@ Shapes: B chunk, D pixels, K files.
 import numpy as np
 from astropy.io import fits
 
+from ..data.arraykernels import count_per_row
 from ..data.fitsfast import read_rows
 from ..data.shards import read_manifest
 
@@ -87,7 +88,7 @@ def _prepared(flux, weight, mask, cols, where, recipe, own=False):
     mask = np.asarray(mask) != 0
     if recipe is not None:
         flux = recipe.fill(flux, weight, mask, overwrite=own)
-    cols["GOOD_FRAC"] = 1.0 - np.count_nonzero(mask, axis=1) / mask.shape[1]   # (B,) 1 - mask.mean(axis=1), exactly
+    cols["GOOD_FRAC"] = 1.0 - count_per_row(mask) / mask.shape[1]      # (B,) 1 - mask.mean(axis=1), exactly
     cols["SOURCE"], cols["ROW"] = where
     return flux, weight, mask, cols, []
 

@@ -13,6 +13,7 @@ Shapes: N rows, P raw pixels, D pixels, K basis vectors, Z latent dimensions.
 import numpy as np
 
 from ..analysis.outliers import fit_lof_reference
+from ..data.arraykernels import count_per_row, to_native
 from ..data.infill import basis_infill
 from ..data.rebin import rebin_rows
 from ..nn.layers import linear_act_forward
@@ -27,6 +28,8 @@ def load_kernels():
     flux = rng.standard_normal((3, 8)).astype(np.float32)                       # (N, D)
     mask = np.zeros((3, 8), bool)                                               # (N, D)
     mask[:, 2] = True
+    to_native(flux.astype(">f4"))                                               # rows read from a FITS file
+    count_per_row(mask)
     basis = np.linalg.qr(rng.standard_normal((8, 2)))[0]                        # (D, K)
     basis_infill(flux, mask, np.zeros(8), basis, weight=np.ones((3, 8), np.float32))
     linear_act_forward(flux, np.ones((8, 4), np.float32), np.zeros(4, np.float32), 0.01)

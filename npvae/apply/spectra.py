@@ -21,6 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..analysis.outliers import fit_lof_reference, lof_novelty_scores
+from ..data.arraykernels import count_per_row
 from ..data.dataset import Dataset, is_dataset_file
 from ..data.files import find_spectrum_files, read_records
 from ..data.labels import classify
@@ -329,7 +330,7 @@ def _encode_part(model, flux, weight, mask, columns, lof, reconstructions, rchi2
     """Encode one prepared chunk -> dict of output columns (RCHI2 only when ``rchi2``)."""
     mu, logvar, chi2 = encode_chunk(model, flux, weight, rchi2=rchi2)
     part = dict(columns, MU=mu, LOGVAR=logvar, **({"RCHI2": chi2} if rchi2 else {}),
-                INFILL_FRAC=np.count_nonzero(mask, axis=1) / mask.shape[1],   # (B,) = mask.mean(axis=1), exactly
+                INFILL_FRAC=count_per_row(mask) / mask.shape[1],              # (B,) = mask.mean(axis=1), exactly
                 OUTLIER=lof_novelty_scores(lof, mu) if lof is not None else np.full(len(mu), np.nan))
     if reconstructions:
         part.update(FLUX=flux, WEIGHT=weight, RECON=model.decode(mu))

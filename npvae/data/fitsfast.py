@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ..utils import NpvaeError
+from .arraykernels import to_native
 
 __all__ = ["FitsHeader", "iter_hdus", "read_tables", "read_rows", "verify_fits"]
 
@@ -301,8 +302,8 @@ def _read_rows(f, path, start, row_dtype, lo, hi, n_rows, what):
 def _image_rows(f, path, header, start, lo, hi):
     """Rows lo:hi of a 2-D image -> (R, M) native (scaled by BSCALE, BZERO if present).
 
-    The rows are read straight into the array that is returned and byte-swapped there: one
-    buffer, no copy.
+    The rows are read straight into the array that is returned and byte-swapped there
+    (:func:`npvae.data.arraykernels.to_native`): one buffer, no copy.
     """
     if int(header.get("NAXIS", 0)) != 2 or int(header.get("BITPIX", 0)) not in _BITPIX:
         raise NpvaeError(f"{path}: HDU {header.name} is not a 2-D image")
@@ -312,7 +313,7 @@ def _image_rows(f, path, header, start, lo, hi):
     scale, zero = header.get("BSCALE", 1), header.get("BZERO", 0)
     if scale != 1 or zero != 0:
         return values * float(scale) + float(zero)
-    return values.byteswap(inplace=True).view(dtype.newbyteorder("=")) if not dtype.isnative else values
+    return to_native(values)
 
 
 def _table_rows(f, path, header, start, lo, hi, columns):

@@ -12,6 +12,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..utils import NpvaeError
+from .arraykernels import to_native
 
 __all__ = ["RowFiles", "GAP_ROWS", "OPEN_FILES"]
 
@@ -59,9 +60,7 @@ class RowFiles:
             return out
         if part[0] == part[-1] and local[-1] - local[0] == n - 1 and np.all(np.diff(local) == 1):
             self._pread_into(int(part[0]), int(local[0]), out.view(self.dtype))   # consecutive rows of one
-            if self.dtype != out.dtype:                                      # part: read in place, swap bytes
-                out.byteswap(inplace=True)
-            return out
+            return to_native(out.view(self.dtype))                           # part: read in place, swap bytes
         order = np.lexsort((local, part))                                    # (R,) by part, then row
         ordered, parts = local[order], part[order]                           # (R,) each
         raw = np.empty((n,) + self.row_shape, self.dtype)                    # (R, M) ordered rows, as stored
