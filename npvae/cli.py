@@ -68,33 +68,48 @@ def asks_for_local_cluster(argv):
     return scan.parse_known_args(argv[1:])[0].scheduler == "local"
 
 
-def main(argv=None):
+def main(argv=None, *, hold_gc=False):
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) -> exit code.
+
+    ``hold_gc``: the garbage collector is off while the command's modules are imported, then
+    they are frozen (see :func:`console`).
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     early = asks_for_local_cluster(argv)
     if early:
         forkserver.start_early()                 # before the command's imports, for its cluster
     try:
-        return _run(argv)
+        return _run(argv, hold_gc)
     finally:
         forkserver.drop_early()                  # stopped here if the command never opened its cluster
 
 
 def console():
-    """The ``npvae`` script: :func:`main` on ``sys.argv``, then every object left frozen for a quick exit.
+    """The ``npvae`` script: :func:`main` on ``sys.argv``, the collector held while it imports, then every
+    object left frozen for a quick exit.
+
+    The command's imports (NumPy, astropy, Numba, npvae) make a few hundred thousand objects and
+    next to no garbage: the collector is off while they run, and they are frozen once done, out
+    of the sight of every later collection (benchmarks/README.md).
 
     The work is done and every file written and closed when :func:`main` returns; the
     interpreter's exit then still runs the garbage collector over every object (``gc.freeze``
     moves them out of its sight; atexit handlers, threads and standard streams are handled as
     usual). Returns the exit code.
     """
-    code = main()
+    code = main(hold_gc=True)
     gc.freeze()
     return code
 
 
-def _run(argv):
+def _run(argv, hold_gc=False):
     """Parse ``argv`` and run its command -> exit code (see the module's docstring)."""
+    if hold_gc:
+        gc.disable()
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    if hold_gc:
+        gc.enable()
+        gc.freeze()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

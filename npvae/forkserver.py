@@ -29,8 +29,8 @@ __all__ = ["WORKER_MODULES", "DROPPED_VARIABLES", "available", "worker_environ",
            "drop_early", "release"]
 
 # what the server imports before it forks a worker: Dask's worker, every npvae module a task runs,
-# and the preload of the tasks' Numba kernels
-WORKER_MODULES = ("distributed", "npvae.apply", "npvae.distributed", "npvae.apply.preload")
+# and the preload of the tasks' Numba kernels, with the garbage collector held (npvae.workerboot)
+WORKER_MODULES = ("npvae.workerboot",)
 # left out of the nanny's variables: MALLOC_TRIM_THRESHOLD_ (Dask: 64 KiB) has glibc hand freed memory
 # back at once, and the shard tasks, which allocate and free large arrays all the time, spent twice
 # the system time with it (benchmarks/synth_scale.py)

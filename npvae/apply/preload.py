@@ -3,7 +3,7 @@
 A process loads a Numba kernel (from its cache in ``__pycache__``) the first time it calls it:
 about a quarter of a second over the kernels of an encode task, spent by each worker of a local
 cluster in its first task. The fork server those workers are forked from imports this module
-(:data:`npvae.forkserver.WORKER_MODULES`), which calls each kernel once on a few made-up rows of
+(through :mod:`npvae.workerboot`), which calls each kernel once on a few made-up rows of
 the types the tasks give it, so that every worker starts with them loaded. Importing this module
 does that (:func:`load_kernels`) and nothing else; tests/apply/test_preload.py checks that an
 encode of raw files then loads no kernel of its own.

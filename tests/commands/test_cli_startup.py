@@ -55,15 +55,33 @@ import gc, json, sys
 from npvae import cli
 sys.argv = ["npvae", *sys.argv[1:]]
 before = gc.get_freeze_count()
+seen = {}
+build_parser = cli.build_parser
+
+
+def spy(command=None):
+    seen["collecting while importing"] = gc.isenabled()
+    parser = build_parser(command)
+    parse_args = parser.parse_args
+
+    def parse(argv):
+        seen.update({"collecting at the command": gc.isenabled(), "frozen at the command": gc.get_freeze_count()})
+        return parse_args(argv)
+    parser.parse_args = parse
+    return parser
+
+
+cli.build_parser = spy
 code = cli.main() if sys.argv[1] == "--main" and sys.argv.pop(1) else cli.console()
-print(json.dumps({"code": code, "before": before, "frozen": gc.get_freeze_count()}))
+print(json.dumps({"code": code, "before": before, "frozen": gc.get_freeze_count(), **seen}))
 """
 
 
 @pytest.mark.parametrize("entry", ["console", "--main"])
 def test_the_script_freezes_what_is_left_for_a_quick_exit_and_main_alone_does_not(tmp_path, entry):
     """``npvae`` (console) returns main's exit code with every object left frozen for the exit's
-    garbage collection; main called as a function leaves the collector alone."""
+    garbage collection, the collector held while the command imports and the imports frozen
+    before the command runs; main called as a function leaves the collector alone."""
     argv = ([] if entry == "console" else [entry]) + ["encode", str(tmp_path / "none.fits"), "--model",
                                                        str(tmp_path / "none"), "--out", str(tmp_path / "x.fits")]
     env = dict(os.environ, PYTHONPATH=str(Path(npvae.__file__).parents[1]))
@@ -72,3 +90,6 @@ def test_the_script_freezes_what_is_left_for_a_quick_exit_and_main_alone_does_no
     assert seen["code"] == 1 and "npvae encode: error:" in done.stderr           # the one-line error, code 1
     assert seen["before"] == 0
     assert (seen["frozen"] > 1000) is (entry == "console")
+    assert seen["collecting while importing"] is (entry != "console")     # held for the command's imports
+    assert seen["collecting at the command"]                                 # and on again for its work,
+    assert (seen["frozen at the command"] > 1000) is (entry == "console")   # the imported objects frozen

@@ -46,7 +46,7 @@ def test_worker_environ_is_what_a_dask_nanny_sets_before_a_worker(monkeypatch, e
 
 
 PROBE = """
-import json, os, sys
+import gc, json, os, sys
 import npvae.cli as cli
 from npvae import forkserver
 
@@ -70,6 +70,7 @@ def probe(command=None):
         init(self, client, name)
         seen["parents"] = sorted(client.run(os.getppid).values())
         seen["worker_env"] = list(client.run(lambda: [os.environ.get(k) for k in KEYS]).values())
+        seen["worker_gc"] = list(client.run(lambda: [gc.isenabled(), gc.get_freeze_count()]).values())
     engines.DaskEngine.__init__ = spy
     return parser
 
@@ -108,6 +109,8 @@ def test_the_server_starts_before_the_command_imports_and_its_workers_are_forked
     assert seen["parents"] == [seen["server"]]                       # the worker: a fork of that server
     assert seen["client_env"] == [None, None, "1", None]             # this process's variables untouched
     assert seen["worker_env"] == [["6640", "1", "1", None]]          # the nanny's, without the malloc trim
+    [(collecting, frozen)] = seen["worker_gc"]                       # npvae.workerboot: the server's imports
+    assert collecting and frozen > 100_000                           # frozen, the collector on again
     assert not seen["running_after"]                                  # stopped with the cluster
 
 

@@ -18,7 +18,7 @@ import npvae
 
 PACKAGE = Path(npvae.__file__).parent
 LAYERS = [{"paper", "utils", "_version", "runfolder", "forkserver"}, {"nn", "data"}, {"synthetic"}, {"distributed"}, {"train"},
-          {"baselines"}, {"analysis"}, {"apply"}, {"plots"}, {"explore"}, {"reproduce"}, {"commands"}, {"cli"}]
+          {"baselines"}, {"analysis"}, {"apply"}, {"plots"}, {"explore"}, {"reproduce"}, {"commands"}, {"cli", "workerboot"}]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 NN_MAY_IMPORT = {"nn", "paper", "utils", "_version"}
 
