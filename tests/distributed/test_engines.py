@@ -35,19 +35,22 @@ def test_local_workers_start_without_the_malloc_trim_setting_and_the_stack_profi
 
 
 def _wakeups(server):
-    """The periods (ms) of a Dask server's event-loop timer and system monitor."""
-    return {name: server.periodic_callbacks[name].callback_time for name in ("tick", "monitor")}
+    """The periods (ms) of a Dask server's event-loop timer, system monitor and memory watch (if it has one)."""
+    return {name: server.periodic_callbacks[name].callback_time for name in ("tick", "monitor", "memory_monitor")
+            if name in server.periodic_callbacks}
 
 
 def test_every_server_of_a_local_cluster_wakes_up_seldom():
     """The scheduler, the nanny and the worker (another process) all got the cluster's intervals:
-    the event loop timed every 1 s and the process recorded every 5 s (Dask: 20 ms and 0.5 s)."""
+    the event loop timed every 1 s and the process recorded every 5 s (Dask: 20 ms and 0.5 s);
+    the nanny and the worker check the worker's memory every 0.5 s (Dask: 0.1 s)."""
     pytest.importorskip("distributed")
     with engines.open_engine("local", 1) as engine:
-        seen = [*engine.client.run(lambda dask_worker: _wakeups(dask_worker)).values(),
-                engine.client.run_on_scheduler(lambda dask_scheduler: _wakeups(dask_scheduler)),
-                *[_wakeups(nanny) for nanny in engine.client.cluster.workers.values()]]
-    assert seen == [{"tick": 1000, "monitor": 5000}] * 3
+        worker, = engine.client.run(lambda dask_worker: _wakeups(dask_worker)).values()
+        scheduler = engine.client.run_on_scheduler(lambda dask_scheduler: _wakeups(dask_scheduler))
+        nanny, = [_wakeups(nanny) for nanny in engine.client.cluster.workers.values()]
+    assert scheduler == {"tick": 1000, "monitor": 5000}
+    assert worker == nanny == {"tick": 1000, "monitor": 5000, "memory_monitor": 500}
 
 
 WORKER_PROBE = """
