@@ -31,6 +31,17 @@ in a thread as the sum over the processes of
 Prints a markdown table with the issue's targets beside the numbers (peak memory <= 4 GB in every
 step, encoding + scoring >= 50,000 spectra/s, preprocessing 1 -> 2 workers >= 1.7x) and writes it
 all to ``--json``. The work folder is removed unless ``--keep``.
+
+``--reuse DIR --rounds R``: only step 3, ``R`` times, on the survey and model of a work folder kept
+by an earlier run (``--keep``), each round a fresh process measured as above, then the median
+against the target. ``--no-rchi2`` encodes without the reconstruction chi^2 (the LOF score only);
+``--compare TREE`` alternates each round with the same command run from another checkout of npvae
+(``PYTHONPATH=TREE``, e.g. a ``git worktree`` of an older commit), that one first, and checks that
+both wrote the same LATENTS columns and top-100 list. The rounds sample the memory every second, not
+every 0.2 s: reading ``smaps_rollup`` walks each process's page tables, and at 0.2 s the sampler
+took a few per cent of this 2-core machine from the command it measures:
+
+    python benchmarks/million.py --reuse DIR --rounds 6 --no-rchi2 --compare /tmp/npvae-old
 """
 import argparse
 import hashlib
@@ -48,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from astropy.io import fits
 
 from npvae.data import load_dataset
 from npvae.data.dataset import training_class_rows
@@ -109,15 +121,17 @@ class TreeMemory(threading.Thread):
         self.join()
 
 
-def run_step(name, args, n_spectra, log):
-    """Run ``python -m npvae.cli ARGS`` and measure it; raise with its output tail when it fails."""
+def run_step(name, args, n_spectra, log, tree=None, every=0.2):
+    """Run ``python -m npvae.cli ARGS`` (npvae from ``tree`` if given) and measure it, its memory every
+    ``every`` seconds; raise with its output tail when it fails."""
     cmd = [sys.executable, "-m", "npvae.cli", *map(str, args)]
+    env = None if tree is None else dict(os.environ, PYTHONPATH=str(tree))
     print(f"[{name}] {' '.join(cmd[1:])}", flush=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        memory = TreeMemory(proc.pid)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        memory = TreeMemory(proc.pid, every)
         memory.start()
         code = proc.wait()
         memory.stop()
@@ -207,6 +221,52 @@ def benchmark(args, work):
                    "steady": two["steady_files_per_s"] / one["steady_files_per_s"]}
 
 
+def encode_rounds(args, work):
+    """Step 3 alone, ``args.rounds`` times on a kept work folder (alternating with ``--compare``) -> results."""
+    survey, run = work / "survey", work / "run"
+    ds = load_dataset(survey)
+    n = len(ds)
+    ds.close()
+    options = ["--top", 100, "--quiet", *(["--infill", args.infill] if args.infill else []),
+               *(["--no-rchi2"] if args.no_rchi2 else []), "--scheduler", "local",
+               *(["--workers", args.workers] if args.workers else [])]
+    trees = [("before", args.compare), ("now", None)] if args.compare else [("now", None)]
+    results = []
+    for r in range(args.rounds):
+        for label, tree in trees:
+            out = work / f"latents-{label}.fits"
+            result = run_step(f"encode + LOF{'' if args.no_rchi2 else ' + RCHI2'} + top 100, {label}, round {r + 1}",
+                              ["encode", survey, "--model", run, "--out", out, *options], n, work / "encode.log", tree,
+                              every=1.0)
+            results.append(dict(result, code=label, round=r + 1))
+        if args.compare and not _same_latents(work / "latents-before.fits", work / "latents-now.fits"):
+            raise SystemExit("encode: the two checkouts wrote different LATENTS columns or top-100 lists")
+    return results
+
+
+def _same_latents(a, b):
+    """True if two LATENTS files have the same columns, value for value, and their top-100 CSVs the same bytes."""
+    with fits.open(a) as fa, fits.open(b) as fb:
+        ta, tb = fa["LATENTS"].data, fb["LATENTS"].data
+        same = ta.columns.names == tb.columns.names and all(np.array_equal(ta[c], tb[c]) for c in ta.columns.names)
+    return same and a.with_suffix(".top.csv").read_bytes() == b.with_suffix(".top.csv").read_bytes()
+
+
+def rounds_report(results):
+    """The markdown table of :func:`encode_rounds`: every round, then each code's median against the target."""
+    lines = ["| code | round | wall s | spectra/s | CPU s | peak PSS GB |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['code']} | {r['round']} | {r['wall_s']:.2f} | {r['spectra_per_s']:,.0f} | {r['cpu_s']:.1f} | "
+              f"{_gb(r['peak_pss_bytes'])} |" for r in results]
+    lines.append("")
+    for code in dict.fromkeys(r["code"] for r in results):
+        walls = [r["wall_s"] for r in results if r["code"] == code]
+        median = float(np.median(walls))
+        rate = results[0]["spectra"] / median
+        lines.append(f"{code}: median {median:.2f} s over {len(walls)} rounds ({min(walls):.2f}-{max(walls):.2f}), "
+                     f"{rate:,.0f} spectra/s; >= {TARGET_ENCODE:,}/s: {_ok(rate >= TARGET_ENCODE)}")
+    return "\n".join(lines)
+
+
 def report(steps, speedup, args):
     """The markdown table, with the targets beside the numbers."""
     lines = [f"N = {args.n:,} spectra, shards of {args.shard_size:,}; {os.cpu_count()} cores "
@@ -243,7 +303,28 @@ def main():
     ap.add_argument("--workdir", default=None, help="folder in which a fresh work folder is made (default: temp)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (shards, model, latents, logs)")
     ap.add_argument("--json", default="million.json", help="results file (default %(default)s)")
+    ap.add_argument("--reuse", default=None, help="a work folder kept by an earlier run: only the encode step, "
+                                                  "--rounds times")
+    ap.add_argument("--rounds", type=int, default=1, help="encode rounds with --reuse (default %(default)s)")
+    ap.add_argument("--no-rchi2", action="store_true", help="encode without the reconstruction chi^2 (--reuse)")
+    ap.add_argument("--compare", default=None, help="with --reuse: another npvae checkout, run alternately")
     args = ap.parse_args()
+    if args.reuse is not None:
+        work = Path(args.reuse)
+        if not (work / "survey").is_dir() or not (work / "run").exists():
+            raise SystemExit(f"--reuse {work}: no survey/ and run of a kept work folder there")
+        if args.rounds < 1:
+            raise SystemExit(f"--rounds must be >= 1, got {args.rounds}")
+        results = encode_rounds(args, work)
+        table = rounds_report(results)
+        print("\n" + table)
+        Path(args.json).write_text(json.dumps({"reuse": str(work), "cores": os.cpu_count(), "machine": platform.platform(),
+                                               "no_rchi2": args.no_rchi2, "compare": args.compare, "rounds": results,
+                                               "table": table}, indent=1))
+        print(f"wrote {args.json}")
+        return
+    elif args.compare or args.no_rchi2 or args.rounds != 1:
+        raise SystemExit("--rounds, --no-rchi2 and --compare go with --reuse")
     work = Path(tempfile.mkdtemp(prefix=f"npvae-million-{args.n}-", dir=args.workdir))
     print(f"work folder: {work}", flush=True)
     try:
