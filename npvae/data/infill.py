@@ -32,7 +32,6 @@ import threading
 
 import numba
 import numpy as np
-from scipy import sparse
 
 from ..paper import INFILL_EIGENVECTORS, INFILL_ITERATIONS
 from ..utils import NpvaeError, as_generator, progress
@@ -110,6 +109,8 @@ class _MaskedFit:
     """The sparse structure of the mask, built once: masked entries (row, col) in CSR order."""
 
     def __init__(self, mask):
+        from scipy import sparse                      # (imported here: SciPy costs a few tenths of a second to import, and encoding never needs it)
+
         self.ri, self.ci = np.nonzero(mask)                                  # (S,) each
         self.rows, self.rpos = np.unique(self.ri, return_inverse=True)       # (R,), (S,)
         counts = np.bincount(self.rpos, minlength=len(self.rows))
@@ -125,6 +126,8 @@ class _MaskedFit:
         (V^T G_n V) c_n = V^T G_n (x_n - mu) with V^T G_n V = I - sum_{masked d} V_d V_d^T
         (V has orthonormal columns) and V^T G_n xc_n = V^T xc_n - sum_{masked d} xc_nd V_d.
         """
+        from scipy import sparse
+
         k = V.shape[1]
         XcV = (X @ V.astype(X.dtype))[self.rows] - (mu @ V).astype(X.dtype)  # (R, K)
         vals = X.reshape(-1)[self.flat] - mu[self.ci]                         # (S,) masked xc

@@ -13,7 +13,6 @@ The bad mask is then dilated by ``dilate`` observed pixels on each side.
 Shapes: N spectra, P observed pixels (padded).
 """
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 __all__ = ["AND_MASK_BITS", "BAD_AND_BITS", "BAD_AND_MASK", "observed_bad_mask", "dilate_mask"]
 
@@ -56,6 +55,8 @@ def observed_bad_mask(flux, ivar, and_mask, valid, *, dilate=2, spike_factor=SPI
     Noise spike: sigma_i >= spike_factor * S_i with S = G*(g sigma) / G*g, G a Gaussian of
     ``smooth`` pixels and g the pixels good before this test.
     """
+    from scipy.ndimage import gaussian_filter1d      # (imported here: SciPy costs a few tenths of a second to import, and encoding never needs it)
+
     basic = (~valid) | (ivar <= 0) | (flux == 0) | ((and_mask & BAD_AND_MASK) != 0)   # (N, P)
     good = ~basic
     sigma = np.where(good, 1.0 / np.sqrt(np.where(good, ivar, 1.0)), 0.0).astype(np.float32)

@@ -6,8 +6,6 @@ why each operation conserves flux. Shapes: N spectra, W rest pixels, P observed 
 K pixels of a line window.
 """
 import numpy as np
-import scipy.fft
-from scipy.special import erf
 
 __all__ = ["C_KMS", "KMS_PER_PIXEL", "gaussian_broaden", "gaussian_broaden_reference",
            "add_gaussian_lines", "add_line_set", "pixel_gaussian", "redshift_rebin"]
@@ -24,6 +22,8 @@ def gaussian_broaden(flux, sigma_pix, pad=64):
     The transfer function is 1 at k = 0, so the sum of every row is kept exactly (up to the
     edge padding, which repeats the end values). flux (N, W), sigma_pix (N,) >= 0 -> (N, W).
     """
+    import scipy.fft                                # (imported here: SciPy costs a few tenths of a second to import, and encoding never needs it)
+
     n, w = flux.shape
     n_fft = scipy.fft.next_fast_len(w + 2 * pad, real=True)
     right = n_fft - w - pad                                                   # >= pad
@@ -59,6 +59,8 @@ def pixel_gaussian(pix, centre, sigma):
 
     pix (N, K) pixel indices, centre (N,), sigma (N,) pixels -> (N, K).
     """
+    from scipy.special import erf                   # (imported here: SciPy costs a few tenths of a second to import, and encoding never needs it)
+
     scale = 1.0 / (np.sqrt(2.0) * np.asarray(sigma, dtype=np.float64))[:, None]      # (N, 1)
     edges = np.concatenate([pix[:, :1] - 0.5, pix + 0.5], axis=1)                   # (N, K + 1)
     if np.all(np.diff(pix, axis=1) == 1):          # contiguous windows: one erf per edge
