@@ -33,8 +33,8 @@ package does; nothing is changed but the timers.
 ``--idle S``: instead, the CPU seconds an idle local cluster (2 workers) spends in S seconds, in
 this process (the scheduler, the nannies and the client live here) and in the workers.
 
-``--task-chunks N`` (first): an experiment, each engine task N chunks instead of
-``npvae.apply.spectra.TASK_CHUNKS`` (fewer, larger tasks: less of the client's CPU per spectrum).
+``--task-chunks N`` (first): an experiment, every engine task N chunks instead of
+``npvae.apply.spectra.TASK_CHUNKS`` with the last ``TAIL_CHUNKS`` in tasks of ``TAIL_TASK_CHUNKS``.
 
 ``--latents N``: instead, the LATENTS writer alone on an N-row table with encode's columns
 (SOURCE a 69-character path, as in a sharded survey), cut into the pieces of 4,096 rows that
@@ -225,7 +225,7 @@ def main(argv=None):
         return idle_cluster(float(argv[1]))
     if argv[:1] == ["--task-chunks"]:                                 # an experiment: chunks per engine task
         from npvae.apply import spectra
-        spectra._tasks.__defaults__ = (int(argv[1]),)
+        spectra._tasks.__defaults__ = (int(argv[1]), 0, spectra.TAIL_TASK_CHUNKS)   # every task N chunks
         argv = argv[2:]
     early = npvae.cli.asks_for_local_cluster(["encode"] + argv)        # as `npvae encode` does, first
     if early:

@@ -36,7 +36,9 @@ from .encode import encode_chunk, vae_infill
 __all__ = ["encode_spectra", "encode_columns", "encode_task", "outlier_reference", "CHUNK", "COLUMNS", "NO_RECIPE"]
 
 CHUNK = 1024                     # spectra per chunk
-TASK_CHUNKS = 8                  # chunks per engine task: fewer round trips, the same chunks
+TASK_CHUNKS = 16                 # chunks per engine task: fewer round trips, the same chunks
+TAIL_CHUNKS = 64                 # the last chunks, in tasks of TAIL_TASK_CHUNKS: the workers finish together
+TAIL_TASK_CHUNKS = 4
 COLUMNS = ("PLATE", "MJD", "FIBERID", "Z", "CLASS", "LABEL", "MU", "LOGVAR", "RCHI2", "SN_MEDIAN",
            "GOOD_FRAC", "INFILL_FRAC", "OUTLIER", "SOURCE", "ROW")
 _LOF_CACHE = weakref.WeakKeyDictionary()   # model -> (its training latents, fitted LOF)
@@ -67,7 +69,8 @@ def encode_spectra(model, inputs, *, infill=None, chunk=CHUNK, reconstructions=F
         Worker processes reading and preparing raw files (1 = in this process; without ``engine``).
     engine : an engine of :func:`npvae.distributed.open_engine`, or None
         Run every ``TASK_CHUNKS`` consecutive chunks (each read, prepared, infilled, encoded and
-        scored alone: :func:`encode_task`) as one task of the engine, the model and its LOF
+        scored alone: :func:`encode_task`) as one task of the engine (the last ``TAIL_CHUNKS``
+        in tasks of ``TAIL_TASK_CHUNKS``), the model and its LOF
         reference sent to the workers once; results gathered in input order and the same on
         any engine. Dataset files are read by the workers themselves, so they must
         see the same paths. None: the chunks are encoded in this process.
@@ -248,22 +251,36 @@ def _one_blas_thread():
     threadpool_limits(1, "blas")
 
 
-def _tasks(sources, recipe, chunk, per_task=TASK_CHUNKS):
-    """The engine's tasks in input order, each a list of up to ``per_task`` work items (one per chunk).
+def _tasks(sources, recipe, chunk, per_task=TASK_CHUNKS, tail=TAIL_CHUNKS, per_tail_task=TAIL_TASK_CHUNKS):
+    """The engine's tasks in input order, each a list of work items (one per chunk).
 
+    Tasks of ``per_task`` items (few tasks: the client's and the workers' cost per task is paid
+    less often), and where fewer than ``tail`` items would be left after a whole task, tasks of
+    ``per_tail_task`` (short tasks at the end: no worker idles long while the last runs).
     Work items: ("records", [Spectrum]), ("files", [path]), ("rows", dataset file, lo, hi) for a
     dataset named by its path (a sharded one: chunks within each shard file), and ("prepared",
     chunk) for a Dataset given in memory (prepared here, only encoded by the task). Grouping
     changes no chunk, so no number (see :func:`encode_task`).
     """
-    task = []
+    left = sum(_n_chunks(kind, items, chunk) for kind, items, _ in sources)   # items not yet in a task
+    task, size = [], 0
     for item in _work_items(sources, recipe, chunk):
+        if not task:
+            size = per_task if left - per_task >= tail else per_tail_task
         task.append(item)
-        if len(task) == per_task:
+        left -= 1
+        if len(task) == size:
             yield task
             task = []
     if task:
         yield task
+
+
+def _n_chunks(kind, items, chunk):
+    """Work items (chunks) of one source of :func:`_sources`."""
+    if kind == "rows":
+        return sum(-(-rows // chunk) for _, rows in items)
+    return -(-len(items) // chunk)
 
 
 def _work_items(sources, recipe, chunk):

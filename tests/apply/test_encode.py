@@ -117,8 +117,10 @@ def test_engine_tasks_group_whole_chunks_in_order_and_join_their_columns_exactly
     path = write_dataset(tmp_path / "d.fits", res.flux, res.weight, res.mask, res.catalog)
     sources = spectra._sources([str(path)])
     items = list(spectra._work_items(sources, model.preprocessing, 5))              # 5 chunks: 5+5+5+5+3
-    tasks = list(spectra._tasks(sources, model.preprocessing, 5, per_task=2))
+    tasks = list(spectra._tasks(sources, model.preprocessing, 5, per_task=2, tail=0))
     assert [len(t) for t in tasks] == [2, 2, 1] and [i for t in tasks for i in t] == items
+    tapered = list(spectra._tasks(sources, model.preprocessing, 5, per_task=2, tail=2, per_tail_task=1))
+    assert [len(t) for t in tapered] == [2, 1, 1, 1] and [i for t in tapered for i in t] == items   # 2 left: short
     alone = [spectra.encode_task([item], model, "pca", False) for item in items]   # one chunk per task
     joined, skipped, n = spectra.encode_task(items[1:4], model, "pca", False)
     assert n == 15 and skipped == []
@@ -155,3 +157,15 @@ def test_an_encode_task_scores_with_the_lof_reference_it_is_given(bundle, survey
     moved = spectra.encode_task(items, model, "pca", False, other)[0]
     np.testing.assert_array_equal(moved["OUTLIER"], lof_novelty_scores(other, moved["MU"]))
     assert not np.allclose(moved["OUTLIER"], fitted_here["OUTLIER"])
+
+
+def test_the_chunk_count_of_every_kind_of_source_is_the_number_of_work_items(bundle, survey, tmp_path):
+    """_n_chunks (which sizes the tasks before any is made) against the work items themselves."""
+    _, model = bundle
+    res = preprocess(survey[:23], rng=0, verbose=False)
+    path = write_dataset(tmp_path / "d.fits", res.flux, res.weight, res.mask, res.catalog)
+    dataset = spectra._sources([str(path)])[0]
+    for chunk in (1, 4, 5, 23, 40):
+        for kind, items, where in [dataset, ("records", survey[:9], None), ("files", ["a", "b", "c"], None)]:
+            made = list(spectra._work_items([(kind, items, where)], model.preprocessing, chunk))
+            assert spectra._n_chunks(kind, items, chunk) == len(made), (kind, chunk)
