@@ -106,10 +106,12 @@ def _run(argv, hold_gc=False):
     """Parse ``argv`` and run its command -> exit code (see the module's docstring)."""
     if hold_gc:
         gc.disable()
-    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
-    if hold_gc:
-        gc.enable()
-        gc.freeze()
+    try:
+        parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    finally:
+        if hold_gc:
+            gc.enable()
+            gc.freeze()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
