@@ -323,7 +323,7 @@ def main():
                                                "table": table}, indent=1))
         print(f"wrote {args.json}")
         return
-    elif args.compare or args.no_rchi2 or args.rounds != 1:
+    if args.compare or args.no_rchi2 or args.rounds != 1:
         raise SystemExit("--rounds, --no-rchi2 and --compare go with --reuse")
     work = Path(tempfile.mkdtemp(prefix=f"npvae-million-{args.n}-", dir=args.workdir))
     print(f"work folder: {work}", flush=True)

@@ -50,7 +50,7 @@ def to_native(values):
     -------
     ndarray viewing the same memory with the native-order dtype (``values`` itself if already native).
     """
-    if values.dtype.isnative or values.dtype.itemsize == 1:
+    if values.dtype.isnative:                                          # also every 1-byte dtype
         return values
     native = values.dtype.newbyteorder("=")
     if values.dtype.itemsize == 4 and values.flags.c_contiguous and values.flags.writeable:

@@ -107,7 +107,8 @@ class FitsTable:
             ahead = collections.deque(pool.submit(self._pack, lo, rows) for lo in itertools.islice(starts, PACKERS))
             while ahead:
                 block = ahead.popleft().result()
-                for lo in itertools.islice(starts, 1):                           # the next block, if any
+                lo = next(starts, None)                                          # the next block, if any
+                if lo is not None:
                     ahead.append(pool.submit(self._pack, lo, rows))
                 fh.write(block.data)
         fh.write(_padding(self.n_rows * self.dtype.itemsize))

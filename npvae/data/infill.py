@@ -109,7 +109,7 @@ class _MaskedFit:
     """The sparse structure of the mask, built once: masked entries (row, col) in CSR order."""
 
     def __init__(self, mask):
-        from scipy import sparse                      # (imported here: SciPy costs a few tenths of a second to import, and encoding never needs it)
+        from scipy import sparse  # on first use: the encode path never imports SciPy
 
         self.ri, self.ci = np.nonzero(mask)                                  # (S,) each
         self.rows, self.rpos = np.unique(self.ri, return_inverse=True)       # (R,), (S,)

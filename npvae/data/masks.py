@@ -55,7 +55,7 @@ def observed_bad_mask(flux, ivar, and_mask, valid, *, dilate=2, spike_factor=SPI
     Noise spike: sigma_i >= spike_factor * S_i with S = G*(g sigma) / G*g, G a Gaussian of
     ``smooth`` pixels and g the pixels good before this test.
     """
-    from scipy.ndimage import gaussian_filter1d      # (imported here: SciPy costs a few tenths of a second to import, and encoding never needs it)
+    from scipy.ndimage import gaussian_filter1d  # on first use: the encode path never imports SciPy
 
     basic = (~valid) | (ivar <= 0) | (flux == 0) | ((and_mask & BAD_AND_MASK) != 0)   # (N, P)
     good = ~basic

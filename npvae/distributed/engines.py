@@ -125,8 +125,8 @@ def _local_worker_config():
     dashboard: here every 1 s and 5 s, which takes an idle cluster's CPU from a few per cent of a
     core to under one per cent (benchmarks/README.md). The nanny and the worker read the worker's
     memory every 0.5 s instead of 0.1 (the nanny makes a ``psutil.Process`` each time; the limit
-    is still enforced, half a second later at most: about a third of what an idle cluster spent). The one-thread OpenMP and BLAS settings stay as Dask sets them (the
-    fork server starts with them).
+    is still enforced, half a second later at most: about a third of what an idle cluster spent).
+    The one-thread OpenMP and BLAS settings stay as Dask sets them (the fork server starts with them).
     """
     config = importlib.import_module("dask").config
     environ = {key: value for key, value in config.get("distributed.nanny.pre-spawn-environ", {}).items()

@@ -41,7 +41,7 @@ def draw_redshift(rng, n, z_max=0.36, z_peak=0.1):
 
 def draw_sn(rng, n, median=14.0, sigma_ln=0.5, lo=5.0, hi=90.0):
     """Target median pixel S/N: lognormal(ln median, sigma_ln) truncated to [lo, hi] (inverse CDF)."""
-    from scipy.special import ndtr, ndtri           # (imported here: SciPy costs a few tenths of a second to import, and encoding never needs it)
+    from scipy.special import ndtr, ndtri  # on first use: the encode path never imports SciPy
 
     a, b = ndtr((np.log([lo, hi]) - np.log(median)) / sigma_ln)
     return np.exp(np.log(median) + sigma_ln * ndtri(rng.uniform(a, b, n)))

@@ -22,7 +22,7 @@ def gaussian_broaden(flux, sigma_pix, pad=64):
     The transfer function is 1 at k = 0, so the sum of every row is kept exactly (up to the
     edge padding, which repeats the end values). flux (N, W), sigma_pix (N,) >= 0 -> (N, W).
     """
-    import scipy.fft                                # (imported here: SciPy costs a few tenths of a second to import, and encoding never needs it)
+    import scipy.fft  # on first use: the encode path never imports SciPy
 
     n, w = flux.shape
     n_fft = scipy.fft.next_fast_len(w + 2 * pad, real=True)
@@ -59,7 +59,7 @@ def pixel_gaussian(pix, centre, sigma):
 
     pix (N, K) pixel indices, centre (N,), sigma (N,) pixels -> (N, K).
     """
-    from scipy.special import erf                   # (imported here: SciPy costs a few tenths of a second to import, and encoding never needs it)
+    from scipy.special import erf  # on first use: the encode path never imports SciPy
 
     scale = 1.0 / (np.sqrt(2.0) * np.asarray(sigma, dtype=np.float64))[:, None]      # (N, 1)
     edges = np.concatenate([pix[:, :1] - 0.5, pix + 0.5], axis=1)                   # (N, K + 1)
