@@ -26,10 +26,11 @@ import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import npvae
 from epoch_time import cpu_snapshot, other_load
-from train_throughput import Stepper, machine, make_data, step_threads
+from train_throughput import Stepper, machine, make_data
 
 SLOW = 1.25          # a step slower than SLOW x the median counts as slow (the target's ratio)
 FIRST = 1500         # the early phase: steps 1-1500 against the rest
@@ -158,8 +159,6 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2, help="BLAS threads")
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    ap.add_argument("--layout", default="pool", choices=("pool", "blas"),
-                    help="pool: products and Adam split over one thread pool, as fit does; blas: threads inside BLAS")
     ap.add_argument("--probe-every", type=int, default=500, help="subnormal probe interval (0: none)")
     ap.add_argument("--json", default=None, help="write the per-step records here")
     args = ap.parse_args()
@@ -170,7 +169,7 @@ def main():
     model = npvae.InfoVAE(dtype=args.dtype, seed=0)
     model.mean_[...] = X.mean(0)
     stepper = Stepper(model, X, W, args.batch)
-    with step_threads(args.threads, args.layout):
+    with threadpool_limits(limits=args.threads):
         s0 = cpu_snapshot()
         rows, probes = run_steps(stepper, args.steps, args.probe_every)
         load = other_load(s0, cpu_snapshot())

@@ -22,7 +22,6 @@ The last line starts with SUMMARY: the median spectra/s of each program and the 
 per-round ratios npvae / torch default Adam and npvae / torch fused Adam.
 """
 import argparse
-import contextlib
 import os
 import platform
 import subprocess
@@ -36,23 +35,11 @@ from threadpoolctl import threadpool_limits
 import npvae
 from npvae.nn import losses
 from npvae.nn.adam import flat_base
-from npvae.nn.parallel import training_threads
 from npvae.train import guards
 from npvae.train.blas_threads import settle_blas_workers
 
 N_SPECTRA = 47_000
 TORCH_BENCH = Path(__file__).resolve().parent / "torch_reference.py"      # the same model in PyTorch
-
-
-def step_threads(threads, layout="pool"):
-    """The threads of a timed step: BLAS limited to ``threads`` and, with the "pool" layout (what
-    ``fit`` does), the products and the Adam pass split over a pool of ``threads``
-    (npvae.nn.parallel); "blas" is the older layout, each product threaded inside BLAS."""
-    stack = contextlib.ExitStack()
-    stack.enter_context(threadpool_limits(limits=threads))
-    if layout == "pool":
-        stack.enter_context(training_threads(threads))
-    return stack
 
 
 def make_data(n, d, dtype, rng):
@@ -191,10 +178,10 @@ def worker(args):
     X, W = make_data(args.n, 1000, dtype, np.random.default_rng(0))
     model = npvae.InfoVAE(dtype=dtype, seed=0)
     model.mean_[...] = X.mean(0)
-    with step_threads(args.threads, args.layout):
+    with threadpool_limits(limits=args.threads):
         times = time_epochs(Stepper(model, X, W, args.batch), args.repeats)
-        prof, n_gemm = profile_phases(model, args.batch)
     med = float(np.median(times))
+    prof, n_gemm = profile_phases(model, args.batch)
     step = med / -(-args.n // args.batch)
     rest = step - sum(prof.values())
     print(f"npvae {dtype} batch {args.batch}: epoch {med:.2f} s (runs {', '.join(f'{t:.2f}' for t in times)}), "
@@ -212,15 +199,13 @@ def main():
     ap.add_argument("--torch-python", default=None, help="python of a venv with torch 2.13.0")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds, each program in a fresh process")
     ap.add_argument("--threads", type=int, default=2, help="npvae's BLAS threads (the reference uses 2)")
-    ap.add_argument("--layout", default="pool", choices=("pool", "blas"),
-                    help="pool: products and Adam split over one thread pool, as fit does; blas: threads inside BLAS")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)   # one measurement, this process
     args = ap.parse_args()
     if args.worker:
         return worker(args)
     print("machine:", machine())
     me = [sys.executable, str(Path(__file__).resolve()), "--worker", "--n", str(args.n), "--batch", str(args.batch),
-          "--repeats", str(args.repeats), "--threads", str(args.threads), "--layout", args.layout]
+          "--repeats", str(args.repeats), "--threads", str(args.threads)]
     programs = [(f"npvae {dt}", me + ["--dtypes", dt]) for dt in args.dtypes]
     if args.torch_python:
         ref = [args.torch_python, str(TORCH_BENCH), "--quick", "--n", str(args.n), "--repeats", str(args.repeats)]

@@ -7,14 +7,13 @@ docs/derivations/adam.md. Shapes: P parameters in all.
 
 When the parameter arrays (and the gradient arrays) are consecutive views of one flat buffer,
 as :class:`npvae.nn.model.InfoVAE` lays them out, the whole step is one Numba pass over
-that buffer (split over the training step's threads by :func:`npvae.nn.parallel.adam_update`);
-otherwise it runs tensor by tensor. All give the same numbers.
+that buffer; otherwise it runs tensor by tensor. Both give the same numbers.
 """
 import math
 
 import numpy as np
 
-from . import kernels, parallel
+from . import kernels
 
 __all__ = ["Adam", "flat_base"]
 
@@ -103,7 +102,7 @@ class Adam:
         lr_t, eps_t = self.start_step()
         flat_g = self._flat_grads(grads) if self._flat_p is not None else None
         if flat_g is not None:
-            return parallel.adam_update(self._flat_p, flat_g, self.m, self.v, lr_t, self.beta1, self.beta2, eps_t)
+            return kernels.adam_update(self._flat_p, flat_g, self.m, self.v, lr_t, self.beta1, self.beta2, eps_t)
         n_bad = 0
         for k in self.keys:
             s, p = self._slices[k], self.params[k]

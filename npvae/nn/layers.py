@@ -16,7 +16,6 @@ import numpy as np
 
 from ..paper import LEAKY_SLOPE
 from . import kernels
-from .parallel import matmul
 
 __all__ = [
     "LEAKY_SLOPE", "linear_forward", "linear_backward", "relu_forward", "relu_backward",
@@ -87,12 +86,11 @@ def linear_act_forward(x, W, b, slope, out=None):
     Paper eqs. 1 and 4 (and 9) with an activation, eqs. 3, 5, 6, 7 without;
     docs/derivations/linear.md and relu.md.
 
-    The product goes to BLAS (into ``out`` if given, shape (B, O); split over the training
-    step's threads by :func:`npvae.nn.parallel.matmul`); bias and activation are one Numba pass
-    in place. Returns y (B, O) and the cache ``(x, W, y, slope)``: the output
+    The product goes to BLAS (into ``out`` if given, shape (B, O)); bias and activation are
+    one Numba pass in place. Returns y (B, O) and the cache ``(x, W, y, slope)``: the output
     alone tells where the unit was active, since y > 0 exactly where x W + b > 0.
     """
-    y = matmul(x, W, out=out)           # (B, O)
+    y = np.matmul(x, W, out=out)        # (B, O)
     if slope is None:
         y += b
     else:
@@ -119,10 +117,10 @@ def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None):
         np.sum(dy, axis=0, out=db)
     else:
         kernels.act_backward_bias(dy, y, slope, db)
-    matmul(x.T, dy, out=dW)             # (I, O)
+    np.matmul(x.T, dy, out=dW)          # (I, O)
     if not need_dx:
         return None
     if dx_out is not None and dx_out.T.flags.c_contiguous and not dx_out.flags.c_contiguous:
-        matmul(W, dy.T, out=dx_out.T)       # (I, B) = dx^T, written through the transposed view
+        np.matmul(W, dy.T, out=dx_out.T)    # (I, B) = dx^T, written through the transposed view
         return dx_out                       # (B, I), F-ordered
-    return matmul(dy, W.T, out=dx_out)      # (B, I)
+    return np.matmul(dy, W.T, out=dx_out)   # (B, I)

@@ -27,7 +27,6 @@ import numpy as np
 
 from ..data.shards import column_mean
 from ..nn.adam import Adam, flat_base
-from ..nn.parallel import training_threads
 from ..utils import NpvaeError, as_generator, progress
 from . import checkpoint as ckpt
 from . import guards
@@ -171,7 +170,7 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
     model.is_fitted = True            # the validation pass encodes with the weights being trained
     try:
         # the divergence checks replace NumPy's overflow warnings, which would only add noise
-        with _deferred_sigint(run), np.errstate(over="ignore", invalid="ignore", divide="ignore"), training_threads():
+        with _deferred_sigint(run), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             _loop(run, opt, sched, stopper, max_epochs, evaluate_val, saver, callback, verbose)
     except _StopRequested:
         _interrupted(run, saver, checkpoint)          # saves the current state, then raises
