@@ -26,7 +26,6 @@ import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import npvae
 from epoch_time import cpu_snapshot, other_load
@@ -159,6 +158,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2, help="BLAS threads")
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    ap.add_argument("--layout", default="offload", choices=("offload", "blas"),
+                    help="offload: the helper thread of npvae.train.offload, as fit; blas: threads inside BLAS")
     ap.add_argument("--probe-every", type=int, default=500, help="subnormal probe interval (0: none)")
     ap.add_argument("--json", default=None, help="write the per-step records here")
     args = ap.parse_args()
@@ -169,7 +170,7 @@ def main():
     model = npvae.InfoVAE(dtype=args.dtype, seed=0)
     model.mean_[...] = X.mean(0)
     stepper = Stepper(model, X, W, args.batch)
-    with threadpool_limits(limits=args.threads):
+    with stepper.threads(args.threads, args.layout):
         s0 = cpu_snapshot()
         rows, probes = run_steps(stepper, args.steps, args.probe_every)
         load = other_load(s0, cpu_snapshot())

@@ -22,6 +22,7 @@ The last line starts with SUMMARY: the median spectra/s of each program and the 
 per-round ratios npvae / torch default Adam and npvae / torch fused Adam.
 """
 import argparse
+import contextlib
 import os
 import platform
 import subprocess
@@ -37,6 +38,7 @@ from npvae.nn import losses
 from npvae.nn.adam import flat_base
 from npvae.train import guards
 from npvae.train.blas_threads import settle_blas_workers
+from npvae.train.offload import Offload
 
 N_SPECTRA = 47_000
 TORCH_BENCH = Path(__file__).resolve().parent / "torch_reference.py"      # the same model in PyTorch
@@ -68,6 +70,19 @@ class Stepper:
         self.eps = np.empty((batch, model.n_latent), dt)
         self.prior = np.empty((model.n_prior, model.n_latent), dt)
         self.rng = np.random.default_rng(1)
+        self.offload = None                                        # an entered Offload, as fit's
+
+    def threads(self, threads, layout="offload"):
+        """The context the steps run in, as ``fit``'s: BLAS limited to ``threads`` and, with the
+        "offload" layout and 2 threads or more, the helper thread of npvae.train.offload (BLAS then
+        single-threaded); "blas": each product threaded inside BLAS, Adam after the backward pass."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(threadpool_limits(limits=threads))
+        if layout == "offload" and threads >= 2:
+            self.offload = stack.enter_context(Offload(self.model.params, self.grads, self.opt))
+            stack.enter_context(Offload.single_blas())
+            stack.callback(setattr, self, "offload", None)
+        return stack
 
     def prepare(self, idx):
         """Gather the batch rows ``idx`` and draw this step's noise (into the preallocated buffers)."""
@@ -82,14 +97,18 @@ class Stepper:
     def gradients(self):
         """loss_and_grads and the divergence check of the loss terms, as the training loop."""
         xb, wb, eps = self.cur
-        terms, _ = self.model.loss_and_grads(xb, wb, eps, self.prior, self.grads)
+        if self.offload is not None:                 # Adam runs inside the backward pass, on the helper
+            self.offload.begin(*self.opt.start_step())
+        terms, _ = self.model.loss_and_grads(xb, wb, eps, self.prior, self.grads, products=self.offload)
         bad = guards.first_non_finite(terms)
         if bad is not None:
             raise RuntimeError(f"diverged: {bad}")
 
     def update(self):
-        """The Adam step, which also counts non-finite gradient entries (the loop's gradient check)."""
-        if self.opt.step(self.grads):
+        """The Adam step (with the helper: the wait for its queue), which also counts non-finite
+        gradient entries (the loop's gradient check)."""
+        n_bad = self.opt.step(self.grads) if self.offload is None else self.offload.finish()
+        if n_bad:
             raise RuntimeError("diverged: gradient")
 
     def step(self, idx):
@@ -178,8 +197,9 @@ def worker(args):
     X, W = make_data(args.n, 1000, dtype, np.random.default_rng(0))
     model = npvae.InfoVAE(dtype=dtype, seed=0)
     model.mean_[...] = X.mean(0)
-    with threadpool_limits(limits=args.threads):
-        times = time_epochs(Stepper(model, X, W, args.batch), args.repeats)
+    stepper = Stepper(model, X, W, args.batch)
+    with stepper.threads(args.threads, args.layout):
+        times = time_epochs(stepper, args.repeats)
     med = float(np.median(times))
     prof, n_gemm = profile_phases(model, args.batch)
     step = med / -(-args.n // args.batch)
@@ -199,13 +219,15 @@ def main():
     ap.add_argument("--torch-python", default=None, help="python of a venv with torch 2.13.0")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds, each program in a fresh process")
     ap.add_argument("--threads", type=int, default=2, help="npvae's BLAS threads (the reference uses 2)")
+    ap.add_argument("--layout", default="offload", choices=("offload", "blas"),
+                    help="offload: the helper thread of npvae.train.offload, as fit; blas: threads inside BLAS")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)   # one measurement, this process
     args = ap.parse_args()
     if args.worker:
         return worker(args)
     print("machine:", machine())
     me = [sys.executable, str(Path(__file__).resolve()), "--worker", "--n", str(args.n), "--batch", str(args.batch),
-          "--repeats", str(args.repeats), "--threads", str(args.threads)]
+          "--repeats", str(args.repeats), "--threads", str(args.threads), "--layout", args.layout]
     programs = [(f"npvae {dt}", me + ["--dtypes", dt]) for dt in args.dtypes]
     if args.torch_python:
         ref = [args.torch_python, str(TORCH_BENCH), "--quick", "--n", str(args.n), "--repeats", str(args.repeats)]

@@ -80,7 +80,7 @@ def relu_backward(dy, cache):
     return leaky_relu_backward(dy, cache)
 
 
-def linear_act_forward(x, W, b, slope, out=None):
+def linear_act_forward(x, W, b, slope, out=None, products=None):
     """Fused ``act(x W + b)`` with activation slope ``slope`` (0 ReLU, 0.01 leaky, None linear).
 
     Paper eqs. 1 and 4 (and 9) with an activation, eqs. 3, 5, 6, 7 without;
@@ -89,8 +89,11 @@ def linear_act_forward(x, W, b, slope, out=None):
     The product goes to BLAS (into ``out`` if given, shape (B, O)); bias and activation are
     one Numba pass in place. Returns y (B, O) and the cache ``(x, W, y, slope)``: the output
     alone tells where the unit was active, since y > 0 exactly where x W + b > 0.
+
+    ``products``: None (NumPy's matmul), or the training loop's two-thread schedule
+    (:class:`npvae.train.offload.Offload`), which computes the same product into ``out``.
     """
-    y = np.matmul(x, W, out=out)        # (B, O)
+    y = np.matmul(x, W, out=out) if products is None else products.forward(x, W, out)   # (B, O)
     if slope is None:
         y += b
     else:
@@ -98,7 +101,7 @@ def linear_act_forward(x, W, b, slope, out=None):
     return y, (x, W, y, slope)
 
 
-def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None):
+def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None, products=None):
     """Backward of :func:`linear_act_forward`, writing dW (I, O) and db (O,) in place.
 
     Paper eqs. 1 and 4 (and 9) with an activation, eqs. 3, 5, 6, 7 without;
@@ -111,15 +114,28 @@ def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None):
     A ``dx_out`` given as the transpose of a C-ordered (I, B) buffer gets the same product
     formed as :math:`dx^T = W\\,dy^T`: for the output layer (I = 703, O = 1000 at B = 64) BLAS
     runs that form faster than :math:`dy\\,W^T` (benchmarks/README.md).
+
+    ``products``: None, or the training loop's two-thread schedule
+    (:class:`npvae.train.offload.Offload`): it computes dW on its helper thread and, once this
+    layer's weights have been read for dx, updates them with Adam there, in order.
     """
     x, W, y, slope = cache
     if slope is None:
         np.sum(dy, axis=0, out=db)
     else:
         kernels.act_backward_bias(dy, y, slope, db)
-    np.matmul(x.T, dy, out=dW)          # (I, O)
-    if not need_dx:
-        return None
+    if products is None:
+        np.matmul(x.T, dy, out=dW)                              # (I, O)
+    else:
+        products.weight_grad(x.T, dy, dW, db, last=not need_dx)
+    dx = _input_grad(dy, W, dx_out) if need_dx else None       # (B, I)
+    if products is not None:
+        products.update(dW, db, last=not need_dx)              # after the last read of W
+    return dx
+
+
+def _input_grad(dy, W, dx_out):
+    """dx = dy W^T (B, I), into ``dx_out``: formed transposed when dx_out is an (I, B) buffer's view."""
     if dx_out is not None and dx_out.T.flags.c_contiguous and not dx_out.flags.c_contiguous:
         np.matmul(W, dy.T, out=dx_out.T)    # (I, B) = dx^T, written through the transposed view
         return dx_out                       # (B, I), F-ordered

@@ -129,9 +129,9 @@ class _MLPModel:
         return x, np.asarray(w, self.dtype), eps, prior
 
     # --- forward / backward pieces ------------------------------------------------------------
-    def _layer(self, name, h, slope, out=None):
+    def _layer(self, name, h, slope, out=None, products=None):
         p = self.params
-        return linear_act_forward(h, p[f"{name}.W"], p[f"{name}.b"], slope, out=out)
+        return linear_act_forward(h, p[f"{name}.W"], p[f"{name}.b"], slope, out=out, products=products)
 
     def encoder_input(self, xc, w, work=True):
         """What the first encoder layer reads.  xc (B, D), w (B, D) -> (B, D) or (B, 2D).
@@ -162,31 +162,31 @@ class _MLPModel:
             raise NpvaeError("weights must be finite and >= 0")
         return weights
 
-    def _encoder_forward(self, xc, work=True):
+    def _encoder_forward(self, xc, work=True, products=None):
         """Hidden layers of the encoder.  xc (B, D_in) -> h (B, H_L), caches (D_in = D or 2D)."""
         h, caches = xc, []
         for i, _ in enumerate(self.hidden):
             name = f"enc{i + 1}"
             out = self._buf(name, (len(xc), self.hidden[i])) if work else None
-            h, cache = self._layer(name, h, self.slope, out)
+            h, cache = self._layer(name, h, self.slope, out, products)
             caches.append(cache)
         return h, caches
 
-    def _decoder_forward(self, z, work=True):
+    def _decoder_forward(self, z, work=True, products=None):
         """Decoder.  z (B, Z) -> centred reconstruction (B, D), caches."""
         d, caches = z, []
         widths = list(reversed(self.hidden))
         for i, width in enumerate(widths):
             name = f"dec{i + 1}"
             out = self._buf(name, (len(z), width)) if work else None
-            d, cache = self._layer(name, d, self.slope, out)
+            d, cache = self._layer(name, d, self.slope, out, products)
             caches.append(cache)
         out = self._buf("out", (len(z), self.n_features)) if work else None
-        xhat, cache = self._layer("out", d, None, out)
+        xhat, cache = self._layer("out", d, None, out, products)
         caches.append(cache)
         return xhat, caches
 
-    def _decoder_backward(self, dxhat, caches, grads):
+    def _decoder_backward(self, dxhat, caches, grads, products=None):
         """Backward through the decoder.  dxhat (B, D) -> dz (B, Z); fills decoder grads."""
         names = [f"dec{i + 1}" for i in range(len(self.hidden))] + ["out"]
         dy = dxhat
@@ -196,17 +196,18 @@ class _MLPModel:
                 dx_out = self._buf("d_out_t", (n_in, len(dy))).T
             else:
                 dx_out = self._buf(f"d_{name}", (len(dy), n_in))                 # (B, n_in)
-            dy = linear_act_backward(dy, cache, grads[f"{name}.W"], grads[f"{name}.b"], dx_out=dx_out)
+            dy = linear_act_backward(dy, cache, grads[f"{name}.W"], grads[f"{name}.b"], dx_out=dx_out,
+                                     products=products)
         return dy
 
-    def _encoder_backward(self, dh, caches, grads):
+    def _encoder_backward(self, dh, caches, grads, products=None):
         """Backward through the encoder's hidden layers; fills their grads (no gradient for x)."""
         dy = dh
         for i in reversed(range(len(self.hidden))):
             name = f"enc{i + 1}"
             dx_out = self._buf(f"d_{name}", (len(dy), caches[i][1].shape[0])) if i > 0 else None
             dy = linear_act_backward(dy, caches[i], grads[f"{name}.W"], grads[f"{name}.b"],
-                                     need_dx=i > 0, dx_out=dx_out)
+                                     need_dx=i > 0, dx_out=dx_out, products=products)
 
     def _centre(self, x):
         """x - mean_ in the model's dtype, in a workspace buffer.  x (B, D)."""
@@ -304,7 +305,7 @@ class InfoVAE(_MLPModel):
         if not 0 <= self.alpha <= 1:
             raise NpvaeError(f"alpha must be in [0, 1], got {alpha}")
 
-    def loss_and_grads(self, x, w, eps, prior, grads=None):
+    def loss_and_grads(self, x, w, eps, prior, grads=None, products=None):
         """Objective terms and the gradient of ``total`` for one batch.
 
         Forward through paper eqs. 1, 6-9 and 5, the objective of paper eq. 12 (eqs. 10, 11, 13),
@@ -321,6 +322,10 @@ class InfoVAE(_MLPModel):
             Samples of the prior N(0, I) for the MMD.
         grads : dict, optional
             Output buffers from :meth:`new_grads` (overwritten); new ones if None.
+        products : Offload, optional
+            The training loop's two-thread schedule (:class:`npvae.train.offload.Offload`): it
+            makes the same products, and also the Adam update of each layer once its gradient is
+            made; ``grads`` and the parameters are final only after its ``finish()``.
 
         Returns
         -------
@@ -336,25 +341,26 @@ class InfoVAE(_MLPModel):
         c_rec, c_kl, c_mmd = losses.term_weights(self.lam, self.alpha, self.n_latent)
         # forward
         xc = self._centre(x)                                              # (B, D)
-        h, enc_caches = self._encoder_forward(self.encoder_input(xc, w))  # (B, H)
-        mu, mu_cache = self._layer("mu", h, None, self._buf("mu", (n_batch, self.n_latent)))
-        logvar, lv_cache = self._layer("logvar", h, None, self._buf("lv", (n_batch, self.n_latent)))
+        h, enc_caches = self._encoder_forward(self.encoder_input(xc, w), products=products)   # (B, H)
+        mu, mu_cache = self._layer("mu", h, None, self._buf("mu", (n_batch, self.n_latent)), products)
+        logvar, lv_cache = self._layer("logvar", h, None, self._buf("lv", (n_batch, self.n_latent)), products)
         z, rep_cache = losses.reparameterize(mu, logvar, eps)            # (B, Z)
-        xhat, dec_caches = self._decoder_forward(z)                       # (B, D)
+        xhat, dec_caches = self._decoder_forward(z, products=products)    # (B, D)
         # loss terms and their gradients
         recon, dxhat = losses.gaussian_nll(xc, xhat, w, c_rec, self._buf("dxhat", xhat.shape))
         kl, dmu_kl, dlogvar_kl = losses.kl_to_standard_normal(mu, logvar, c_kl)
         # backward: z feeds the decoder AND the MMD, so the two gradients add up
-        dz = self._decoder_backward(dxhat, dec_caches, grads)             # (B, Z)
+        dz = self._decoder_backward(dxhat, dec_caches, grads, products)   # (B, Z)
         mmd, dz = losses.mmd_rbf(z, prior, c_mmd, dz)
         dmu, dlogvar = losses.reparameterize_backward(dz, rep_cache)
         dmu = dmu + dmu_kl                                                # (B, Z)
         dlogvar = dlogvar + dlogvar_kl                                    # (B, Z)
         h_shape = (n_batch, h.shape[1])
-        dh = linear_act_backward(dmu, mu_cache, grads["mu.W"], grads["mu.b"], dx_out=self._buf("d_mu", h_shape))
+        dh = linear_act_backward(dmu, mu_cache, grads["mu.W"], grads["mu.b"], dx_out=self._buf("d_mu", h_shape),
+                                 products=products)
         dh += linear_act_backward(dlogvar, lv_cache, grads["logvar.W"], grads["logvar.b"],
-                                  dx_out=self._buf("d_lv", h_shape))
-        self._encoder_backward(dh, enc_caches, grads)
+                                  dx_out=self._buf("d_lv", h_shape), products=products)
+        self._encoder_backward(dh, enc_caches, grads, products)
         total = c_rec * recon + c_kl * kl + c_mmd * mmd
         return {"recon": recon, "kl": kl, "mmd": mmd, "total": total}, grads
 
@@ -401,20 +407,22 @@ class Autoencoder(_MLPModel):
                  dtype=np.float32, seed=0):
         super().__init__(n_features, hidden, n_latent, activation, dtype, seed)
 
-    def loss_and_grads(self, x, w, eps=None, prior=None, grads=None):
-        """``recon`` (= ``total``) and its gradient for one batch; eps and prior are ignored."""
+    def loss_and_grads(self, x, w, eps=None, prior=None, grads=None, products=None):
+        """``recon`` (= ``total``) and its gradient for one batch; eps and prior are ignored.
+
+        ``products``: as for :meth:`InfoVAE.loss_and_grads`."""
         x, w, _, _ = self._check_batch(x, w)
         if grads is None:
             grads = self.new_grads()
         xc = self._centre(x)                                              # (B, D)
-        h, enc_caches = self._encoder_forward(xc)                         # (B, H)
-        code, code_cache = self._layer("mu", h, None, self._buf("mu", (len(x), self.n_latent)))
-        xhat, dec_caches = self._decoder_forward(code)                    # (B, D)
+        h, enc_caches = self._encoder_forward(xc, products=products)      # (B, H)
+        code, code_cache = self._layer("mu", h, None, self._buf("mu", (len(x), self.n_latent)), products)
+        xhat, dec_caches = self._decoder_forward(code, products=products)  # (B, D)
         recon, dxhat = losses.gaussian_nll(xc, xhat, w, 1.0, self._buf("dxhat", xhat.shape))
-        dcode = self._decoder_backward(dxhat, dec_caches, grads)          # (B, Z)
+        dcode = self._decoder_backward(dxhat, dec_caches, grads, products)   # (B, Z)
         dh = linear_act_backward(dcode, code_cache, grads["mu.W"], grads["mu.b"],
-                                 dx_out=self._buf("d_mu", (len(x), h.shape[1])))
-        self._encoder_backward(dh, enc_caches, grads)
+                                 dx_out=self._buf("d_mu", (len(x), h.shape[1])), products=products)
+        self._encoder_backward(dh, enc_caches, grads, products)
         return {"recon": recon, "total": recon}, grads
 
     def encode(self, X, weights=None):

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..data.shards import column_mean
 from ..nn.adam import Adam, flat_base
+from .offload import Offload, offload_available
 from ..utils import NpvaeError, as_generator, progress
 from . import checkpoint as ckpt
 from . import guards
@@ -75,12 +76,13 @@ class _Run:
         self.prior = np.empty((self.n_prior or 1, n_latent), model.dtype)   # (M, Z)
         self.grads = model.new_grads()
         self.flat_grads = flat_base(list(self.grads.values()))         # (P,) the buffer they tile
+        self.offload = None                                             # the step's helper thread, if any
 
 
 def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, max_epochs=200,
         lr=1e-3, rng=None, verbose=True, checkpoint=None, resume=False, lr_factor=0.1,
         lr_patience=5, lr_threshold=1e-4, es_patience=10, es_threshold=1e-3, val_seed=0,
-        callback=None, degrade_sn="auto"):
+        callback=None, degrade_sn="auto", offload=True):
     """Train ``model`` (InfoVAE or Autoencoder) in place and return it.
 
     Parameters
@@ -117,6 +119,11 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         training terms are then those of the degraded spectra, the validation ones of the
         spectra as given. "auto": :data:`npvae.train.degrade.DEGRADE_SN` for a noise-aware
         model, None (no degradation) otherwise.
+    offload : bool
+        Give the second CPU its own queue of work (:mod:`npvae.train.offload`: the weight
+        gradients and Adam updates off the backward pass's critical path, half of each large
+        forward product), where it can run (NumPy's OpenBLAS, the main thread, 2 or more CPUs).
+        False: each product threaded inside BLAS, Adam after the backward pass.
 
     Returns
     -------
@@ -168,9 +175,11 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
     saver = (lambda: _save(run, opt, sched, stopper, checkpoint, fingerprints, noise)) if checkpoint else None
     t_start, epoch_start = time.perf_counter(), run.epoch
     model.is_fitted = True            # the validation pass encodes with the weights being trained
+    helper = Offload(model.params, run.grads, opt) if offload and offload_available() else contextlib.nullcontext()
     try:
         # the divergence checks replace NumPy's overflow warnings, which would only add noise
-        with _deferred_sigint(run), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with _deferred_sigint(run), np.errstate(over="ignore", invalid="ignore", divide="ignore"), helper as off:
+            run.offload = off
             _loop(run, opt, sched, stopper, max_epochs, evaluate_val, saver, callback, verbose)
     except _StopRequested:
         _interrupted(run, saver, checkpoint)          # saves the current state, then raises
@@ -213,13 +222,22 @@ def _loop(run, opt, sched, stopper, max_epochs, evaluate_val, saver, callback, v
 
 def _train_epoch(run, opt):
     """The minibatch steps of one epoch, from ``run.pos`` on (the hot loop)."""
-    model, X, W, rng, bs = run.model, run.X, run.W, run.rng, run.batch_size
-    n = len(X)
+    n = len(run.X)
     if not run.order_ready:
-        run.order[...] = rng.permutation(n)
+        run.order[...] = run.rng.permutation(n)
         run.order_ready, run.pos = True, 0
         run.sums = {}
-    sums = run.sums
+    with Offload.single_blas() if run.offload is not None else contextlib.nullcontext():
+        _train_steps(run, opt)
+    run.pos = n
+    if run.interrupted:
+        raise _StopRequested
+
+
+def _train_steps(run, opt):
+    """The steps of the epoch from ``run.pos``: batch, noise, gradients, Adam, checks."""
+    model, X, W, rng, bs, off = run.model, run.X, run.W, run.rng, run.batch_size, run.offload
+    n, sums = len(X), run.sums
     for s in range(run.pos, n, bs):
         if run.interrupted:
             run.pos = s
@@ -237,15 +255,19 @@ def _train_epoch(run, opt):
         if run.n_prior is not None:
             rng.standard_normal(out=eps, dtype=model.dtype)              # (B, Z)
             rng.standard_normal(out=run.prior, dtype=model.dtype)        # (M, Z)
-        terms, _ = model.loss_and_grads(xb, wb, eps, run.prior, run.grads)
-        _check_terms(run, terms, s // bs + 1, xb, opt.lr)
-        if opt.step(run.grads):                                          # non-finite gradient entries
+        if off is None:
+            terms, _ = model.loss_and_grads(xb, wb, eps, run.prior, run.grads)
+            _check_terms(run, terms, s // bs + 1, xb, opt.lr)
+            n_bad = opt.step(run.grads)
+        else:                       # Adam runs inside the backward pass, on the helper thread
+            off.begin(*opt.start_step())
+            terms, _ = model.loss_and_grads(xb, wb, eps, run.prior, run.grads, products=off)
+            n_bad = off.finish()
+            _check_terms(run, terms, s // bs + 1, xb, opt.lr)
+        if n_bad:                                                        # non-finite gradient entries
             _diverged_on_gradient(run, s // bs + 1, xb, opt.lr)
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + value * b
-    run.pos = n
-    if run.interrupted:
-        raise _StopRequested
 
 
 def _gather(A, idx, out):

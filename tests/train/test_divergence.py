@@ -21,20 +21,38 @@ def _vae():
 
 def _poison(model, at_call, gradient=False, term="kl", value=np.nan):
     """Make call number ``at_call`` of loss_and_grads return a bad gradient entry (``value``) or an
-    infinite term."""
+    infinite term.
+
+    With the training loop's helper thread (``products``), Adam runs inside loss_and_grads: the
+    entry is planted just before the first layer's update reads it.
+    """
     inner, calls = model.loss_and_grads, []
 
-    def wrapped(*args, **kwargs):
+    def wrapped(*args, products=None, **kwargs):
         calls.append(1)
-        terms, grads = inner(*args, **kwargs)
-        if len(calls) == at_call:
-            if gradient:
-                grads["enc1.W"][3, 2] = value
-            else:
-                terms = dict(terms, **{term: np.inf, "total": np.inf})
+        poison_now = gradient and len(calls) == at_call
+        if poison_now and products is not None:
+            products.update = _planting(products.update, model, value)
+        try:
+            terms, grads = inner(*args, products=products, **kwargs)
+        finally:
+            products.__dict__.pop("update", None) if products is not None else None
+        if poison_now and products is None:
+            grads["enc1.W"][3, 2] = value
+        if len(calls) == at_call and not gradient:
+            terms = dict(terms, **{term: np.inf, "total": np.inf})
         return terms, grads
 
     model.loss_and_grads = wrapped
+
+
+def _planting(update, model, value):
+    """``products.update`` that first writes ``value`` into the first layer's gradient at [3, 2]."""
+    def planted(dW, db, last=False):
+        if dW.shape == model.params["enc1.W"].shape:
+            dW[3, 2] = value
+        return update(dW, db, last)
+    return planted
 
 
 def test_nan_gradient_stops_the_run_at_that_step_and_keeps_the_best_epoch(tmp_path, tiny_data):

@@ -1,0 +1,397 @@
+"""A second thread for the training step: weight gradients and Adam off the critical path.
+
+The backward pass of a layer makes three things: the input gradient dx, which the layer below
+waits for, and the weight gradient dW and the Adam update of the layer's parameters, which
+nothing in the step waits for. So the training loop (``fit``) gives the second core its own
+queue of work, served by a helper thread, instead of splitting each matrix product inside BLAS:
+
+- forward products: half on the helper, half on the main thread (by rows or columns of the output);
+- backward: the main thread goes down the chain of input gradients (dx) on its own, while the
+  helper computes each layer's dW and then its Adam update, in the order they were posted;
+- the first layer, last: its dW and Adam update split between the two threads;
+- BLAS itself runs single-threaded, and the step ends when the helper's queue is empty.
+
+Every number is what the one-thread step computes: each product and each slice of the Adam
+pass is one single-threaded BLAS call or kernel over whole rows or columns, so no sum is
+reordered; only which thread runs it changes (tests/train/test_offload.py holds the two
+bit for bit). The order that makes it safe: a layer's Adam update is posted only after the
+main thread has read the layer's weights for dx; the helper runs its queue in order.
+
+The queue is a table of task rows in a NumPy array, and the two threads meet through two
+counters in another (tasks posted, tasks done), read and written with atomic loads and stores
+in Numba code; the helper spins (x86 ``pause``) while it waits, and sleeps on a
+``threading.Event`` after about a millisecond with nothing to do (validation, checkpoints).
+Handing over a task costs well under a microsecond, where a Python queue or event costs tens
+(benchmarks/README.md, "A second thread for the backward pass").
+
+Shapes: A (M, K) and B (K, N) operands, C (M, N), P parameters in the flat buffers.
+"""
+import ctypes
+import platform
+import threading
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.extending import intrinsic
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from ..nn import kernels
+
+__all__ = ["Offload", "offload_available", "SPLIT_MIN_MACS"]
+
+SPLIT_MIN_MACS = 1 << 18     # forward products with fewer multiply-adds (M N K) stay on the main thread
+ALIGN = 16                   # split points at multiples of 16 rows or columns
+CAPACITY = 256               # task rows in the queue (a step posts about 20)
+SPIN_LIMIT = 1 << 16         # empty polls (each a pause, tens of ns) before the helper sleeps
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112       # cblas enums
+GEMM, ADAM = 1, 2                                # task kinds
+POSTED, DONE, STOP, SLEEPING, N_BAD = range(5)   # the counters in ``ctl``
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+# --- atomics: how the two threads see each other's counters -----------------------------------
+def _item_pointer(context, builder, sig, args):
+    ary = context.make_array(sig.args[0])(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
+
+
+@intrinsic
+def _load(typingctx, arr, idx):
+    """arr[idx] as an atomic load with acquire order (int64 array)."""
+    def codegen(context, builder, sig, args):
+        return builder.load_atomic(_item_pointer(context, builder, sig, args), ordering="acquire", align=8)
+    return types.int64(arr, idx), codegen
+
+
+@intrinsic
+def _store(typingctx, arr, idx, val):
+    """arr[idx] = val as an atomic, sequentially consistent exchange (a full barrier)."""
+    def codegen(context, builder, sig, args):
+        builder.atomic_rmw("xchg", _item_pointer(context, builder, sig, args), args[2], "seq_cst")
+        return context.get_dummy_value()
+    return types.void(arr, idx, val), codegen
+
+
+@intrinsic
+def _pause(typingctx):
+    """The x86 spin-wait hint (``pause``); nothing on other machines."""
+    def codegen(context, builder, sig, args):
+        if _X86:
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                "llvm.x86.sse2.pause")
+            builder.call(fn, [])
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+# --- the helper's loop and the main thread's side of the counters --------------------------------
+def _serve(gemm, tasks, scalars, ctl, p, g, m, v, beta1, c1, beta2, c2, tiny, huge):
+    """Run posted tasks in order until the queue stays empty for SPIN_LIMIT polls or STOP is set.
+
+    A GEMM row is a row-major cblas gemm (C = A B, alpha 1, beta 0) on addresses; an ADAM row is
+    :func:`npvae.nn.kernels.adam_update` on the slice lo:hi of the flat p, g, m, v with the step's
+    lr_t and eps_t from ``scalars`` (the arrays' dtype, as every scalar here: see the kernel).
+    Returns when idle, after setting SLEEPING.
+    """
+    done = _load(ctl, DONE)
+    idle = 0
+    while True:
+        if _load(ctl, POSTED) == done:
+            if _load(ctl, STOP):
+                return
+            idle += 1
+            if idle < SPIN_LIMIT:
+                _pause()
+                continue
+            _store(ctl, SLEEPING, 1)                 # then look once more: a post may have raced it
+            if _load(ctl, POSTED) == done:
+                return
+            _store(ctl, SLEEPING, 0)
+        idle = 0
+        row = tasks[done % CAPACITY]
+        if row[0] == GEMM:
+            gemm(ROW_MAJOR, row[1], row[2], row[3], row[4], row[5], 1.0, row[6], row[7], row[8], row[9],
+                 0.0, row[10], row[11])
+        else:
+            lo, hi = row[1], row[2]
+            lr_t, eps_t = scalars[done % CAPACITY, 0], scalars[done % CAPACITY, 1]
+            n_bad = kernels._adam_update_jit(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], lr_t, beta1, c1,
+                                             beta2, c2, eps_t, tiny, huge)
+            _store(ctl, N_BAD, _load(ctl, N_BAD) + n_bad)       # only the helper writes it
+        done += 1
+        _store(ctl, DONE, done)
+
+
+def _post(ctl, count):
+    """Publish ``count`` posted tasks; returns 1 if the helper had gone to sleep (wake it)."""
+    _store(ctl, POSTED, count)
+    return _load(ctl, SLEEPING)
+
+
+def _wait(ctl, count):
+    """Spin until the helper has done ``count`` tasks."""
+    while _load(ctl, DONE) < count:
+        _pause()
+
+
+_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
+_post_jit = numba.njit(**_JIT)(_post)
+_wait_jit = numba.njit(**_JIT)(_wait)
+# One dispatcher per real type: Numba's dispatcher takes the float32 and the float64 gemm
+# pointers for one type and would call whichever it compiled first.
+_serve_jit = {np.dtype(np.float32): numba.njit(**_JIT)(_serve), np.dtype(np.float64): numba.njit(**_JIT)(_serve)}
+
+
+# --- NumPy's OpenBLAS, called directly by the helper ---------------------------------------------
+def _find_cblas():
+    """(sgemm, dgemm) ctypes functions of NumPy's OpenBLAS, or None if they cannot be found.
+
+    NumPy's wheels ship OpenBLAS with prefixed, suffixed names (``scipy_cblas_sgemm64_``) and
+    64-bit integers; ``openblas_get_config`` says whether its integers are 64-bit.
+    """
+    for info in threadpool_info():
+        if info.get("internal_api") != "openblas":
+            continue
+        try:
+            lib = ctypes.CDLL(info["filepath"])
+        except OSError:
+            continue
+        for prefix in ("scipy_", ""):
+            for suffix in ("64_", "_64", ""):
+                found = _bind(lib, prefix, suffix)
+                if found is not None:
+                    return found
+    return None
+
+
+def _bind(lib, prefix, suffix):
+    """The two gemm functions under one naming scheme, with their argument types, or None."""
+    try:
+        funcs = [getattr(lib, f"{prefix}cblas_{t}gemm{suffix}") for t in "sd"]
+        config = getattr(lib, f"{prefix}openblas_get_config{suffix}", None) or lib.openblas_get_config
+    except AttributeError:
+        return None
+    config.restype = ctypes.c_char_p
+    blas_int = ctypes.c_int64 if b"USE64BITINT" in config() else ctypes.c_int32
+    addr = ctypes.c_int64          # addresses as 64-bit integers: the same registers as a pointer
+    for func, real in zip(funcs, (ctypes.c_float, ctypes.c_double)):
+        func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, blas_int, blas_int, blas_int, real,
+                         addr, blas_int, addr, blas_int, real, addr, blas_int]
+        func.restype = None
+    return tuple(funcs)
+
+
+_cblas = []
+
+
+def _cblas_once():
+    """:func:`_find_cblas`, looked up once per process."""
+    if not _cblas:
+        _cblas.append(_find_cblas())
+    return _cblas[0]
+
+
+def offload_available():
+    """True when ``fit`` can use the helper thread: NumPy's BLAS is an OpenBLAS with the cblas
+    gemm symbols, this is the main thread, and the process may run on at least 2 CPUs."""
+    try:
+        import os
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return cpus >= 2 and threading.current_thread() is threading.main_thread() and _cblas_once() is not None
+
+
+def _operand(x):
+    """(trans, leading dimension) of a 2-D block for row-major cblas, or None.
+
+    NO_TRANS for rows of unit-stride elements (a C-ordered array or a block of one), TRANS for
+    a transposed one; the leading dimension is the other stride, in elements.
+    """
+    if any(st % x.itemsize for st in x.strides):
+        return None
+    s0, s1 = (st // x.itemsize for st in x.strides)
+    if s1 == 1 and s0 >= max(x.shape[1], 1):
+        return NO_TRANS, s0
+    if s0 == 1 and s1 >= max(x.shape[0], 1):
+        return TRANS, s1
+    return None
+
+
+def _split_point(size):
+    """Where to cut ``size`` rows or columns in two: near half, at a multiple of ALIGN."""
+    return min(size, -(-(size // 2) // ALIGN) * ALIGN)
+
+
+class Offload:
+    """The helper thread and its queue, for one training run (a context manager).
+
+    Parameters
+    ----------
+    params, grads : dict of ndarray
+        The model's parameters and the gradient buffers, each a tiling of one flat buffer with
+        ``name.W`` followed by ``name.b`` (what :class:`npvae.nn.model.InfoVAE` allocates).
+    opt : npvae.nn.adam.Adam
+        Its moments ``m``, ``v`` and hyper-parameters; the step count stays the optimiser's.
+
+    Inside the context the helper serves the queue; on exit it is stopped and joined. Steps run
+    inside :meth:`single_blas` (BLAS single-threaded, for the whole process: the two threads
+    are the step's); :meth:`begin` before a step's ``loss_and_grads(..., products=offload)``,
+    :meth:`finish` after it.
+    """
+
+    def __init__(self, params, grads, opt):
+        from ..nn.adam import flat_base
+        self.p = flat_base(list(params.values()))                       # (P,)
+        self.g = flat_base(list(grads.values()))                        # (P,)
+        if self.p is None or self.g is None or _cblas_once() is None:
+            raise ValueError("Offload needs flat parameter and gradient buffers and NumPy's OpenBLAS")
+        self.opt, self.dtype = opt, self.p.dtype
+        self.item = self.dtype.itemsize
+        self.slices = self._layer_slices(grads)                         # dW address -> (lo, hi)
+        self.tasks = np.zeros((CAPACITY, 12), np.int64)
+        self.scalars = np.zeros((CAPACITY, 2), self.dtype)              # lr_t, eps_t per task
+        self.ctl = np.zeros(8, np.int64)
+        self.posted, self.keep, self.lr_eps, self.n_bad = 0, [], (0.0, 0.0), 0
+        self.gemm = _cblas_once()[self.dtype.itemsize == 8]
+        self.wake = threading.Event()
+        self.thread = None
+
+    def _layer_slices(self, grads):
+        """{address of dW: (lo, hi)}: the flat slice of a layer's W and b, which follow each other."""
+        keys, base = list(grads), self.g.ctypes.data
+        out = {}
+        for key, nxt in zip(keys, keys[1:]):
+            if key.endswith(".W") and nxt == key[:-2] + ".b":
+                lo = (grads[key].ctypes.data - base) // self.item
+                hi = (grads[nxt].ctypes.data - base) // self.item + grads[nxt].size
+                out[grads[key].ctypes.data] = (lo, hi)
+        return out
+
+    # --- the helper's life ----------------------------------------------------------------------
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._run, name="npvae-offload", daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.finish()
+        _store_py(self.ctl, STOP, 1)
+        self.wake.set()
+        self.thread.join()
+        return False
+
+    @staticmethod
+    def single_blas():
+        """A context in which BLAS runs on one thread (threadpoolctl), for a run of steps."""
+        return threadpool_limits(limits=1, user_api="blas")
+
+    def _run(self):
+        opt, info = self.opt, np.finfo(self.dtype)
+        b1, b2, tiny, huge = kernels._cast_scalars(self.p, opt.beta1, opt.beta2, info.tiny, info.max)
+        c1, c2 = 1 - b1, 1 - b2                     # in p's dtype, as kernels.adam_update forms them
+        serve = _serve_jit[self.dtype]
+        while True:
+            serve(self.gemm, self.tasks, self.scalars, self.ctl, self.p, self.g, opt.m, opt.v,
+                  b1, c1, b2, c2, tiny, huge)
+            if self.ctl[STOP]:
+                return
+            self.wake.wait()
+            self.wake.clear()
+            _store_py(self.ctl, SLEEPING, 0)
+
+    def _push(self, kind, fields, keep):
+        """Write a task row, publish it, and keep its arrays alive until :meth:`finish`."""
+        if self.posted - self.ctl[DONE] >= CAPACITY:
+            _wait_jit(self.ctl, self.posted - CAPACITY + 1)
+        row = self.posted % CAPACITY
+        self.tasks[row, 0] = kind
+        self.tasks[row, 1:1 + len(fields)] = fields
+        self.scalars[row] = self.lr_eps
+        self.keep.extend(keep)
+        self.posted += 1
+        if _post_jit(self.ctl, self.posted):
+            self.wake.set()
+
+    def _push_gemm(self, a, b, c):
+        """Post C = A B to the helper (blocks that :func:`_operand` accepts, C not transposed)."""
+        (ta, lda), (tb, ldb), (_, ldc) = _operand(a), _operand(b), _operand(c)
+        self._push(GEMM, (ta, tb, c.shape[0], c.shape[1], a.shape[1], a.ctypes.data, lda, b.ctypes.data,
+                          ldb, c.ctypes.data, ldc), (a, b, c))
+
+    # --- what a step calls ---------------------------------------------------------------------
+    def begin(self, lr_t, eps_t):
+        """Start a step whose Adam updates use the bias-corrected ``lr_t``, ``eps_t`` (Adam.start_step)."""
+        self.lr_eps = (lr_t, eps_t)
+
+    def finish(self):
+        """Wait for every posted task; return the count of non-finite second moments of the step."""
+        _wait_jit(self.ctl, self.posted)
+        n_bad = int(self.ctl[N_BAD]) + self.n_bad
+        self.ctl[N_BAD], self.n_bad = 0, 0
+        self.keep.clear()
+        return n_bad
+
+    def forward(self, a, b, out):
+        """out = a @ b, split by rows or columns of out between the helper and this thread."""
+        m, n = out.shape
+        if m * n * a.shape[1] < SPLIT_MIN_MACS or _operand(a) is None or _operand(b) is None \
+                or _operand(out) != (NO_TRANS, n):
+            return np.matmul(a, b, out=out)
+        if m > n:
+            h = _split_point(m)
+            self._push_gemm(a[h:], b, out[h:])
+            np.matmul(a[:h], b, out=out[:h])
+        else:
+            h = _split_point(n)
+            self._push_gemm(a, b[:, h:], out[:, h:])
+            np.matmul(a, b[:, :h], out=out[:, :h])
+        _wait_jit(self.ctl, self.posted)
+        return out
+
+    def weight_grad(self, xt, dy, dW, db, last=False):
+        """Post dW = x^T dy to the helper (x^T (I, B), dy (B, O), dW (I, O) in the flat gradients).
+
+        With ``last`` (the first layer, whose gradient ends the backward pass) the rows of dW are
+        split: the helper takes the second half, this thread computes the first now, and
+        :meth:`update` then splits the layer's Adam update the same way.
+        """
+        if not last:
+            self._push_gemm(xt, dy, dW)
+            return
+        h = _split_point(dW.shape[0])
+        self._push_gemm(xt[h:], dy, dW[h:])
+        np.matmul(xt[:h], dy, out=dW[:h])
+
+    def update(self, dW, db, last=False):
+        """Post the Adam update of the layer whose weight gradient is ``dW`` (its W and b).
+
+        Call it after the last read of the layer's weights in this step (its dx): the helper
+        runs it after that layer's dW, in queue order. With ``last``, this thread updates the
+        first rows of W (the ones it computed) and the helper the rest and b. The counts of
+        non-finite second moments come with :meth:`finish`.
+        """
+        lo, hi = self.slices[dW.ctypes.data]
+        if not last:
+            self._push(ADAM, (lo, hi), ())
+            return
+        cut = lo + _split_point(dW.shape[0]) * dW.shape[1]
+        self._push(ADAM, (cut, hi), ())
+        lr_t, eps_t = self.lr_eps
+        s = slice(lo, cut)
+        self.n_bad += kernels.adam_update(self.p[s], self.g[s], self.opt.m[s], self.opt.v[s], lr_t,
+                                          self.opt.beta1, self.opt.beta2, eps_t)
+
+
+def _store_py(ctl, idx, value):
+    """An atomic store from Python (through the Numba intrinsic)."""
+    _store_jit(ctl, idx, value)
+
+
+def _store_one(ctl, idx, value):
+    _store(ctl, idx, value)
+
+
+_store_jit = numba.njit(**_JIT)(_store_one)
