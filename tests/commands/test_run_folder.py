@@ -15,6 +15,7 @@ import numpy as np
 import npvae
 from npvae.cli import main
 from npvae.runfolder import LOCK_NAME
+from _poison import poisoned
 
 TINY = ["--latent", "2", "--hidden", "16", "8", "--lam", "3", "--epochs", "2", "--batch-size", "32", "--quiet"]
 ROOT = Path(npvae.__file__).parent.parent
@@ -50,16 +51,9 @@ def _one_line_error(capsys, *needles):
 
 def test_diverged_run_keeps_checkpoint_and_best_model_and_writes_no_model(tmp_path, npz_file, capsys,
                                                                           monkeypatch):
-    inner, calls = npvae.InfoVAE.loss_and_grads, []
-
-    def nan_at_step_7(self, *args, **kwargs):           # 220 * 0.75 = 165 rows: 6 steps per epoch
-        calls.append(1)
-        terms, grads = inner(self, *args, **kwargs)
-        if len(calls) == 9:
-            grads["out.b"][0] = np.nan
-        return terms, grads
-
-    monkeypatch.setattr(npvae.InfoVAE, "loss_and_grads", nan_at_step_7)
+    # 220 * 0.75 = 165 rows: 6 steps per epoch; call 9 is epoch 2, step 3
+    nan_at_step_9 = poisoned(npvae.InfoVAE.loss_and_grads, 9, "out.b", 0, np.nan)
+    monkeypatch.setattr(npvae.InfoVAE, "loss_and_grads", nan_at_step_9)
     out = tmp_path / "run"
     assert cli(["train", "--data", npz_file, "--out", out] + TINY) == 1
     _one_line_error(capsys, "diverged in epoch 2, step 3: gradient", "best_finite_model.npz", "checkpoint")

@@ -11,6 +11,7 @@ import pytest
 import npvae
 from npvae.train import TrainingDiverged
 from npvae.utils import NotFittedError, NpvaeError
+from _poison import poisoned
 
 OPTIONS = dict(batch_size=32, max_epochs=4, lr=3e-3, verbose=False)     # 150 rows = 5 steps per epoch
 
@@ -20,39 +21,21 @@ def _vae():
 
 
 def _poison(model, at_call, gradient=False, term="kl", value=np.nan):
-    """Make call number ``at_call`` of loss_and_grads return a bad gradient entry (``value``) or an
-    infinite term.
-
-    With the training loop's helper thread (``products``), Adam runs inside loss_and_grads: the
-    entry is planted just before the first layer's update reads it.
-    """
+    """Make call number ``at_call`` of loss_and_grads plant a bad gradient entry (``value``, in the
+    first layer's weights) or return an infinite term."""
+    if gradient:
+        model.loss_and_grads = poisoned(model.loss_and_grads, at_call, "enc1.W", (3, 2), value)
+        return
     inner, calls = model.loss_and_grads, []
 
-    def wrapped(*args, products=None, **kwargs):
+    def wrapped(*args, **kwargs):
         calls.append(1)
-        poison_now = gradient and len(calls) == at_call
-        if poison_now and products is not None:
-            products.update = _planting(products.update, model, value)
-        try:
-            terms, grads = inner(*args, products=products, **kwargs)
-        finally:
-            products.__dict__.pop("update", None) if products is not None else None
-        if poison_now and products is None:
-            grads["enc1.W"][3, 2] = value
-        if len(calls) == at_call and not gradient:
+        terms, grads = inner(*args, **kwargs)
+        if len(calls) == at_call:
             terms = dict(terms, **{term: np.inf, "total": np.inf})
         return terms, grads
 
     model.loss_and_grads = wrapped
-
-
-def _planting(update, model, value):
-    """``products.update`` that first writes ``value`` into the first layer's gradient at [3, 2]."""
-    def planted(dW, db, last=False):
-        if dW.shape == model.params["enc1.W"].shape:
-            dW[3, 2] = value
-        return update(dW, db, last)
-    return planted
 
 
 def test_nan_gradient_stops_the_run_at_that_step_and_keeps_the_best_epoch(tmp_path, tiny_data):

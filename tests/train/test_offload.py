@@ -1,0 +1,171 @@
+"""The training step's helper thread (npvae.train.offload) computes what the one-thread step does.
+
+Anchors: NumPy's own matrix product for every split and layout, and the plain one-thread step
+(products by NumPy, Adam after the backward pass) for whole training steps and whole fits. A
+race (an Adam update reading or writing weights that the main thread still reads, a product
+read before the helper wrote it) would show as differences of the order of the learning rate,
+far above the rounding tolerances used here.
+"""
+import threading
+import time
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import npvae
+from npvae.nn.adam import Adam
+from npvae.train import offload as off_mod
+from npvae.train import TrainingDiverged
+from npvae.train.offload import Offload, offload_available
+from _poison import poisoned
+
+pytestmark = pytest.mark.skipif(not offload_available(), reason="needs NumPy's OpenBLAS and 2 CPUs")
+
+
+def _model(dtype=np.float64, seed=3):
+    """Big enough that the forward products are split (M N K >= SPLIT_MIN_MACS at B = 64)."""
+    return npvae.InfoVAE(200, (160, 32), 4, lam=3.0, dtype=dtype, seed=seed, n_prior=50)
+
+
+def _data(n=256, d=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = 1 + 0.3 * rng.standard_normal((n, d))
+    W = rng.uniform(0.5, 2.0, (n, d))
+    W[rng.random((n, d)) < 0.05] = 0
+    return X, W
+
+
+def _steps(model, X, W, n_steps, helper):
+    """n_steps of the training step, with the helper thread or the plain one (BLAS on 1 thread)."""
+    opt, grads = Adam(model.params, lr=3e-3), model.new_grads()
+    rng = np.random.default_rng(7)
+    model.mean_[...] = X.mean(0)
+    totals = []
+    with threadpool_limits(limits=1), (Offload(model.params, grads, opt) if helper else _Null()) as off:
+        for _ in range(n_steps):
+            idx = rng.permutation(len(X))[:64]
+            eps = rng.standard_normal((64, model.n_latent))
+            prior = rng.standard_normal((model.n_prior, model.n_latent))
+            if off is None:
+                terms, _ = model.loss_and_grads(X[idx], W[idx], eps, prior, grads)
+                assert opt.step(grads) == 0
+            else:
+                off.begin(*opt.start_step())
+                terms, _ = model.loss_and_grads(X[idx], W[idx], eps, prior, grads, products=off)
+                assert off.finish() == 0
+            totals.append(terms["total"])
+    return model.flat_params.copy(), opt.m.copy(), opt.v.copy(), np.array(totals)
+
+
+class _Null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_steps_with_the_helper_match_the_one_thread_steps(dtype, rtol):
+    X, W = _data()
+    plain = _steps(_model(dtype), X, W, 12, helper=False)
+    helped = _steps(_model(dtype), X, W, 12, helper=True)
+    for a, b in zip(plain, helped):
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * np.abs(a).max())
+
+
+def test_the_first_steps_change_the_weights_by_far_more_than_the_tolerance():
+    """The comparison above can fail: one step of Adam moves the weights by ~lr, not ~rounding."""
+    X, W = _data()
+    start = _model().flat_params.copy()
+    after = _steps(_model(), X, W, 1, helper=True)[0]
+    assert np.abs(after - start).max() > 1e-3
+
+
+@pytest.mark.parametrize("shape", [(64, 200, 160), (64, 32, 160), (160, 64, 200), (300, 64, 40), (64, 16, 40)])
+@pytest.mark.parametrize("ta, tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_forward_products_equal_numpys_for_every_layout(shape, ta, tb):
+    m, k, n = shape
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((k, m)).T if ta else rng.standard_normal((m, k))      # F- or C-ordered
+    b = rng.standard_normal((n, k)).T if tb else rng.standard_normal((k, n))
+    model = _model()
+    opt = Adam(model.params)
+    out = np.full((m, n), np.nan)
+    with threadpool_limits(limits=1), Offload(model.params, model.new_grads(), opt) as helper:
+        helper.forward(a, b, out)
+        helper.finish()
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_blocks_are_read_with_their_strides():
+    x = np.zeros((10, 8))
+    assert off_mod._operand(x) == (off_mod.NO_TRANS, 8)
+    assert off_mod._operand(x.T) == (off_mod.TRANS, 8)
+    assert off_mod._operand(x[2:, 3:]) == (off_mod.NO_TRANS, 8)       # a block: leading dimension 8
+    assert off_mod._operand(x.T[3:, 2:]) == (off_mod.TRANS, 8)
+    assert off_mod._operand(x[:, ::2]) is None                         # no unit stride
+    assert off_mod._split_point(1000) == 512 and off_mod._split_point(703) == 352
+    assert off_mod._split_point(8) == 8                                # too small to split: all on one side
+
+
+def test_fit_gives_the_same_model_with_and_without_the_helper():
+    X, W = _data(n=320)
+    fits = []
+    for helper in (True, False):
+        model = _model(seed=5)
+        with threadpool_limits(limits=1):
+            model.fit(X[:256], W[:256], X[256:], W[256:], max_epochs=2, batch_size=64, verbose=False,
+                      offload=helper, calibrate=False, polish=0)
+        fits.append(model)
+    np.testing.assert_allclose(fits[0].flat_params, fits[1].flat_params, rtol=1e-11, atol=1e-12)
+    assert [h["val_total"] for h in fits[0].history_] == pytest.approx([h["val_total"] for h in fits[1].history_],
+                                                                       rel=1e-11)
+
+
+def test_a_non_finite_gradient_met_by_the_helpers_adam_stops_training():
+    """The output layer's update runs on the helper: its count of bad entries reaches fit."""
+    X, W = _data(n=320)
+    model = _model(np.float32, seed=5)
+    model.loss_and_grads = poisoned(model.loss_and_grads, 3, "out.W", (5, 7), np.nan)
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 3: gradient is nan"):
+        model.fit(X[:256], W[:256], X[256:], W[256:], max_epochs=2, batch_size=64, verbose=False,
+                  calibrate=False, polish=0)
+    assert len(model.loss_and_grads.calls) == 3 and np.isfinite(model.flat_params).all()
+
+
+def _thread_cpu_seconds(native_id):
+    """User + system CPU time of one thread of this process (Linux /proc)."""
+    with open(f"/proc/self/task/{native_id}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    import os
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_helper_sleeps_when_idle_wakes_for_work_and_stops_on_exit():
+    model = _model()
+    opt = Adam(model.params)
+    a, b = np.random.default_rng(2).standard_normal((64, 200)), np.random.default_rng(3).standard_normal((200, 160))
+    out = np.empty((64, 160))
+    with threadpool_limits(limits=1), Offload(model.params, model.new_grads(), opt) as helper:
+        time.sleep(0.2)                                    # far longer than the spin before it sleeps
+        assert helper.ctl[off_mod.SLEEPING] == 1
+        try:
+            cpu0 = _thread_cpu_seconds(helper.thread.native_id)
+            time.sleep(0.3)
+            assert _thread_cpu_seconds(helper.thread.native_id) - cpu0 < 0.05     # asleep, not spinning
+        except FileNotFoundError:                          # no /proc: the flag above has to do
+            pass
+        helper.forward(a, b, out)                          # wakes it: half of this product is its
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+        thread = helper.thread
+    assert not thread.is_alive()
+
+
+def test_offload_is_only_offered_on_the_main_thread():
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(offload_available()))
+    worker.start()
+    worker.join()
+    assert seen == [False] and offload_available()
