@@ -27,6 +27,7 @@ Handing over a task costs well under a microsecond, where a Python queue or even
 Shapes: A (M, K) and B (K, N) operands, C (M, N), P parameters in the flat buffers.
 """
 import ctypes
+import os
 import platform
 import threading
 
@@ -38,6 +39,7 @@ from numba.core.extending import intrinsic
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from ..nn import kernels
+from ..nn.adam import flat_base
 
 __all__ = ["Offload", "offload_available", "SPLIT_MIN_MACS"]
 
@@ -197,7 +199,6 @@ def offload_available():
     """True when ``fit`` can use the helper thread: NumPy's BLAS is an OpenBLAS with the cblas
     gemm symbols, this is the main thread, and the process may run on at least 2 CPUs."""
     try:
-        import os
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
@@ -243,7 +244,6 @@ class Offload:
     """
 
     def __init__(self, params, grads, opt):
-        from ..nn.adam import flat_base
         self.p = flat_base(list(params.values()))                       # (P,)
         self.g = flat_base(list(grads.values()))                        # (P,)
         if self.p is None or self.g is None or _cblas_once() is None:

@@ -6,6 +6,7 @@ race (an Adam update reading or writing weights that the main thread still reads
 read before the helper wrote it) would show as differences of the order of the learning rate,
 far above the rounding tolerances used here.
 """
+import os
 import threading
 import time
 
@@ -139,7 +140,6 @@ def _thread_cpu_seconds(native_id):
     """User + system CPU time of one thread of this process (Linux /proc)."""
     with open(f"/proc/self/task/{native_id}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
-    import os
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
