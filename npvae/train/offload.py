@@ -49,7 +49,7 @@ CAPACITY = 256               # task rows in the queue (a step posts about 20)
 SPIN_LIMIT = 1 << 16         # empty polls (each a pause, tens of ns) before the helper sleeps
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112       # cblas enums
 GEMM, ADAM = 1, 2                                # task kinds
-POSTED, DONE, STOP, SLEEPING, N_BAD = range(5)   # the counters in ``ctl``
+POSTED, NEXT, DONE, STOP, SLEEPING, N_BAD = range(6)   # ``ctl``: posted, claimed, done, flags, bad count
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
@@ -88,42 +88,106 @@ def _pause(typingctx):
     return types.void(), codegen
 
 
-# --- the helper's loop and the main thread's side of the counters --------------------------------
-def _serve(gemm, tasks, scalars, ctl, p, g, m, v, beta1, c1, beta2, c2, tiny, huge):
-    """Run posted tasks in order until the queue stays empty for SPIN_LIMIT polls or STOP is set.
+@intrinsic
+def _gemm_at(typingctx, address, real, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc):
+    """Call the cblas gemm at ``address`` (row-major, alpha 1, beta 0, 64-bit integers): sgemm or
+    dgemm as ``real`` is a float32 or float64 scalar. Through an address, not a ctypes object,
+    because Numba types a ctypes argument anew at every call (about 0.1 ms)."""
+    def codegen(context, builder, sig, args):
+        i32, i64, rty = ir.IntType(32), ir.IntType(64), context.get_value_type(sig.args[1])
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32] + [i64] * 3 + [rty] + [i64] * 4 + [rty] + [i64] * 2)
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        enums = [ir.Constant(i32, ROW_MAJOR), builder.trunc(args[2], i32), builder.trunc(args[3], i32)]
+        builder.call(fn, enums + list(args[4:7]) + [ir.Constant(rty, 1.0)] + list(args[7:11])
+                     + [ir.Constant(rty, 0.0)] + list(args[11:13]))
+        return context.get_dummy_value()
+    ints = (types.int64,) * 11
+    return types.void(address, real, *ints), codegen
 
-    A GEMM row is a row-major cblas gemm (C = A B, alpha 1, beta 0) on addresses; an ADAM row is
-    :func:`npvae.nn.kernels.adam_update` on the slice lo:hi of the flat p, g, m, v with the step's
-    lr_t and eps_t from ``scalars`` (the arrays' dtype, as every scalar here: see the kernel).
-    Returns when idle, after setting SLEEPING.
+
+@intrinsic
+def _claim(typingctx, arr, idx, expected):
+    """Atomically arr[idx] = expected + 1 if it still holds ``expected``; True if it did."""
+    def codegen(context, builder, sig, args):
+        one = context.get_constant(types.int64, 1)
+        pair = builder.cmpxchg(_item_pointer(context, builder, sig, args), args[2], builder.add(args[2], one),
+                               "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+    return types.boolean(arr, idx, expected), codegen
+
+
+@intrinsic
+def _add(typingctx, arr, idx, val):
+    """Atomically arr[idx] += val."""
+    def codegen(context, builder, sig, args):
+        builder.atomic_rmw("add", _item_pointer(context, builder, sig, args), args[2], "seq_cst")
+        return context.get_dummy_value()
+    return types.void(arr, idx, val), codegen
+
+
+# --- running tasks: the helper's loop, and the main thread helping while it waits -------------------
+def _run_one(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
+    """Claim the next posted task, wait for the task it depends on, run it; 1 if one ran, else 0.
+
+    A GEMM row is a row-major cblas gemm (C = A B, alpha 1, beta 0) on addresses, the routine
+    at address ``gemm`` (sgemm or dgemm, as the arrays are float32 or float64); an ADAM row is
+    :func:`npvae.nn.kernels.adam_update` on the slice lo:hi of the flat p, g, m, v, with the
+    step's lr_t and eps_t from ``scalars`` and beta1, 1 - beta1, beta2, 1 - beta2, tiny, huge
+    from ``hyper`` (all in the arrays' dtype, as the kernel needs). ``marks[slot]`` becomes the
+    task's number + 1 when it is done.
     """
-    done = _load(ctl, DONE)
+    n = _load(ctl, NEXT)
+    if n >= _load(ctl, POSTED) or not _claim(ctl, NEXT, n):
+        return 0
+    slot = n % CAPACITY
+    row = tasks[slot]
+    dep = row[12]
+    if dep >= 0:
+        while _load(marks, dep % CAPACITY) <= dep:        # not done yet (a later occupant means done)
+            _pause()
+    if row[0] == GEMM:
+        _gemm_at(gemm, hyper[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+                 row[10], row[11])
+    else:
+        lo, hi = row[1], row[2]
+        n_bad = kernels._adam_update_jit(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], scalars[slot, 0], hyper[0],
+                                         hyper[1], hyper[2], hyper[3], scalars[slot, 1], hyper[4], hyper[5])
+        _add(ctl, N_BAD, n_bad)
+    _store(marks, slot, n + 1)
+    _add(ctl, DONE, 1)
+    return 1
+
+
+def _serve(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
+    """The helper's loop: run tasks as they come; return after SPIN_LIMIT empty polls (having set
+    SLEEPING) or when STOP is set."""
     idle = 0
     while True:
-        if _load(ctl, POSTED) == done:
-            if _load(ctl, STOP):
+        if _run_one_jit(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
+            idle = 0
+            continue
+        if _load(ctl, STOP):
+            return
+        idle += 1
+        if idle < SPIN_LIMIT:
+            _pause()
+            continue
+        _store(ctl, SLEEPING, 1)                     # then look once more: a post may have raced it
+        if _load(ctl, NEXT) >= _load(ctl, POSTED):
+            return
+        _store(ctl, SLEEPING, 0)
+
+
+def _help_until(task, gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
+    """Until task number ``task`` is done (-1: every posted task), run waiting tasks on this thread."""
+    while True:
+        if task < 0:
+            if _load(ctl, DONE) >= _load(ctl, POSTED):
                 return
-            idle += 1
-            if idle < SPIN_LIMIT:
-                _pause()
-                continue
-            _store(ctl, SLEEPING, 1)                 # then look once more: a post may have raced it
-            if _load(ctl, POSTED) == done:
-                return
-            _store(ctl, SLEEPING, 0)
-        idle = 0
-        row = tasks[done % CAPACITY]
-        if row[0] == GEMM:
-            gemm(ROW_MAJOR, row[1], row[2], row[3], row[4], row[5], 1.0, row[6], row[7], row[8], row[9],
-                 0.0, row[10], row[11])
-        else:
-            lo, hi = row[1], row[2]
-            lr_t, eps_t = scalars[done % CAPACITY, 0], scalars[done % CAPACITY, 1]
-            n_bad = kernels._adam_update_jit(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], lr_t, beta1, c1,
-                                             beta2, c2, eps_t, tiny, huge)
-            _store(ctl, N_BAD, _load(ctl, N_BAD) + n_bad)       # only the helper writes it
-        done += 1
-        _store(ctl, DONE, done)
+        elif _load(marks, task % CAPACITY) > task:
+            return
+        if not _run_one_jit(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
+            _pause()
 
 
 def _post(ctl, count):
@@ -132,18 +196,18 @@ def _post(ctl, count):
     return _load(ctl, SLEEPING)
 
 
-def _wait(ctl, count):
-    """Spin until the helper has done ``count`` tasks."""
-    while _load(ctl, DONE) < count:
+def _wait_slot(marks, task):
+    """Spin until task number ``task`` is done (before its ring slot is written again)."""
+    while _load(marks, task % CAPACITY) <= task:
         _pause()
 
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 _post_jit = numba.njit(**_JIT)(_post)
-_wait_jit = numba.njit(**_JIT)(_wait)
-# One dispatcher per real type: Numba's dispatcher takes the float32 and the float64 gemm
-# pointers for one type and would call whichever it compiled first.
-_serve_jit = {np.dtype(np.float32): numba.njit(**_JIT)(_serve), np.dtype(np.float64): numba.njit(**_JIT)(_serve)}
+_wait_slot_jit = numba.njit(**_JIT)(_wait_slot)
+_run_one_jit = numba.njit(**_JIT)(_run_one)
+_serve_jit = numba.njit(**_JIT)(_serve)
+_help_until_jit = numba.njit(**_JIT)(_help_until)
 
 
 # --- NumPy's OpenBLAS, called directly by the helper ---------------------------------------------
@@ -151,7 +215,7 @@ def _find_cblas():
     """(sgemm, dgemm) ctypes functions of NumPy's OpenBLAS, or None if they cannot be found.
 
     NumPy's wheels ship OpenBLAS with prefixed, suffixed names (``scipy_cblas_sgemm64_``) and
-    64-bit integers; ``openblas_get_config`` says whether its integers are 64-bit.
+    64-bit integers; ``openblas_get_config`` says whether its integers are 64-bit (required).
     """
     for info in threadpool_info():
         if info.get("internal_api") != "openblas":
@@ -169,19 +233,15 @@ def _find_cblas():
 
 
 def _bind(lib, prefix, suffix):
-    """The two gemm functions under one naming scheme, with their argument types, or None."""
+    """The two gemm functions under one naming scheme, or None (not there, or 32-bit integers)."""
     try:
         funcs = [getattr(lib, f"{prefix}cblas_{t}gemm{suffix}") for t in "sd"]
         config = getattr(lib, f"{prefix}openblas_get_config{suffix}", None) or lib.openblas_get_config
     except AttributeError:
         return None
     config.restype = ctypes.c_char_p
-    blas_int = ctypes.c_int64 if b"USE64BITINT" in config() else ctypes.c_int32
-    addr = ctypes.c_int64          # addresses as 64-bit integers: the same registers as a pointer
-    for func, real in zip(funcs, (ctypes.c_float, ctypes.c_double)):
-        func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, blas_int, blas_int, blas_int, real,
-                         addr, blas_int, addr, blas_int, real, addr, blas_int]
-        func.restype = None
+    if b"USE64BITINT" not in config():       # the calls pass 64-bit integers (NumPy's own wheels' build)
+        return None
     return tuple(funcs)
 
 
@@ -251,11 +311,19 @@ class Offload:
         self.opt, self.dtype = opt, self.p.dtype
         self.item = self.dtype.itemsize
         self.slices = self._layer_slices(grads)                         # dW address -> (lo, hi)
-        self.tasks = np.zeros((CAPACITY, 12), np.int64)
+        self.tasks = np.zeros((CAPACITY, 13), np.int64)                # kind, fields, the task it waits for
         self.scalars = np.zeros((CAPACITY, 2), self.dtype)              # lr_t, eps_t per task
+        self.marks = np.zeros(CAPACITY, np.int64)                       # task number + 1 once done
         self.ctl = np.zeros(8, np.int64)
         self.posted, self.keep, self.lr_eps, self.n_bad = 0, [], (0.0, 0.0), 0
-        self.gemm = _cblas_once()[self.dtype.itemsize == 8]
+        self.pending = {}                                               # dW address -> its gemm task
+        info = np.finfo(self.dtype)
+        b1, b2, tiny, huge = kernels._cast_scalars(self.p, opt.beta1, opt.beta2, info.tiny, info.max)
+        self.hyper = np.array([b1, 1 - b1, b2, 1 - b2, tiny, huge], self.dtype)   # as kernels.adam_update
+        gemm = _cblas_once()[self.dtype.itemsize == 8]
+        self.queue = (ctypes.cast(gemm, ctypes.c_void_p).value, self.tasks, self.scalars, self.marks, self.ctl, self.p, self.g, opt.m, opt.v,
+                      self.hyper)                                       # what running a task needs
+        self.help_until = _help_until_jit
         self.wake = threading.Event()
         self.thread = None
 
@@ -289,37 +357,36 @@ class Offload:
         return threadpool_limits(limits=1, user_api="blas")
 
     def _run(self):
-        opt, info = self.opt, np.finfo(self.dtype)
-        b1, b2, tiny, huge = kernels._cast_scalars(self.p, opt.beta1, opt.beta2, info.tiny, info.max)
-        c1, c2 = 1 - b1, 1 - b2                     # in p's dtype, as kernels.adam_update forms them
-        serve = _serve_jit[self.dtype]
         while True:
-            serve(self.gemm, self.tasks, self.scalars, self.ctl, self.p, self.g, opt.m, opt.v,
-                  b1, c1, b2, c2, tiny, huge)
+            _serve_jit(*self.queue)
             if self.ctl[STOP]:
                 return
             self.wake.wait()
             self.wake.clear()
             _store_py(self.ctl, SLEEPING, 0)
 
-    def _push(self, kind, fields, keep):
-        """Write a task row, publish it, and keep its arrays alive until :meth:`finish`."""
-        if self.posted - self.ctl[DONE] >= CAPACITY:
-            _wait_jit(self.ctl, self.posted - CAPACITY + 1)
-        row = self.posted % CAPACITY
+    def _push(self, kind, fields, keep, after=-1):
+        """Write a task row (to run once task ``after`` is done), publish it, keep its arrays alive
+        until :meth:`finish`; returns its task number."""
+        task = self.posted
+        if task >= CAPACITY:
+            _wait_slot_jit(self.marks, task - CAPACITY)          # the slot's last occupant is done
+        row = task % CAPACITY
         self.tasks[row, 0] = kind
         self.tasks[row, 1:1 + len(fields)] = fields
+        self.tasks[row, 12] = after
         self.scalars[row] = self.lr_eps
         self.keep.extend(keep)
         self.posted += 1
         if _post_jit(self.ctl, self.posted):
             self.wake.set()
+        return task
 
     def _push_gemm(self, a, b, c):
-        """Post C = A B to the helper (blocks that :func:`_operand` accepts, C not transposed)."""
+        """Post C = A B (blocks that :func:`_operand` accepts, C not transposed); its task number."""
         (ta, lda), (tb, ldb), (_, ldc) = _operand(a), _operand(b), _operand(c)
-        self._push(GEMM, (ta, tb, c.shape[0], c.shape[1], a.shape[1], a.ctypes.data, lda, b.ctypes.data,
-                          ldb, c.ctypes.data, ldc), (a, b, c))
+        return self._push(GEMM, (ta, tb, c.shape[0], c.shape[1], a.shape[1], a.ctypes.data, lda,
+                                 b.ctypes.data, ldb, c.ctypes.data, ldc), (a, b, c))
 
     # --- what a step calls ---------------------------------------------------------------------
     def begin(self, lr_t, eps_t):
@@ -327,8 +394,8 @@ class Offload:
         self.lr_eps = (lr_t, eps_t)
 
     def finish(self):
-        """Wait for every posted task; return the count of non-finite second moments of the step."""
-        _wait_jit(self.ctl, self.posted)
+        """Run or wait for every posted task; return the count of non-finite second moments of the step."""
+        self.help_until(-1, *self.queue)
         n_bad = int(self.ctl[N_BAD]) + self.n_bad
         self.ctl[N_BAD], self.n_bad = 0, 0
         self.keep.clear()
@@ -342,13 +409,13 @@ class Offload:
             return np.matmul(a, b, out=out)
         if m > n:
             h = _split_point(m)
-            self._push_gemm(a[h:], b, out[h:])
+            task = self._push_gemm(a[h:], b, out[h:])
             np.matmul(a[:h], b, out=out[:h])
         else:
             h = _split_point(n)
-            self._push_gemm(a, b[:, h:], out[:, h:])
+            task = self._push_gemm(a, b[:, h:], out[:, h:])
             np.matmul(a, b[:, :h], out=out[:, :h])
-        _wait_jit(self.ctl, self.posted)
+        self.help_until(task, *self.queue)          # the helper's half, or this thread does it
         return out
 
     def weight_grad(self, xt, dy, dW, db, last=False):
@@ -359,10 +426,10 @@ class Offload:
         :meth:`update` then splits the layer's Adam update the same way.
         """
         if not last:
-            self._push_gemm(xt, dy, dW)
+            self.pending[dW.ctypes.data] = self._push_gemm(xt, dy, dW)
             return
         h = _split_point(dW.shape[0])
-        self._push_gemm(xt[h:], dy, dW[h:])
+        self.pending[dW.ctypes.data] = self._push_gemm(xt[h:], dy, dW[h:])
         np.matmul(xt[:h], dy, out=dW[:h])
 
     def update(self, dW, db, last=False):
@@ -374,11 +441,12 @@ class Offload:
         non-finite second moments come with :meth:`finish`.
         """
         lo, hi = self.slices[dW.ctypes.data]
+        gemm_task = self.pending.pop(dW.ctypes.data)
         if not last:
-            self._push(ADAM, (lo, hi), ())
+            self._push(ADAM, (lo, hi), (), after=gemm_task)
             return
         cut = lo + _split_point(dW.shape[0]) * dW.shape[1]
-        self._push(ADAM, (cut, hi), ())
+        self._push(ADAM, (cut, hi), (), after=gemm_task)
         lr_t, eps_t = self.lr_eps
         s = slice(lo, cut)
         self.n_bad += kernels.adam_update(self.p[s], self.g[s], self.opt.m[s], self.opt.v[s], lr_t,
