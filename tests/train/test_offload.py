@@ -37,13 +37,18 @@ def _data(n=256, d=200, seed=0):
     return X, W
 
 
-def _steps(model, X, W, n_steps, helper):
-    """n_steps of the training step, with the helper thread or the plain one (BLAS on 1 thread)."""
+def _steps(model, X, W, n_steps, helper, start_helper=True):
+    """n_steps of the training step, with the helper thread or the plain one (BLAS on 1 thread).
+
+    ``start_helper=False``: the queue without its helper thread (the main thread runs every task).
+    """
     opt, grads = Adam(model.params, lr=3e-3), model.new_grads()
     rng = np.random.default_rng(7)
     model.mean_[...] = X.mean(0)
     totals = []
-    with threadpool_limits(limits=1), (Offload(model.params, grads, opt) if helper else _Null()) as off:
+    queue = Offload(model.params, grads, opt) if helper else _Null()
+    with threadpool_limits(limits=1), (queue if start_helper else _Null()) as off:
+        off = queue if helper else None
         for _ in range(n_steps):
             idx = rng.permutation(len(X))[:64]
             eps = rng.standard_normal((64, model.n_latent))
@@ -74,6 +79,21 @@ def test_steps_with_the_helper_match_the_one_thread_steps(dtype, rtol):
     helped = _steps(_model(dtype), X, W, 12, helper=True)
     for a, b in zip(plain, helped):
         np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * np.abs(a).max())
+
+
+def test_the_main_thread_does_every_task_itself_when_the_helper_never_comes():
+    """While it waits, the main thread runs waiting tasks: with no helper thread at all the step
+    still ends, with the same numbers (run in a thread, so that a hang fails instead of blocking)."""
+    X, W = _data()
+    plain = _steps(_model(), X, W, 3, helper=False)
+    result = []
+    worker = threading.Thread(target=lambda: result.append(_steps(_model(), X, W, 3, helper=True,
+                                                                  start_helper=False)), daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert result, "the step never ended without its helper"
+    for a, b in zip(plain, result[0]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * np.abs(a).max())
 
 
 def test_the_first_steps_change_the_weights_by_far_more_than_the_tolerance():
@@ -169,3 +189,25 @@ def test_offload_is_only_offered_on_the_main_thread():
     worker.start()
     worker.join()
     assert seen == [False] and offload_available()
+
+
+def test_an_adam_task_waits_for_the_gradient_task_it_depends_on():
+    """A thread that claims a layer's update while its gradient is still being made must wait."""
+    model = _model()
+    grads = model.new_grads()
+    queue = Offload(model.params, grads, Adam(model.params))            # no helper thread started
+    dW = grads["out.W"]
+    x, dy = np.ones((64, dW.shape[0])), np.ones((64, dW.shape[1]))
+    assert off_mod._run_one_jit(*queue.queue) == 0                    # nothing posted (and compiled now)
+    queue.begin(1e-3, 1e-8)
+    queue.weight_grad(x.T, dy, dW, grads["out.b"])                    # task 0
+    queue.update(dW, grads["out.b"])                                  # task 1, after task 0
+    queue.ctl[off_mod.NEXT] = 1                                       # task 0 claimed by "someone" else
+    ran = []
+    worker = threading.Thread(target=lambda: ran.append(off_mod._run_one_jit(*queue.queue)), daemon=True)
+    worker.start()
+    time.sleep(0.3)
+    assert queue.marks[1] == 0 and not ran                            # waiting, not done
+    queue.marks[0] = 1                                                # the gradient task is done
+    worker.join(timeout=30)
+    assert ran == [1] and queue.marks[1] == 2
