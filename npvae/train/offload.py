@@ -19,8 +19,10 @@ main thread has read the layer's weights for dx; the helper runs its queue in or
 
 The queue is a table of task rows in a NumPy array, and the two threads meet through two
 counters in another (tasks posted, tasks done), read and written with atomic loads and stores
-in Numba code; the helper spins (x86 ``pause``) while it waits, and sleeps on a
-``threading.Event`` after about a millisecond with nothing to do (validation, checkpoints).
+in Numba code; the helper polls while it waits, and sleeps on a ``threading.Event`` after a few
+milliseconds with nothing to do (validation, checkpoints). While the main thread waits for a
+task, it runs waiting tasks itself, so a second CPU that the host runs slowly for a while slows
+the step down, but never stalls it.
 Handing over a task costs well under a microsecond, where a Python queue or event costs tens
 (benchmarks/README.md, "A second thread for the backward pass").
 
@@ -28,7 +30,6 @@ Shapes: A (M, K) and B (K, N) operands, C (M, N), P parameters in the flat buffe
 """
 import ctypes
 import os
-import platform
 import threading
 
 import numba
@@ -46,11 +47,10 @@ __all__ = ["Offload", "offload_available", "SPLIT_MIN_MACS"]
 SPLIT_MIN_MACS = 1 << 18     # forward products with fewer multiply-adds (M N K) stay on the main thread
 ALIGN = 16                   # split points at multiples of 16 rows or columns
 CAPACITY = 256               # task rows in the queue (a step posts about 20)
-SPIN_LIMIT = 1 << 16         # empty polls (each a pause, tens of ns) before the helper sleeps
+SPIN_LIMIT = 1 << 16         # empty polls before the helper sleeps (a few milliseconds)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112       # cblas enums
 GEMM, ADAM = 1, 2                                # task kinds
 POSTED, NEXT, DONE, STOP, SLEEPING, N_BAD = range(6)   # ``ctl``: posted, claimed, done, flags, bad count
-_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
 # --- atomics: how the two threads see each other's counters -----------------------------------
@@ -74,18 +74,6 @@ def _store(typingctx, arr, idx, val):
         builder.atomic_rmw("xchg", _item_pointer(context, builder, sig, args), args[2], "seq_cst")
         return context.get_dummy_value()
     return types.void(arr, idx, val), codegen
-
-
-@intrinsic
-def _pause(typingctx):
-    """The x86 spin-wait hint (``pause``); nothing on other machines."""
-    def codegen(context, builder, sig, args):
-        if _X86:
-            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
-                                                "llvm.x86.sse2.pause")
-            builder.call(fn, [])
-        return context.get_dummy_value()
-    return types.void(), codegen
 
 
 @intrinsic
@@ -144,7 +132,7 @@ def _run_one(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
     dep = row[12]
     if dep >= 0:
         while _load(marks, dep % CAPACITY) <= dep:        # not done yet (a later occupant means done)
-            _pause()
+            pass
     if row[0] == GEMM:
         _gemm_at(gemm, hyper[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
                  row[10], row[11])
@@ -170,7 +158,6 @@ def _serve(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
             return
         idle += 1
         if idle < SPIN_LIMIT:
-            _pause()
             continue
         _store(ctl, SLEEPING, 1)                     # then look once more: a post may have raced it
         if _load(ctl, NEXT) >= _load(ctl, POSTED):
@@ -186,8 +173,7 @@ def _help_until(task, gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
                 return
         elif _load(marks, task % CAPACITY) > task:
             return
-        if not _run_one_jit(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
-            _pause()
+        _run_one_jit(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper)
 
 
 def _post(ctl, count):
@@ -199,7 +185,7 @@ def _post(ctl, count):
 def _wait_slot(marks, task):
     """Spin until task number ``task`` is done (before its ring slot is written again)."""
     while _load(marks, task % CAPACITY) <= task:
-        _pause()
+        pass
 
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
