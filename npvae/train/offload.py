@@ -11,20 +11,22 @@ queue of work, served by a helper thread, instead of splitting each matrix produ
 - the first layer, last: its dW and Adam update split between the two threads;
 - BLAS itself runs single-threaded, and the step ends when the helper's queue is empty.
 
-Every number is what the one-thread step computes: each product and each slice of the Adam
-pass is one single-threaded BLAS call or kernel over whole rows or columns, so no sum is
-reordered; only which thread runs it changes (tests/train/test_offload.py holds the two
-bit for bit). The order that makes it safe: a layer's Adam update is posted only after the
-main thread has read the layer's weights for dx; the helper runs its queue in order.
+Each product and each slice of the Adam pass is one single-threaded BLAS call or kernel over
+whole rows or columns, so no sum is reordered across threads. In float32 the step's numbers are
+the one-thread step's bit for bit (on this project's machines); in float64 OpenBLAS's kernel for
+a part of a product can round differently from the whole, in the last bits.
+tests/train/test_offload.py compares the two at 1e-5 (float32) and 1e-12 (float64) relative,
+where a race would show at the scale of a learning-rate step. The order that makes it safe: a
+layer's Adam update is posted only after the main thread has read that layer's weights for dx,
+and an update waits for its layer's gradient task.
 
-The queue is a table of task rows in a NumPy array, and the two threads meet through two
-counters in another (tasks posted, tasks done), read and written with atomic loads and stores
-in Numba code; the helper polls while it waits, and sleeps on a ``threading.Event`` after a few
+The queue is a table of task rows in a NumPy array; the threads claim tasks in order through
+counters in another (posted, claimed, done), read and written with atomic operations in Numba
+code. The helper polls while it waits and sleeps on a ``threading.Event`` after a few
 milliseconds with nothing to do (validation, checkpoints). While the main thread waits for a
 task, it runs waiting tasks itself, so a second CPU that the host runs slowly for a while slows
-the step down, but never stalls it.
-Handing over a task costs well under a microsecond, where a Python queue or event costs tens
-(benchmarks/README.md, "A second thread for the backward pass").
+the step down but never stalls it. Handing over a task costs well under a microsecond; a Python
+queue or event costs tens (benchmarks/README.md, "A second thread for the training step").
 
 Shapes: A (M, K) and B (K, N) operands, C (M, N), P parameters in the flat buffers.
 """
