@@ -136,8 +136,9 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         On Ctrl-C, after writing the checkpoint (if a path was given); the model keeps the
         weights of its best epoch so far.
     TrainingDiverged
-        At the first non-finite loss or gradient (the loss terms are tested before the optimiser
-        step, the gradient by the Adam pass itself), before the bad step changes anything on disk
+        At the first non-finite loss or gradient (the loss terms are tested after the step's Adam
+        updates with the helper thread, before them without it; the gradient by the Adam pass
+        itself), before the bad step changes anything on disk
         (the checkpoint holds the end of the last good epoch); the model keeps the weights of its
         best finite epoch and is fitted only if one epoch finished.
     NpvaeError
@@ -304,7 +305,7 @@ def _end_epoch(run, opt, sched, stopper, evaluate_val):
 
 
 def _check_terms(run, terms, step, xb, lr):
-    """Raise TrainingDiverged if a loss term of this step is not finite (before the optimiser step)."""
+    """Raise TrainingDiverged if a loss term of this step is not finite."""
     bad = guards.first_non_finite(terms)
     if bad is not None:
         _diverged(run, step, *bad, lr, _pixel_hint(xb))
