@@ -48,7 +48,7 @@ __all__ = ["Offload", "offload_available", "SPLIT_MIN_MACS"]
 
 SPLIT_MIN_MACS = 1 << 18     # forward products with fewer multiply-adds (M N K) stay on the main thread
 ALIGN = 16                   # split points at multiples of 16 rows or columns
-CAPACITY = 256               # task rows in the queue (a step posts about 20)
+CAPACITY = 256               # task rows in the queue (a step posts about 20; one is reused once done)
 SPIN_LIMIT = 1 << 16         # empty polls before the helper sleeps (a few milliseconds)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112       # cblas enums
 GEMM, ADAM = 1, 2                                # task kinds
@@ -309,9 +309,8 @@ class Offload:
         b1, b2, tiny, huge = kernels._cast_scalars(self.p, opt.beta1, opt.beta2, info.tiny, info.max)
         self.hyper = np.array([b1, 1 - b1, b2, 1 - b2, tiny, huge], self.dtype)   # as kernels.adam_update
         gemm = _cblas_once()[self.dtype.itemsize == 8]
-        self.queue = (ctypes.cast(gemm, ctypes.c_void_p).value, self.tasks, self.scalars, self.marks, self.ctl, self.p, self.g, opt.m, opt.v,
-                      self.hyper)                                       # what running a task needs
-        self.help_until = _help_until_jit
+        self.queue = (ctypes.cast(gemm, ctypes.c_void_p).value, self.tasks, self.scalars, self.marks,
+                      self.ctl, self.p, self.g, opt.m, opt.v, self.hyper)   # what running a task needs
         self.wake = threading.Event()
         self.thread = None
 
@@ -383,7 +382,7 @@ class Offload:
 
     def finish(self):
         """Run or wait for every posted task; return the count of non-finite second moments of the step."""
-        self.help_until(-1, *self.queue)
+        _help_until_jit(-1, *self.queue)
         n_bad = int(self.ctl[N_BAD]) + self.n_bad
         self.ctl[N_BAD], self.n_bad = 0, 0
         self.keep.clear()
@@ -403,7 +402,7 @@ class Offload:
             h = _split_point(n)
             task = self._push_gemm(a, b[:, h:], out[:, h:])
             np.matmul(a, b[:, :h], out=out[:, :h])
-        self.help_until(task, *self.queue)          # the helper's half, or this thread does it
+        _help_until_jit(task, *self.queue)          # the helper's half, or this thread does it
         return out
 
     def weight_grad(self, xt, dy, dW, db, last=False):
