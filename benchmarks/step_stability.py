@@ -159,7 +159,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="BLAS threads")
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     ap.add_argument("--layout", default="offload", choices=("offload", "blas"),
-                    help="offload: the helper thread of npvae.train.offload, as fit; blas: threads inside BLAS")
+                    help="offload: the helper thread of npvae.train.offload, as fit(offload=True); blas: threads inside BLAS, as fit")
     ap.add_argument("--probe-every", type=int, default=500, help="subnormal probe interval (0: none)")
     ap.add_argument("--json", default=None, help="write the per-step records here")
     args = ap.parse_args()

@@ -73,9 +73,10 @@ class Stepper:
         self.offload = None                                        # an entered Offload, as fit's
 
     def threads(self, threads, layout="offload"):
-        """The context the steps run in, as ``fit``'s: BLAS limited to ``threads`` and, with the
-        "offload" layout and 2 threads or more, the helper thread of npvae.train.offload (BLAS then
-        single-threaded); "blas": each product threaded inside BLAS, Adam after the backward pass."""
+        """The context the steps run in: BLAS limited to ``threads`` and, with the "offload" layout
+        and 2 threads or more, the helper thread of npvae.train.offload (BLAS then single-threaded),
+        as ``fit(offload=True)``; "blas": each product threaded inside BLAS, Adam after the backward
+        pass, as ``fit``'s default."""
         stack = contextlib.ExitStack()
         stack.enter_context(threadpool_limits(limits=threads))
         if layout == "offload" and threads >= 2:
@@ -220,7 +221,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds, each program in a fresh process")
     ap.add_argument("--threads", type=int, default=2, help="npvae's BLAS threads (the reference uses 2)")
     ap.add_argument("--layout", default="offload", choices=("offload", "blas"),
-                    help="offload: the helper thread of npvae.train.offload, as fit; blas: threads inside BLAS")
+                    help="offload: the helper thread of npvae.train.offload, as fit(offload=True); blas: threads inside BLAS, as fit")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)   # one measurement, this process
     args = ap.parse_args()
     if args.worker:

@@ -82,7 +82,7 @@ class _Run:
 def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, max_epochs=200,
         lr=1e-3, rng=None, verbose=True, checkpoint=None, resume=False, lr_factor=0.1,
         lr_patience=5, lr_threshold=1e-4, es_patience=10, es_threshold=1e-3, val_seed=0,
-        callback=None, degrade_sn="auto", offload=True):
+        callback=None, degrade_sn="auto", offload=False):
     """Train ``model`` (InfoVAE or Autoencoder) in place and return it.
 
     Parameters
@@ -120,10 +120,12 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         spectra as given. "auto": :data:`npvae.train.degrade.DEGRADE_SN` for a noise-aware
         model, None (no degradation) otherwise.
     offload : bool
-        Give the second CPU its own queue of work (:mod:`npvae.train.offload`: the weight
+        True: give the second CPU its own queue of work (:mod:`npvae.train.offload`: the weight
         gradients and Adam updates off the backward pass's critical path, half of each large
-        forward product), where it can run (NumPy's OpenBLAS, the main thread, 2 or more CPUs).
-        False: each product threaded inside BLAS, Adam after the backward pass.
+        forward product), where it can run (NumPy's OpenBLAS, the main thread, 2 or more CPUs);
+        faster (benchmarks/README.md). False (the default, until a rare run-to-run difference
+        seen in the full test suite is understood: docs/training.md): each product threaded
+        inside BLAS, Adam after the backward pass.
 
     Returns
     -------

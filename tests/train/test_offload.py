@@ -137,14 +137,16 @@ def test_fit_gives_the_same_model_with_and_without_the_helper():
                                                                        rel=1e-11)
 
 
-def test_a_non_finite_gradient_met_by_the_helpers_adam_stops_training():
-    """The output layer's update runs on the helper: its count of bad entries reaches fit."""
+@pytest.mark.parametrize("key, index", [("out.W", (5, 7)), ("enc1.W", (3, 2))])
+def test_a_non_finite_gradient_met_by_either_threads_adam_stops_training(key, index):
+    """The output layer's update runs on the helper, the first rows of the first layer on the
+    main thread: either count of bad entries reaches fit."""
     X, W = _data(n=320)
     model = _model(np.float32, seed=5)
-    model.loss_and_grads = poisoned(model.loss_and_grads, 3, "out.W", (5, 7), np.nan)
+    model.loss_and_grads = poisoned(model.loss_and_grads, 3, key, index, np.nan)
     with pytest.raises(TrainingDiverged, match="epoch 1, step 3: gradient is nan"):
         model.fit(X[:256], W[:256], X[256:], W[256:], max_epochs=2, batch_size=64, verbose=False,
-                  calibrate=False, polish=0)
+                  calibrate=False, polish=0, offload=True)
     assert len(model.loss_and_grads.calls) == 3 and np.isfinite(model.flat_params).all()
 
 
