@@ -34,8 +34,8 @@ def _planting(update, grads, key, index, value):
     """``update`` that first writes the entry when it is handed the layer that ``key`` belongs to."""
     layer_dW = grads[key.rsplit(".", 1)[0] + ".W"]
 
-    def planted(dW, db, last=False):
+    def planted(dW, last=False):
         if dW is layer_dW:
             grads[key][index] = value
-        return update(dW, db, last)
+        return update(dW, last)
     return planted

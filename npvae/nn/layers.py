@@ -127,10 +127,10 @@ def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None, products=N
     if products is None:
         np.matmul(x.T, dy, out=dW)                              # (I, O)
     else:
-        products.weight_grad(x.T, dy, dW, db, last=not need_dx)
+        products.weight_grad(x.T, dy, dW, last=not need_dx)
     dx = _input_grad(dy, W, dx_out) if need_dx else None       # (B, I)
     if products is not None:
-        products.update(dW, db, last=not need_dx)              # after the last read of W
+        products.update(dW, last=not need_dx)                  # W and b, after the last read of W
     return dx
 
 

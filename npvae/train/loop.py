@@ -27,7 +27,6 @@ import numpy as np
 
 from ..data.shards import column_mean
 from ..nn.adam import Adam, flat_base
-from .offload import Offload, offload_available
 from ..utils import NpvaeError, as_generator, progress
 from . import checkpoint as ckpt
 from . import guards
@@ -35,6 +34,7 @@ from .blas_threads import settle_blas_workers
 from .degrade import DEGRADE_SN, check_sn_range, degrade_batch
 from .guards import TrainingDiverged, as_training_arrays
 from .history import epoch_objective
+from .offload import Offload, offload_available
 from .schedule import EarlyStopping, ReduceLROnPlateau
 from .validation import ValidationNoise, draw_validation_noise, evaluate
 

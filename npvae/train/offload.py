@@ -69,13 +69,18 @@ def _load(typingctx, arr, idx):
     return types.int64(arr, idx), codegen
 
 
+def _rmw_codegen(op):
+    """Code for arr[idx] (op)= val as one sequentially consistent read-modify-write (a full barrier)."""
+    def codegen(context, builder, sig, args):
+        builder.atomic_rmw(op, _item_pointer(context, builder, sig, args), args[2], "seq_cst")
+        return context.get_dummy_value()
+    return codegen
+
+
 @intrinsic
 def _store(typingctx, arr, idx, val):
-    """arr[idx] = val as an atomic, sequentially consistent exchange (a full barrier)."""
-    def codegen(context, builder, sig, args):
-        builder.atomic_rmw("xchg", _item_pointer(context, builder, sig, args), args[2], "seq_cst")
-        return context.get_dummy_value()
-    return types.void(arr, idx, val), codegen
+    """arr[idx] = val as an atomic exchange (a full barrier)."""
+    return types.void(arr, idx, val), _rmw_codegen("xchg")
 
 
 @intrinsic
@@ -109,10 +114,7 @@ def _claim(typingctx, arr, idx, expected):
 @intrinsic
 def _add(typingctx, arr, idx, val):
     """Atomically arr[idx] += val."""
-    def codegen(context, builder, sig, args):
-        builder.atomic_rmw("add", _item_pointer(context, builder, sig, args), args[2], "seq_cst")
-        return context.get_dummy_value()
-    return types.void(arr, idx, val), codegen
+    return types.void(arr, idx, val), _rmw_codegen("add")
 
 
 # --- running tasks: the helper's loop, and the main thread helping while it waits -------------------
@@ -333,7 +335,7 @@ class Offload:
 
     def __exit__(self, *exc):
         self.finish()
-        _store_py(self.ctl, STOP, 1)
+        _store_jit(self.ctl, STOP, 1)
         self.wake.set()
         self.thread.join()
         return False
@@ -350,7 +352,7 @@ class Offload:
                 return
             self.wake.wait()
             self.wake.clear()
-            _store_py(self.ctl, SLEEPING, 0)
+            _store_jit(self.ctl, SLEEPING, 0)
 
     def _push(self, kind, fields, keep, after=-1):
         """Write a task row (to run once task ``after`` is done), publish it, keep its arrays alive
@@ -405,7 +407,7 @@ class Offload:
         _help_until_jit(task, *self.queue)          # the helper's half, or this thread does it
         return out
 
-    def weight_grad(self, xt, dy, dW, db, last=False):
+    def weight_grad(self, xt, dy, dW, last=False):
         """Post dW = x^T dy to the helper (x^T (I, B), dy (B, O), dW (I, O) in the flat gradients).
 
         With ``last`` (the first layer, whose gradient ends the backward pass) the rows of dW are
@@ -419,7 +421,7 @@ class Offload:
         self.pending[dW.ctypes.data] = self._push_gemm(xt[h:], dy, dW[h:])
         np.matmul(xt[:h], dy, out=dW[:h])
 
-    def update(self, dW, db, last=False):
+    def update(self, dW, last=False):
         """Post the Adam update of the layer whose weight gradient is ``dW`` (its W and b).
 
         Call it after the last read of the layer's weights in this step (its dx): the helper
@@ -440,12 +442,8 @@ class Offload:
                                           self.opt.beta1, self.opt.beta2, eps_t)
 
 
-def _store_py(ctl, idx, value):
-    """An atomic store from Python (through the Numba intrinsic)."""
-    _store_jit(ctl, idx, value)
-
-
 def _store_one(ctl, idx, value):
+    """ctl[idx] = value, atomically: the intrinsic, callable from Python."""
     _store(ctl, idx, value)
 
 

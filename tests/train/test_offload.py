@@ -194,8 +194,8 @@ def test_an_adam_task_waits_for_the_gradient_task_it_depends_on():
     x, dy = np.ones((64, dW.shape[0])), np.ones((64, dW.shape[1]))
     assert off_mod._run_one_jit(*queue.queue) == 0                    # nothing posted (and compiled now)
     queue.begin(1e-3, 1e-8)
-    queue.weight_grad(x.T, dy, dW, grads["out.b"])                    # task 0
-    queue.update(dW, grads["out.b"])                                  # task 1, after task 0
+    queue.weight_grad(x.T, dy, dW)                                    # task 0
+    queue.update(dW)                                                  # task 1, after task 0 (W and b)
     queue.ctl[off_mod.NEXT] = 1                                       # task 0 claimed by "someone" else
     ran = []
     worker = threading.Thread(target=lambda: ran.append(off_mod._run_one_jit(*queue.queue)), daemon=True)
