@@ -10,7 +10,9 @@ CPU time) with its minor page faults and context switches, so a slow step can be
 page faults, preemption (involuntary switches, other processes), or the step itself. Every
 ``--probe-every`` steps (outside the timing) the script counts subnormal numbers in the
 activations, gradients, Adam's moments and the parameters, and the smallest non-zero magnitude
-of each (a product of two of them is subnormal only below about 1e-19 each, in float32).
+of each (a product of two of them is subnormal only below about 1e-19 each, in float32), and
+times a cache-line round trip between CPU 0 and CPU 1 (benchmarks/vcpu_placement.py): the slow
+mode is the host running the two vCPUs on cores that share no L3.
 
     python benchmarks/step_stability.py                       # 5,000 steps, 2 BLAS threads
     python benchmarks/step_stability.py --threads 1 --steps 2000
@@ -30,6 +32,7 @@ import numpy as np
 import npvae
 from epoch_time import cpu_snapshot, other_load
 from train_throughput import Stepper, machine, make_data
+from vcpu_placement import FAR_NS, MUDDLED_NS, placement_probe
 
 SLOW = 1.25          # a step slower than SLOW x the median counts as slow (the target's ratio)
 FIRST = 1500         # the early phase: steps 1-1500 against the rest
@@ -91,7 +94,8 @@ def run_steps(stepper, n_steps, probe_every):
                      r1.ru_nivcsw - r0.ru_nivcsw, r1.ru_nvcsw - r0.ru_nvcsw))
         if probe_every and (k % probe_every == 0 or k == n_steps - 1):
             probes.append((k + 1, subnormal_probe(stepper.model, stepper), anon_huge_kib(),
-                           float(np.median([r[3] for r in rows[-probe_every:]]))))
+                           float(np.median([r[3] for r in rows[-probe_every:]])),
+                           float(np.median([r[0] for r in rows[-probe_every:]])), placement_probe()))
     return np.array(rows), probes
 
 
@@ -142,10 +146,15 @@ def report(rows, probes, load, args):
             f"involuntary switches {rows[slow, 6].mean():.2f} vs {rows[fast, 6].mean():.2f}")
     else:
         print()
-    for step, probe, huge, adam in probes:
+    for step, probe, huge, adam, _, _ in probes:
         print(f"subnormals after step {step}: " + ", ".join(
             f"{name} {count} (min |x| {smallest:.1e})" for name, (count, smallest) in probe.items())
             + f"; AnonHugePages {huge} kB; adam phase median since the last probe {1e3 * adam:.3f} ms")
+    if probes:
+        print("where the host ran the two vCPUs (benchmarks/vcpu_placement.py), at each probe: "
+              + " ".join(f"{1e3 * wall:.2f} ms/{rt:.0f} ns" for *_, wall, rt in probes[1:])
+              + f" (step median since the last probe / cache-line round trip CPU0-CPU1; over {FAR_NS} ns: "
+              f"no shared L3, over {MUDDLED_NS}: unclassified)")
     print(f"other processes used {load[0]:.2f} cores meanwhile, the hypervisor stole {load[1]:.2f}"
           + ("  <- not a valid timing" if load[0] > 0.05 else ""))
     return med, p95, first, rest
@@ -182,7 +191,8 @@ def main():
     split = (f"; steps 1-{FIRST} median {np.median(first):.2f} ms, rest {np.median(rest):.2f} ms"
              if rest.size else "")
     print(f"SUMMARY step_stability {args.dtype} bs{args.batch} {args.threads}thr {args.steps} steps: median "
-          f"{med:.2f} ms, p95 {p95:.2f} ms, p95/median {p95 / med:.2f}{split}; other load {load[0]:.2f}")
+          f"{med:.2f} ms, p95 {p95:.2f} ms, p95/median {p95 / med:.2f}{split}; other load {load[0]:.2f}; "
+          f"vCPUs without a shared L3 at {sum(FAR_NS < p[-1] <= MUDDLED_NS for p in probes)} of {len(probes)} probes")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ This script measures it from inside. It runs the paper model's step (float32, ba
 step_stability.py) and every ``--every`` steps, outside the timing, two threads pinned to CPU 0
 and CPU 1 pass a cache line back and forth (an atomic counter, ``--round-trips`` times, median of
 3): the round trip takes about 60-160 ns between cores that share an L3 and about 200-450 ns
-between cores that do not (a probe over 700 ns was itself disturbed and is left out). Each window
-of steps is classified by the probe at its end.
+between cores that do not. A third level, 950-990 ns, came with fast and with slow windows
+(another socket, or a probe disturbed by another thread: not told apart); those windows are left
+out. Each window of steps is classified by the probe at its end. With ``--layout blas``
+OpenBLAS's spinning workers share the CPUs with the probe, and many probes land over 700 ns.
 
     python benchmarks/vcpu_placement.py                          # 90 s, helper layout
     python benchmarks/vcpu_placement.py --seconds 60 --layout blas
@@ -35,7 +37,7 @@ from npvae.train.offload import _load, _store
 from train_throughput import Stepper, machine, make_data
 
 FAR_NS = 180          # a round trip above this: the two vCPUs do not share an L3 (measured bimodal)
-MUDDLED_NS = 700      # above this the probe itself was disturbed (left out)
+MUDDLED_NS = 700      # above this (950-990 ns seen, with fast and with slow steps): unclassified, left out
 SLOW = 1.25
 
 
@@ -112,7 +114,7 @@ def main():
     print("windows (step median ms / round trip ns):", " ".join(f"{s:.2f}/{r:.0f}" for s, r in windows))
     muddled = rt > MUDDLED_NS
     if muddled.any():
-        print(f"{int(muddled.sum())} probes over {MUDDLED_NS} ns (disturbed) left out")
+        print(f"{int(muddled.sum())} probes over {MUDDLED_NS} ns (unclassified) left out")
         step_ms, rt = step_ms[~muddled], rt[~muddled]
     far = rt > FAR_NS
     near_med = float(np.median(step_ms[~far])) if (~far).any() else float(np.median(step_ms))
