@@ -32,7 +32,7 @@ import numpy as np
 import npvae
 from epoch_time import cpu_snapshot, other_load
 from train_throughput import Stepper, machine, make_data
-from vcpu_placement import FAR_NS, MUDDLED_NS, placement_probe
+from vcpu_placement import FAR_NS, UNCLASSIFIED_NS, placement_probe
 
 SLOW = 1.25          # a step slower than SLOW x the median counts as slow (the target's ratio)
 FIRST = 1500         # the early phase: steps 1-1500 against the rest
@@ -154,7 +154,7 @@ def report(rows, probes, load, args):
         print("where the host ran the two vCPUs (benchmarks/vcpu_placement.py), at each probe: "
               + " ".join(f"{1e3 * wall:.2f} ms/{rt:.0f} ns" for *_, wall, rt in probes[1:])
               + f" (step median since the last probe / cache-line round trip CPU0-CPU1; over {FAR_NS} ns: "
-              f"no shared L3, over {MUDDLED_NS}: unclassified)")
+              f"no shared L3, over {UNCLASSIFIED_NS}: unclassified)")
     print(f"other processes used {load[0]:.2f} cores meanwhile, the hypervisor stole {load[1]:.2f}"
           + ("  <- not a valid timing" if load[0] > 0.05 else ""))
     return med, p95, first, rest
@@ -192,7 +192,7 @@ def main():
              if rest.size else "")
     print(f"SUMMARY step_stability {args.dtype} bs{args.batch} {args.threads}thr {args.steps} steps: median "
           f"{med:.2f} ms, p95 {p95:.2f} ms, p95/median {p95 / med:.2f}{split}; other load {load[0]:.2f}; "
-          f"vCPUs without a shared L3 at {sum(FAR_NS < p[-1] <= MUDDLED_NS for p in probes)} of {len(probes)} probes")
+          f"vCPUs without a shared L3 at {sum(FAR_NS < p[-1] <= UNCLASSIFIED_NS for p in probes)} of {len(probes)} probes")
 
 
 if __name__ == "__main__":

@@ -36,8 +36,8 @@ import npvae
 from npvae.train.offload import _load, _store
 from train_throughput import Stepper, machine, make_data
 
-FAR_NS = 180          # a round trip above this: the two vCPUs do not share an L3 (measured bimodal)
-MUDDLED_NS = 700      # above this (950-990 ns seen, with fast and with slow steps): unclassified, left out
+FAR_NS = 180               # a round trip above this: the two vCPUs do not share an L3 (measured bimodal)
+UNCLASSIFIED_NS = 700      # above this (950-990 ns seen, with fast and with slow steps): unclassified, left out
 SLOW = 1.25
 
 
@@ -68,8 +68,16 @@ def round_trip_ns(n=4000):
     return (time.perf_counter() - t0) / n * 1e9
 
 
+def placement_available():
+    """True when this process may run on CPU 0 and CPU 1 (what the probe pins its threads to)."""
+    return {0, 1} <= os.sched_getaffinity(0)
+
+
 def placement_probe(n=4000):
-    """Median of 3 round trips (ns); run it while the step's threads are idle."""
+    """Median of 3 round trips (ns), or NaN without CPUs 0 and 1; run it while the step's threads
+    are idle."""
+    if not placement_available():
+        return float("nan")
     time.sleep(0.01)                      # the helper thread goes to sleep after a few ms idle
     return float(np.median([round_trip_ns(n) for _ in range(3)]))
 
@@ -100,7 +108,7 @@ def main():
     ap.add_argument("--round-trips", type=int, default=4000)
     ap.add_argument("--layout", default="offload", choices=("offload", "blas"))
     args = ap.parse_args()
-    if len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0):
+    if not placement_available():
         sys.exit("vcpu_placement.py needs CPUs 0 and 1")
     print("machine:", machine())
     round_trip_ns(1000)                                            # compile
@@ -112,10 +120,10 @@ def main():
         windows = np.array(run(stepper, args.seconds, args.every, args.round_trips))
     step_ms, rt = windows[:, 0], windows[:, 1]
     print("windows (step median ms / round trip ns):", " ".join(f"{s:.2f}/{r:.0f}" for s, r in windows))
-    muddled = rt > MUDDLED_NS
-    if muddled.any():
-        print(f"{int(muddled.sum())} probes over {MUDDLED_NS} ns (unclassified) left out")
-        step_ms, rt = step_ms[~muddled], rt[~muddled]
+    unclassified = rt > UNCLASSIFIED_NS
+    if unclassified.any():
+        print(f"{int(unclassified.sum())} probes over {UNCLASSIFIED_NS} ns (unclassified) left out")
+        step_ms, rt = step_ms[~unclassified], rt[~unclassified]
     far = rt > FAR_NS
     near_med = float(np.median(step_ms[~far])) if (~far).any() else float(np.median(step_ms))
     slow = step_ms > SLOW * near_med
