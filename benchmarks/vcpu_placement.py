@@ -36,7 +36,7 @@ import npvae
 from npvae.train.offload import _load, _store
 from train_throughput import Stepper, machine, make_data
 
-FAR_NS = 180               # a round trip above this: the two vCPUs do not share an L3 (measured bimodal)
+FAR_NS = 300               # a round trip above this: the two vCPUs do not share an L3 (clusters near 110-160, far 390-460)
 UNCLASSIFIED_NS = 700      # above this (950-990 ns seen, with fast and with slow steps): unclassified, left out
 SLOW = 1.25
 
