@@ -11,8 +11,8 @@ its topology, steal time and scheduler counters do not change.
 This script measures it from inside. It runs the paper model's step (float32, batch 64, as
 step_stability.py) and every ``--every`` steps, outside the timing, two threads pinned to CPU 0
 and CPU 1 pass a cache line back and forth (an atomic counter, ``--round-trips`` times, median of
-3): the round trip takes about 60-160 ns between cores that share an L3 and about 200-450 ns
-between cores that do not. A third level, 950-990 ns, came with fast and with slow windows
+3): the round trip took 60-160 ns between cores that share an L3 and 390-460 ns between cores
+that do not (200-400 in one earlier run); the cut is FAR_NS. A third level, 950-990 ns, came with fast and with slow windows
 (another socket, or a probe disturbed by another thread: not told apart); those windows are left
 out. Each window of steps is classified by the probe at its end. With ``--layout blas``
 OpenBLAS's spinning workers share the CPUs with the probe, and many probes land over 700 ns.
@@ -36,8 +36,8 @@ import npvae
 from npvae.train.offload import _load, _store
 from train_throughput import Stepper, machine, make_data
 
-FAR_NS = 300               # a round trip above this: the two vCPUs do not share an L3 (clusters near 110-160, far 390-460)
-UNCLASSIFIED_NS = 700      # above this (950-990 ns seen, with fast and with slow steps): unclassified, left out
+FAR_NS = 300               # a round trip above this: the two vCPUs share no L3 (clusters 110-160, 390-460)
+UNCLASSIFIED_NS = 700      # above this (950-990 ns seen, with fast and slow steps): left out
 SLOW = 1.25
 
 
