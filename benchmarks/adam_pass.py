@@ -58,12 +58,9 @@ def snapshots(steps, n):
     model = npvae.InfoVAE(dtype="float32", seed=0)
     model.mean_[...] = X.mean(0)
     st = Stepper(model, X, W, 64)
-    order, pos, out = st.rng.permutation(n), 0, {}
-    for k in range(1, max(steps) + 1):
-        if pos + 64 > n:
-            order, pos = st.rng.permutation(n), 0
-        st.prepare(order[pos:pos + 64])
-        pos += 64
+    out = {}
+    for k, idx in zip(range(1, max(steps) + 1), st.batches()):
+        st.prepare(idx)
         st.gradients()
         if k in steps:
             out[k] = tuple(a.copy() for a in (model.flat_params, st.flat_grads, st.opt.m, st.opt.v))

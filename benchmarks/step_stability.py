@@ -74,15 +74,9 @@ def anon_huge_kib():
 
 def run_steps(stepper, n_steps, probe_every):
     """Per-step records (wall s of each phase, CPU s, faults, switches) and the probes."""
-    n = len(stepper.X)
-    order = stepper.rng.permutation(n)
-    pos, rows, probes = 0, [], []
+    rows, probes = [], []
     clock, cpu, usage = time.perf_counter, time.process_time, resource.getrusage
-    for k in range(n_steps):
-        if pos + stepper.batch > n:                       # a new epoch: reshuffle
-            order, pos = stepper.rng.permutation(n), 0
-        idx = order[pos:pos + stepper.batch]
-        pos += stepper.batch
+    for k, idx in zip(range(n_steps), stepper.batches()):
         r0, c0, t0 = usage(resource.RUSAGE_SELF), cpu(), clock()
         stepper.prepare(idx)
         t1 = clock()

@@ -112,6 +112,17 @@ class Stepper:
         if n_bad:
             raise RuntimeError("diverged: gradient")
 
+    def batches(self):
+        """Batch indices without end: shuffled epochs one after another (a new permutation, from
+        the stepper's generator, whenever the next batch would run past the end)."""
+        n = len(self.X)
+        order, pos = self.rng.permutation(n), 0
+        while True:
+            if pos + self.batch > n:
+                order, pos = self.rng.permutation(n), 0
+            yield order[pos:pos + self.batch]
+            pos += self.batch
+
     def step(self, idx):
         self.prepare(idx)
         self.gradients()

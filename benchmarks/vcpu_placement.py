@@ -84,14 +84,11 @@ def placement_probe(n=4000):
 
 def run(stepper, seconds, every, n_round_trips):
     """[(window step median ms, round trip ns at the window's end)] over ``seconds``."""
-    n = len(stepper.X)
-    order, pos, walls, windows = stepper.rng.permutation(n), 0, [], []
+    walls, windows = [], []
     t_end = time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        if pos + stepper.batch > n:
-            order, pos = stepper.rng.permutation(n), 0
-        idx = order[pos:pos + stepper.batch]
-        pos += stepper.batch
+    for idx in stepper.batches():
+        if time.perf_counter() >= t_end:
+            break
         t0 = time.perf_counter()
         stepper.step(idx)
         walls.append(time.perf_counter() - t0)
