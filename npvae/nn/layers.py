@@ -116,22 +116,18 @@ def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None, products=N
     runs that form faster than :math:`dy\\,W^T` (benchmarks/README.md).
 
     ``products``: None, or the training loop's two-thread schedule
-    (:class:`npvae.train.offload.Offload`): it computes dW on its helper thread and, once this
-    layer's weights have been read for dx, updates them with Adam there, in order.
+    (:class:`npvae.train.offload.Offload`): it forms dx and dW, each thread the part of the
+    layer it owns, and then updates the layer's W and b with Adam.
     """
     x, W, y, slope = cache
     if slope is None:
         np.sum(dy, axis=0, out=db)
     else:
         kernels.act_backward_bias(dy, y, slope, db)
-    if products is None:
-        np.matmul(x.T, dy, out=dW)                              # (I, O)
-    else:
-        products.weight_grad(x.T, dy, dW, last=not need_dx)
-    dx = _input_grad(dy, W, dx_out) if need_dx else None       # (B, I)
     if products is not None:
-        products.update(dW, last=not need_dx)                  # W and b, after the last read of W
-    return dx
+        return products.backward(x.T, dy, W, dW, dx_out, need_dx)     # (B, I) or None
+    np.matmul(x.T, dy, out=dW)                                  # (I, O)
+    return _input_grad(dy, W, dx_out) if need_dx else None     # (B, I)
 
 
 def _input_grad(dy, W, dx_out):

@@ -1,34 +1,40 @@
-"""A second thread for the training step: weight gradients and Adam off the critical path.
+"""A second thread for the training step: each thread owns half of every large layer.
 
-The backward pass of a layer makes three things: the input gradient dx, which the layer below
-waits for, and the weight gradient dW and the Adam update of the layer's parameters, which
-nothing in the step waits for. So the training loop (``fit``) gives the second core its own
-queue of work, served by a helper thread, instead of splitting each matrix product inside BLAS:
+The step's data are of two kinds: the parameters, their gradients and Adam's moments (about 24 MB
+for the paper's model), read and rewritten every step, and the activations and their gradients
+(a few hundred kB). On a machine whose two CPUs share no cache (on these EPYC hosts, two cores on
+different CCDs), a cache line that one thread has read and the other then rewrites costs a trip
+across the chip, and rewriting the 2.8 MB output layer that way costs milliseconds
+(benchmarks/README.md, "The slow mode explained"). So the training loop (``fit(offload=True)``)
+splits the work by ownership: in every large layer (a weight matrix of at least OWN_MIN_WEIGHTS
+entries) the helper thread owns the rows of W from a split point on (the layer's inputs s:)
+and the bias, the main thread the first rows. Each thread alone reads, differentiates and updates
+what it owns; only activations and gradients of activations pass between the threads:
 
-- forward products: half on the helper, half on the main thread (by rows or columns of the output);
-- backward: the main thread goes down the chain of input gradients (dx) on its own, while the
-  helper computes each layer's dW and then its Adam update, in the order they were posted;
-- the first layer, last: its dW and Adam update split between the two threads;
-- BLAS itself runs single-threaded, and the step ends when the helper's queue is empty.
+- forward, ``y = x W``: each thread forms the partial product of its rows,
+  ``x[:, :s] W[:s]`` and ``x[:, s:] W[s:]``, and the main thread adds the two;
+- backward: each thread forms its columns of ``dx = dy W^T`` (the main thread waits for the
+  helper's, the layer below needs them all), then its rows of ``dW = x^T dy``, then the Adam
+  update of what it owns; the helper's update of a layer runs after its own dx and dW of that layer;
+- small layers, the loss and everything else stay on the main thread; BLAS runs single-threaded,
+  and the step ends when the helper's queue is empty.
 
-Each product and each slice of the Adam pass is one single-threaded BLAS call or kernel over
-whole rows or columns, so no sum is reordered across threads. In float32 the step's numbers are
-the one-thread step's bit for bit (on this project's machines); in float64 OpenBLAS's kernel for
-a part of a product can round differently from the whole, in the last bits.
-tests/train/test_offload.py compares the two at 1e-5 (float32) and 1e-12 (float64) relative,
-where a race would show at the scale of a learning-rate step. The order that makes it safe: a
-layer's Adam update is posted only after the main thread has read that layer's weights for dx,
-and an update waits for its layer's gradient task.
+The numbers are the one-thread step's up to rounding: the forward sum is split in two and
+added, so float32 weights differ from the one-thread step's in the last bits, and Adam carries
+such differences on (tests/train/test_offload.py compares at 1e-5 (float32) and 1e-12
+(float64) relative, where a race would show at the scale of a learning-rate step).
 
 The queue is a table of task rows in a NumPy array; the threads claim tasks in order through
 counters in another (posted, claimed, done), read and written with atomic operations in Numba
-code. The helper polls while it waits and sleeps on a ``threading.Event`` after a few
-milliseconds with nothing to do (validation, checkpoints). While the main thread waits for a
-task, it runs waiting tasks itself, so a second CPU that the host runs slowly for a while slows
-the step down but never stalls it. Handing over a task costs well under a microsecond; a Python
-queue or event costs tens (benchmarks/README.md, "A second thread for the training step").
+code; a task waits for up to two earlier ones. The helper polls while it waits and sleeps on a
+``threading.Event`` after a few milliseconds with nothing to do (validation, checkpoints). A
+main thread that has waited PATIENCE cycles for a task nobody has claimed runs waiting tasks
+itself, so a helper that the host does not run slows the step down but never stalls it. Handing
+over a task costs well under a microsecond; a Python queue or event costs tens
+(benchmarks/README.md, "A second thread for the training step").
 
-Shapes: A (M, K) and B (K, N) operands, C (M, N), P parameters in the flat buffers.
+Shapes: A (M, K) and B (K, N) operands, C (M, N), P parameters in the flat buffers; a layer's
+W is (K, N) with K inputs and N outputs, B the batch.
 """
 import ctypes
 import os
@@ -44,12 +50,14 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from ..nn import kernels
 from ..nn.adam import flat_base
 
-__all__ = ["Offload", "offload_available", "SPLIT_MIN_MACS"]
+__all__ = ["Offload", "offload_available", "OWN_MIN_WEIGHTS"]
 
-SPLIT_MIN_MACS = 1 << 18     # forward products with fewer multiply-adds (M N K) stay on the main thread
-ALIGN = 16                   # split points at multiples of 16 rows or columns
+OWN_MIN_WEIGHTS = 1 << 12    # layers with fewer weights (K N) stay whole on the main thread
+ALIGN = 16                   # split points at multiples of 16 rows
 CAPACITY = 256               # task rows in the queue (a step posts about 20; one is reused once done)
 SPIN_LIMIT = 1 << 16         # empty polls before the helper sleeps (a few milliseconds)
+PATIENCE = 1 << 21           # cycles (about a millisecond) the main thread waits for an unclaimed task
+DEPS = (12, 13)              # the task row's columns holding the tasks it waits for (-1: none)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112       # cblas enums
 GEMM, ADAM = 1, 2                                # task kinds
 POSTED, NEXT, DONE, STOP, SLEEPING, N_BAD = range(6)   # ``ctl``: posted, claimed, done, flags, bad count
@@ -117,9 +125,19 @@ def _add(typingctx, arr, idx, val):
     return types.void(arr, idx, val), _rmw_codegen("add")
 
 
+@intrinsic
+def _cycles(typingctx):
+    """The CPU's cycle counter (llvm.readcyclecounter: the time-stamp counter on x86)."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                            "llvm.readcyclecounter")
+        return builder.call(fn, [])
+    return types.int64(), codegen
+
+
 # --- running tasks: the helper's loop, and the main thread helping while it waits -------------------
 def _run_one(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
-    """Claim the next posted task, wait for the task it depends on, run it; 1 if one ran, else 0.
+    """Claim the next posted task, wait for the tasks it depends on, run it; 1 if one ran, else 0.
 
     A GEMM row is a row-major cblas gemm (C = A B, alpha 1, beta 0) on addresses, the routine
     at address ``gemm`` (sgemm or dgemm, as the arrays are float32 or float64); an ADAM row is
@@ -133,10 +151,11 @@ def _run_one(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
         return 0
     slot = n % CAPACITY
     row = tasks[slot]
-    dep = row[12]
-    if dep >= 0:
-        while _load(marks, dep % CAPACITY) <= dep:        # not done yet (a later occupant means done)
-            pass
+    for col in range(12, 14):                             # DEPS
+        dep = row[col]
+        if dep >= 0:
+            while _load(marks, dep % CAPACITY) <= dep:    # not done yet (a later occupant means done)
+                pass
     if row[0] == GEMM:
         _gemm_at(gemm, hyper[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
                  row[10], row[11])
@@ -169,15 +188,23 @@ def _serve(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
         _store(ctl, SLEEPING, 0)
 
 
-def _help_until(task, gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
-    """Until task number ``task`` is done (-1: every posted task), run waiting tasks on this thread."""
+def _await(task, patience, gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
+    """Wait until task number ``task`` is done (-1: every posted task).
+
+    After ``patience`` cycles this thread also runs the waiting tasks nobody has claimed yet (in
+    queue order), so that a step ends even when the helper does not come. A task the helper has
+    claimed is its to finish: running its neighbours' earlier would only move the helper's data
+    to this thread's cache.
+    """
+    start = _cycles()
     while True:
         if task < 0:
             if _load(ctl, DONE) >= _load(ctl, POSTED):
                 return
         elif _load(marks, task % CAPACITY) > task:
             return
-        _run_one_jit(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper)
+        if _cycles() - start > patience:
+            _run_one_jit(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper)
 
 
 def _post(ctl, count):
@@ -197,7 +224,7 @@ _post_jit = numba.njit(**_JIT)(_post)
 _wait_slot_jit = numba.njit(**_JIT)(_wait_slot)
 _run_one_jit = numba.njit(**_JIT)(_run_one)
 _serve_jit = numba.njit(**_JIT)(_serve)
-_help_until_jit = numba.njit(**_JIT)(_help_until)
+_await_jit = numba.njit(**_JIT)(_await)
 
 
 # --- NumPy's OpenBLAS, called directly by the helper ---------------------------------------------
@@ -272,8 +299,23 @@ def _operand(x):
 
 
 def _split_point(size):
-    """Where to cut ``size`` rows or columns in two: near half, at a multiple of ALIGN."""
+    """Where to cut ``size`` rows in two: near half, at a multiple of ALIGN."""
     return min(size, -(-(size // 2) // ALIGN) * ALIGN)
+
+
+def _owned_rows(W):
+    """The main thread's rows of W (K, N): W[:s] is its, W[s:] and the bias the helper's
+    (s = K: the whole layer is the main thread's)."""
+    k, n = W.shape
+    return _split_point(k) if k * n >= OWN_MIN_WEIGHTS else k
+
+
+def _dx_operands(dy, W, dx):
+    """(A, B, C) of dx = dy W^T for :meth:`Offload._push_gemm`: formed as dx^T = W dy^T when dx is
+    the transposed view of a C-ordered (I, B) buffer (as :func:`npvae.nn.layers.input_grad`)."""
+    if dx.T.flags.c_contiguous and not dx.flags.c_contiguous:
+        return W, dy.T, dx.T
+    return dy, W.T, dx
 
 
 class Offload:
@@ -301,12 +343,12 @@ class Offload:
         self.opt, self.dtype = opt, self.p.dtype
         self.item = self.dtype.itemsize
         self.slices = self._layer_slices(grads)                         # dW address -> (lo, hi)
-        self.tasks = np.zeros((CAPACITY, 13), np.int64)                # kind, fields, the task it waits for
+        self.tasks = np.zeros((CAPACITY, 14), np.int64)                # kind, fields, the tasks it waits for
         self.scalars = np.zeros((CAPACITY, 2), self.dtype)              # lr_t, eps_t per task
         self.marks = np.zeros(CAPACITY, np.int64)                       # task number + 1 once done
         self.ctl = np.zeros(8, np.int64)
         self.posted, self.keep, self.lr_eps, self.n_bad = 0, [], (0.0, 0.0), 0
-        self.pending = {}                                               # dW address -> its gemm task
+        self.partials = {}                                              # (W address, shape) -> (B, N)
         info = np.finfo(self.dtype)
         b1, b2, tiny, huge = kernels._cast_scalars(self.p, opt.beta1, opt.beta2, info.tiny, info.max)
         self.hyper = np.array([b1, 1 - b1, b2, 1 - b2, tiny, huge], self.dtype)   # as kernels.adam_update
@@ -354,16 +396,17 @@ class Offload:
             self.wake.clear()
             _store_jit(self.ctl, SLEEPING, 0)
 
-    def _push(self, kind, fields, keep, after=-1):
-        """Write a task row (to run once task ``after`` is done), publish it, keep its arrays alive
-        until :meth:`finish`; returns its task number."""
+    def _push(self, kind, fields, keep, after=()):
+        """Write a task row (to run once the tasks numbered in ``after``, at most two, are done),
+        publish it, keep its arrays alive until :meth:`finish`; returns its task number."""
         task = self.posted
         if task >= CAPACITY:
             _wait_slot_jit(self.marks, task - CAPACITY)          # the slot's last occupant is done
         row = task % CAPACITY
         self.tasks[row, 0] = kind
         self.tasks[row, 1:1 + len(fields)] = fields
-        self.tasks[row, 12] = after
+        self.tasks[row, DEPS[0]:] = -1
+        self.tasks[row, DEPS[0]:DEPS[0] + len(after)] = after
         self.scalars[row] = self.lr_eps
         self.keep.extend(keep)
         self.posted += 1
@@ -383,63 +426,63 @@ class Offload:
         self.lr_eps = (lr_t, eps_t)
 
     def finish(self):
-        """Run or wait for every posted task; return the count of non-finite second moments of the step."""
-        _help_until_jit(-1, *self.queue)
+        """Wait for every posted task; return the count of non-finite second moments of the step."""
+        _await_jit(-1, PATIENCE, *self.queue)
         n_bad = int(self.ctl[N_BAD]) + self.n_bad
         self.ctl[N_BAD], self.n_bad = 0, 0
         self.keep.clear()
         return n_bad
 
-    def forward(self, a, b, out):
-        """out = a @ b, split by rows or columns of out between the helper and this thread."""
-        m, n = out.shape
-        if m * n * a.shape[1] < SPLIT_MIN_MACS or _operand(a) is None or _operand(b) is None \
-                or _operand(out) != (NO_TRANS, n):
-            return np.matmul(a, b, out=out)
-        if m > n:
-            h = _split_point(m)
-            task = self._push_gemm(a[h:], b, out[h:])
-            np.matmul(a[:h], b, out=out[:h])
-        else:
-            h = _split_point(n)
-            task = self._push_gemm(a, b[:, h:], out[:, h:])
-            np.matmul(a, b[:, :h], out=out[:, :h])
-        _help_until_jit(task, *self.queue)          # the helper's half, or this thread does it
+    def _await(self, task):
+        _await_jit(task, PATIENCE, *self.queue)
+
+    def forward(self, x, W, out):
+        """out = x W (B, N): the partial product of the helper's rows of W on the helper, the main
+        thread's here, then added (paper eqs. 1 and 4; docs/derivations/linear.md)."""
+        s = _owned_rows(W)
+        if s >= W.shape[0] or _operand(x) is None or _operand(W) is None:
+            return np.matmul(x, W, out=out)
+        key = (W.ctypes.data, out.shape)
+        if key not in self.partials:
+            self.partials[key] = np.empty(out.shape, self.dtype)
+        part = self.partials[key]                                     # (B, N)
+        task = self._push_gemm(x[:, s:], W[s:], part)
+        np.matmul(x[:, :s], W[:s], out=out)
+        self._await(task)
+        out += part
         return out
 
-    def weight_grad(self, xt, dy, dW, last=False):
-        """Post dW = x^T dy to the helper (x^T (I, B), dy (B, O), dW (I, O) in the flat gradients).
+    def backward(self, xt, dy, W, dW, dx_out=None, need_dx=True):
+        """A layer's dx = dy W^T (returned), dW = x^T dy and its Adam update (W and b), by owner.
 
-        With ``last`` (the first layer, whose gradient ends the backward pass) the rows of dW are
-        split: the helper takes the second half, this thread computes the first now, and
-        :meth:`update` then splits the layer's Adam update the same way.
+        ``xt`` (K, B) is the layer's input transposed, ``dy`` (B, N) the pre-activation gradient,
+        with db already in the gradient buffer after ``dW``; ``dx_out``: as for
+        :func:`npvae.nn.layers.linear_act_backward`. The helper forms its columns of dx, then its
+        rows of dW, then updates its rows and the bias; this thread forms its columns of dx,
+        waits for the helper's (the layer below needs them all), then does its own rows.
         """
-        if not last:
-            self.pending[dW.ctypes.data] = self._push_gemm(xt, dy, dW)
-            return
-        h = _split_point(dW.shape[0])
-        self.pending[dW.ctypes.data] = self._push_gemm(xt[h:], dy, dW[h:])
-        np.matmul(xt[:h], dy, out=dW[:h])
-
-    def update(self, dW, last=False):
-        """Post the Adam update of the layer whose weight gradient is ``dW`` (its W and b).
-
-        Call it after the last read of the layer's weights in this step (its dx): the helper
-        runs it after that layer's dW, in queue order. With ``last``, this thread updates the
-        first rows of W (the ones it computed) and the helper the rest and b. The counts of
-        non-finite second moments come with :meth:`finish`.
-        """
+        k, n = W.shape
+        s = _owned_rows(W)
         lo, hi = self.slices[dW.ctypes.data]
-        gemm_task = self.pending.pop(dW.ctypes.data)
-        if not last:
-            self._push(ADAM, (lo, hi), (), after=gemm_task)
-            return
-        cut = lo + _split_point(dW.shape[0]) * dW.shape[1]
-        self._push(ADAM, (cut, hi), (), after=gemm_task)
+        cut = lo + s * n if s < k else hi                             # this thread's [lo, cut), the helper's [cut, hi)
+        dx = None
+        if need_dx:
+            dx = dx_out if dx_out is not None else np.empty((dy.shape[0], k), self.dtype)   # (B, K)
+        if s < k:
+            after = (self._push_gemm(*_dx_operands(dy, W[s:], dx[:, s:])),) if need_dx else ()
+            after += (self._push_gemm(xt[s:], dy, dW[s:]),)
+            self._push(ADAM, (cut, hi), (), after=after)
+        if need_dx:
+            a, b, c = _dx_operands(dy, W[:s], dx[:, :s])
+            np.matmul(a, b, out=c)
+            if s < k:
+                self._await(after[0])
+        np.matmul(xt[:s], dy, out=dW[:s])
         lr_t, eps_t = self.lr_eps
-        s = slice(lo, cut)
-        self.n_bad += kernels.adam_update(self.p[s], self.g[s], self.opt.m[s], self.opt.v[s], lr_t,
+        mine = slice(lo, cut)
+        self.n_bad += kernels.adam_update(self.p[mine], self.g[mine], self.opt.m[mine], self.opt.v[mine], lr_t,
                                           self.opt.beta1, self.opt.beta2, eps_t)
+        return dx
 
 
 def _store_one(ctl, idx, value):
