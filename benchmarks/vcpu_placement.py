@@ -19,11 +19,17 @@ OpenBLAS's spinning workers share the CPUs with the probe, and many probes land 
 
     python benchmarks/vcpu_placement.py                          # 90 s, helper layout
     python benchmarks/vcpu_placement.py --seconds 60 --layout blas
+    python benchmarks/vcpu_placement.py --independent            # nothing shared: the control
+
+``--independent`` is the control: two processes, pinned to CPU 0 and CPU 1, each run the one-thread
+step on a model of its own (nothing shared between the CPUs); after each window both wait while
+the parent probes. If the far placement slowed the CPUs or their memory, it would show here too.
 
 The last line starts with SUMMARY: the step's median in windows with a near and with a far
 placement, and the share of slow windows (median > 1.25 x the near median) in each.
 """
 import argparse
+import multiprocessing
 import os
 import sys
 import threading
@@ -98,17 +104,86 @@ def run(stepper, seconds, every, n_round_trips):
     return windows
 
 
+def _independent_worker(cpu, every, barrier, results, stop):
+    """One process of the control: the one-thread step on its own model, pinned to ``cpu``; after
+    each window of ``every`` steps it sends the window's median and waits for the probe."""
+    os.sched_setaffinity(0, {cpu})
+    X, W = make_data(20_000, 1000, "float32", np.random.default_rng(cpu))
+    model = npvae.InfoVAE(dtype="float32", seed=cpu)
+    model.mean_[...] = X.mean(0)
+    stepper = Stepper(model, X, W, 64)
+    with stepper.threads(1, "blas"):
+        batches = stepper.batches()
+        for _ in range(20):                                  # compile, page in
+            stepper.step(next(batches))
+        barrier.wait()
+        while not stop.is_set():
+            walls = []
+            for _ in range(every):
+                t0 = time.perf_counter()
+                stepper.step(next(batches))
+                walls.append(time.perf_counter() - t0)
+            results.put((cpu, 1e3 * float(np.median(walls[5:]))))
+            barrier.wait()                                   # both windows done: the parent probes
+            barrier.wait()                                   # probe done
+
+
+def run_independent(seconds, every, n_round_trips):
+    """[(window step median ms on the CPU-0 process, on the CPU-1 process, round trip ns)]."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results, stop = ctx.Barrier(3), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_independent_worker, args=(cpu, every, barrier, results, stop)) for cpu in (0, 1)]
+    for proc in procs:
+        proc.start()
+    barrier.wait()
+    rows, t_end = [], time.perf_counter() + seconds
+    while not stop.is_set():
+        barrier.wait()
+        rt = placement_probe(n_round_trips)
+        medians = dict(results.get() for _ in procs)
+        rows.append((medians[0], medians[1], rt))
+        if time.perf_counter() >= t_end:
+            stop.set()
+        barrier.wait()
+    for proc in procs:
+        proc.join()
+    return rows
+
+
+def summarise_independent(rows):
+    """The control's SUMMARY line: each process's step median in near and in far windows."""
+    rows = np.array(rows)
+    parts = []
+    for name, mask in (("near", rows[:, 2] <= FAR_NS), ("far", (rows[:, 2] > FAR_NS) & (rows[:, 2] <= UNCLASSIFIED_NS))):
+        if mask.any():
+            parts.append(f"{name} {int(mask.sum())} windows: round trip {np.median(rows[mask, 2]):.0f} ns, step median "
+                         f"CPU 0 {np.median(rows[mask, 0]):.2f} ms, CPU 1 {np.median(rows[mask, 1]):.2f} ms")
+        else:
+            parts.append(f"{name} 0 windows")
+    left_out = int((rows[:, 2] > UNCLASSIFIED_NS).sum())
+    return (f"SUMMARY vcpu_placement independent one-thread steps, {len(rows)} windows ({left_out} over "
+            f"{UNCLASSIFIED_NS} ns left out): " + "; ".join(parts))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--every", type=int, default=200, help="steps per window (a probe after each)")
     ap.add_argument("--round-trips", type=int, default=4000)
     ap.add_argument("--layout", default="offload", choices=("offload", "blas"))
+    ap.add_argument("--independent", action="store_true",
+                    help="the control: two processes, each the one-thread step on its own model")
     args = ap.parse_args()
     if not placement_available():
         sys.exit("vcpu_placement.py needs CPUs 0 and 1")
     print("machine:", machine())
     round_trip_ns(1000)                                            # compile
+    if args.independent:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"                   # the workers' BLAS, before they import NumPy
+        rows = run_independent(args.seconds, args.every // 2, args.round_trips)
+        print("windows (CPU 0 ms / CPU 1 ms / round trip ns):", " ".join(f"{a:.2f}/{b:.2f}/{r:.0f}" for a, b, r in rows))
+        print(summarise_independent(rows))
+        return 0
     X, W = make_data(20_000, 1000, "float32", np.random.default_rng(0))
     model = npvae.InfoVAE(dtype="float32", seed=0)
     model.mean_[...] = X.mean(0)
