@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(not offload_available(), reason="needs NumPy's O
 
 
 def _model(dtype=np.float64, seed=3):
-    """Big enough that the forward products are split (M N K >= SPLIT_MIN_MACS at B = 64)."""
+    """Big enough that its large layers are shared between the threads (K N >= OWN_MIN_WEIGHTS)."""
     return npvae.InfoVAE(200, (160, 32), 4, lam=3.0, dtype=dtype, seed=seed, n_prior=50)
 
 
@@ -121,6 +121,33 @@ def test_blocks_are_read_with_their_strides():
     assert off_mod._operand(x[:, ::2]) is None                         # no unit stride
     assert off_mod._split_point(1000) == 512 and off_mod._split_point(703) == 352
     assert off_mod._split_point(8) == 8                                # too small to split: all on one side
+    assert off_mod._owned_rows(np.zeros((703, 1000))) == 352 and off_mod._owned_rows(np.zeros((94, 6))) == 94
+
+
+def test_the_helper_updates_exactly_the_rows_it_owns_and_the_biases():
+    """Ownership: the helper's Adam tasks of a step cover, for each large layer, its rows of W from
+    the split point on and the bias, and nothing of the small layers (whose updates, and the
+    first rows of the large ones, are the main thread's)."""
+    model, (X, W) = _model(), _data()
+    model.mean_[...] = X.mean(0)
+    rng = np.random.default_rng(0)
+    grads = model.new_grads()
+    off = Offload(model.params, grads, Adam(model.params))
+    with threadpool_limits(limits=1), off:
+        off.begin(1e-3, 1e-8)
+        model.loss_and_grads(X[:64], W[:64], rng.standard_normal((64, 4)), rng.standard_normal((50, 4)), grads,
+                             products=off)
+        assert off.finish() == 0
+    posted = off.tasks[:off.posted]
+    helper_slices = sorted((int(r[1]), int(r[2])) for r in posted if r[0] == off_mod.ADAM)
+    base, item = off.p.ctypes.data, off.p.itemsize
+    expected = []
+    for name in ("enc1", "enc2", "mu", "logvar", "dec1", "dec2", "out"):
+        w, b = model.params[f"{name}.W"], model.params[f"{name}.b"]
+        if w.size >= off_mod.OWN_MIN_WEIGHTS:
+            lo = (w.ctypes.data - base) // item
+            expected.append((lo + off_mod._owned_rows(w) * w.shape[1], (b.ctypes.data - base) // item + b.size))
+    assert len(expected) == 4 and helper_slices == sorted(expected)
 
 
 def test_fit_gives_the_same_model_with_and_without_the_helper():
