@@ -39,7 +39,7 @@ import numba
 import numpy as np
 
 import npvae
-from npvae.train.offload import _load, _store
+from npvae.train.taskqueue import _load, _store
 from train_throughput import Stepper, machine, make_data
 
 FAR_NS = 300               # a round trip above this: the two vCPUs share no L3 (clusters 110-160, 390-460)

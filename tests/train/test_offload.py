@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 import npvae
 from npvae.nn.adam import Adam
 from npvae.train import offload as off_mod
+from npvae.train import taskqueue as tq
 from npvae.train import TrainingDiverged
 from npvae.train.offload import Offload, offload_available
 from _poison import poisoned
@@ -114,11 +115,11 @@ def test_forward_products_equal_numpys_for_every_layout(shape, ta, tb):
 
 def test_blocks_are_read_with_their_strides():
     x = np.zeros((10, 8))
-    assert off_mod._operand(x) == (off_mod.NO_TRANS, 8)
-    assert off_mod._operand(x.T) == (off_mod.TRANS, 8)
-    assert off_mod._operand(x[2:, 3:]) == (off_mod.NO_TRANS, 8)       # a block: leading dimension 8
-    assert off_mod._operand(x.T[3:, 2:]) == (off_mod.TRANS, 8)
-    assert off_mod._operand(x[:, ::2]) is None                         # no unit stride
+    assert tq._operand(x) == (tq.NO_TRANS, 8)
+    assert tq._operand(x.T) == (tq.TRANS, 8)
+    assert tq._operand(x[2:, 3:]) == (tq.NO_TRANS, 8)       # a block: leading dimension 8
+    assert tq._operand(x.T[3:, 2:]) == (tq.TRANS, 8)
+    assert tq._operand(x[:, ::2]) is None                         # no unit stride
     assert off_mod._split_point(1000) == 512 and off_mod._split_point(703) == 352
     assert off_mod._split_point(8) == 8                                # too small to split: all on one side
     assert off_mod._owned_rows(np.zeros((703, 1000))) == 352 and off_mod._owned_rows(np.zeros((94, 6))) == 94
@@ -139,7 +140,7 @@ def test_the_helper_updates_exactly_the_rows_it_owns_and_the_biases():
                              products=off)
         assert off.finish() == 0
     posted = off.tasks[:off.posted]
-    helper_slices = sorted((int(r[1]), int(r[2])) for r in posted if r[0] == off_mod.ADAM)
+    helper_slices = sorted((int(r[1]), int(r[2])) for r in posted if r[0] == tq.ADAM)
     base, item = off.p.ctypes.data, off.p.itemsize
     expected = []
     for name in ("enc1", "enc2", "mu", "logvar", "dec1", "dec2", "out"):
@@ -191,9 +192,9 @@ def test_the_helper_sleeps_when_idle_wakes_for_work_and_stops_on_exit():
     out = np.empty((64, 160))
     with threadpool_limits(limits=1), Offload(model.params, model.new_grads(), opt) as helper:
         t0 = time.perf_counter()                           # the spin before it sleeps: milliseconds (and
-        while not helper.ctl[off_mod.SLEEPING] and time.perf_counter() - t0 < 5:    # 0.3 s to load the
+        while not helper.ctl[tq.SLEEPING] and time.perf_counter() - t0 < 5:    # 0.3 s to load the
             time.sleep(0.01)                               # compiled code, the first time in a process)
-        assert helper.ctl[off_mod.SLEEPING] == 1
+        assert helper.ctl[tq.SLEEPING] == 1
         try:
             cpu0 = _thread_cpu_seconds(helper.thread.native_id)
             time.sleep(0.3)
@@ -226,14 +227,14 @@ def test_an_adam_task_waits_for_both_tasks_it_depends_on():
     assert 0 < s < W.shape[0]                                         # the helper owns rows of this layer
     lo, hi = queue.slices[dW.ctypes.data]
     dy, xt, dx = np.ones((64, W.shape[1])), np.ones((W.shape[0], 64)), np.empty((64, W.shape[0]))
-    assert off_mod._run_one_jit(*queue.queue) == 0                    # nothing posted (and compiled now)
+    assert tq._run_one_jit(*queue.queue) == 0                    # nothing posted (and compiled now)
     queue.begin(1e-3, 1e-8)
     t_dx = queue._push_gemm(*off_mod._dx_operands(dy, W[s:], dx[:, s:]))     # task 0
     t_dw = queue._push_gemm(xt[s:], dy, dW[s:])                                 # task 1
-    queue._push(off_mod.ADAM, (lo + s * W.shape[1], hi), (), after=(t_dx, t_dw))   # task 2
-    queue.ctl[off_mod.NEXT] = 2                                       # tasks 0 and 1 claimed by "someone" else
+    queue._push(tq.ADAM, (lo + s * W.shape[1], hi), (), after=(t_dx, t_dw))   # task 2
+    queue.ctl[tq.NEXT] = 2                                       # tasks 0 and 1 claimed by "someone" else
     ran = []
-    worker = threading.Thread(target=lambda: ran.append(off_mod._run_one_jit(*queue.queue)), daemon=True)
+    worker = threading.Thread(target=lambda: ran.append(tq._run_one_jit(*queue.queue)), daemon=True)
     worker.start()
     for mark in (1, 0):                                               # dW done first, then dx
         time.sleep(0.3)
