@@ -27,7 +27,7 @@ such differences on (tests/train/test_offload.py compares at 1e-5 (float32) and 
 The helper serves a queue of tasks (:mod:`npvae.train.taskqueue`: matrix products and Adam
 updates, each waiting for up to two earlier ones) and sleeps on a ``threading.Event`` after a few
 milliseconds with nothing to do (validation, checkpoints). A main thread that has waited PATIENCE
-cycles for a task nobody has claimed runs waiting tasks itself, so a helper that the host does
+polls for a task nobody has claimed runs waiting tasks itself, so a helper that the host does
 not run slows the step down but never stalls it.
 
 Shapes: a layer's W is (K, N) with K inputs and N outputs, x (B, K), y (B, N), B the batch;

@@ -23,7 +23,7 @@ from ..nn import kernels
 
 CAPACITY = 256               # task rows in the queue (a step posts about 20; one is reused once done)
 SPIN_LIMIT = 1 << 16         # empty polls before the helper sleeps (a few milliseconds)
-PATIENCE = 1 << 21           # cycles (about a millisecond) the main thread waits for an unclaimed task
+PATIENCE = 1 << 20           # polls (about a millisecond) the main thread waits for an unclaimed task
 DEPS = (12, 13)              # the task row's columns holding the tasks it waits for (-1: none)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112       # cblas enums
 GEMM, ADAM = 1, 2                                # task kinds
@@ -92,16 +92,6 @@ def _add(typingctx, arr, idx, val):
     return types.void(arr, idx, val), _rmw_codegen("add")
 
 
-@intrinsic
-def _cycles(typingctx):
-    """The CPU's cycle counter (llvm.readcyclecounter: the time-stamp counter on x86)."""
-    def codegen(context, builder, sig, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
-                                            "llvm.readcyclecounter")
-        return builder.call(fn, [])
-    return types.int64(), codegen
-
-
 # --- running tasks: the helper's loop, and the main thread helping while it waits -------------------
 def _run_one(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
     """Claim the next posted task, wait for the tasks it depends on, run it; 1 if one ran, else 0.
@@ -158,19 +148,21 @@ def _serve(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
 def _await(task, patience, gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper):
     """Wait until task number ``task`` is done (-1: every posted task).
 
-    After ``patience`` cycles this thread also runs the waiting tasks nobody has claimed yet (in
+    After ``patience`` polls this thread also runs the waiting tasks nobody has claimed yet (in
     queue order), so that a step ends even when the helper does not come. A task the helper has
     claimed is its to finish: running its neighbours' earlier would only move the helper's data
     to this thread's cache.
     """
-    start = _cycles()
+    polls = 0
     while True:
         if task < 0:
             if _load(ctl, DONE) >= _load(ctl, POSTED):
                 return
         elif _load(marks, task % CAPACITY) > task:
             return
-        if _cycles() - start > patience:
+        if polls < patience:
+            polls += 1
+        else:
             _run_one_jit(gemm, tasks, scalars, marks, ctl, p, g, m, v, hyper)
 
 
