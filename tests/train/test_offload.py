@@ -117,12 +117,13 @@ def test_blocks_are_read_with_their_strides():
     x = np.zeros((10, 8))
     assert tq._operand(x) == (tq.NO_TRANS, 8)
     assert tq._operand(x.T) == (tq.TRANS, 8)
-    assert tq._operand(x[2:, 3:]) == (tq.NO_TRANS, 8)       # a block: leading dimension 8
+    assert tq._operand(x[2:, 3:]) == (tq.NO_TRANS, 8)                  # a block: leading dimension 8
     assert tq._operand(x.T[3:, 2:]) == (tq.TRANS, 8)
-    assert tq._operand(x[:, ::2]) is None                         # no unit stride
+    assert tq._operand(x[:, ::2]) is None                              # no unit stride
     assert off_mod._split_point(1000) == 512 and off_mod._split_point(703) == 352
     assert off_mod._split_point(8) == 8                                # too small to split: all on one side
-    assert off_mod._owned_rows(np.zeros((703, 1000))) == 352 and off_mod._owned_rows(np.zeros((94, 6))) == 94
+    assert off_mod._owned_rows(np.zeros((703, 1000))) == 352            # the helper owns rows 352-702
+    assert off_mod._owned_rows(np.zeros((94, 6))) == 94                # a small layer: all the main thread's
 
 
 def test_the_helper_updates_exactly_the_rows_it_owns_and_the_biases():
