@@ -19,7 +19,7 @@ from . import kernels
 
 __all__ = [
     "LEAKY_SLOPE", "linear_forward", "linear_backward", "relu_forward", "relu_backward",
-    "leaky_relu_forward", "leaky_relu_backward", "linear_act_forward", "linear_act_backward",
+    "leaky_relu_forward", "leaky_relu_backward", "linear_act_forward", "linear_act_backward", "input_grad_operands",
 ]
 
 
@@ -130,9 +130,19 @@ def linear_act_backward(dy, cache, dW, db, need_dx=True, dx_out=None, products=N
     return _input_grad(dy, W, dx_out) if need_dx else None     # (B, I)
 
 
+def input_grad_operands(dy, W, dx):
+    """(A, B, C) such that C = A B writes dx = dy W^T (B, I) into ``dx``: formed transposed,
+    dx^T = W dy^T, when dx is the transposed view of a C-ordered (I, B) buffer (the faster form
+    for the output layer, see :func:`linear_act_backward`), else as dy W^T."""
+    if dx.T.flags.c_contiguous and not dx.flags.c_contiguous:
+        return W, dy.T, dx.T                # (I, B) = dx^T, written through the transposed view
+    return dy, W.T, dx                      # (B, I)
+
+
 def _input_grad(dy, W, dx_out):
-    """dx = dy W^T (B, I), into ``dx_out``: formed transposed when dx_out is an (I, B) buffer's view."""
-    if dx_out is not None and dx_out.T.flags.c_contiguous and not dx_out.flags.c_contiguous:
-        np.matmul(W, dy.T, out=dx_out.T)    # (I, B) = dx^T, written through the transposed view
-        return dx_out                       # (B, I), F-ordered
-    return np.matmul(dy, W.T, out=dx_out)   # (B, I)
+    """dx = dy W^T (B, I), into ``dx_out`` if given (see :func:`input_grad_operands`)."""
+    if dx_out is None:
+        return np.matmul(dy, W.T)           # (B, I)
+    a, b, c = input_grad_operands(dy, W, dx_out)
+    np.matmul(a, b, out=c)
+    return dx_out                           # (B, I), F-ordered when formed transposed

@@ -120,9 +120,9 @@ def fit(model, X, weights=None, X_val=None, weights_val=None, *, batch_size=64, 
         spectra as given. "auto": :data:`npvae.train.degrade.DEGRADE_SN` for a noise-aware
         model, None (no degradation) otherwise.
     offload : bool
-        True: give the second CPU its own queue of work (:mod:`npvae.train.offload`: the weight
-        gradients and Adam updates off the backward pass's critical path, half of each large
-        forward product), where it can run (NumPy's OpenBLAS, the main thread, 2 or more CPUs);
+        True: share each step with a helper thread on the second CPU (:mod:`npvae.train.offload`:
+        each thread owns half of every large layer, its products and its Adam update), where it
+        can run (NumPy's OpenBLAS, the main thread, 2 or more CPUs);
         faster (benchmarks/README.md). False (the default, until a rare run-to-run difference
         seen in the full test suite is understood: docs/training.md): each product threaded
         inside BLAS, Adam after the backward pass.

@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 
 from ..nn import kernels
 from ..nn.adam import flat_base
+from ..nn.layers import input_grad_operands
 from .taskqueue import (ADAM, CAPACITY, DEPS, GEMM, N_BAD, PATIENCE, SLEEPING, STOP, _await_jit, _cblas_once,
                         _operand, _post_jit, _serve_jit, _store_jit, _wait_slot_jit, offload_available)
 
@@ -60,14 +61,6 @@ def _owned_rows(W):
     (s = K: the whole layer is the main thread's)."""
     k, n = W.shape
     return _split_point(k) if k * n >= OWN_MIN_WEIGHTS else k
-
-
-def _dx_operands(dy, W, dx):
-    """(A, B, C) of dx = dy W^T for :meth:`Offload._push_gemm`: formed as dx^T = W dy^T when dx is
-    the transposed view of a C-ordered (I, B) buffer (as npvae.nn.layers does)."""
-    if dx.T.flags.c_contiguous and not dx.flags.c_contiguous:
-        return W, dy.T, dx.T
-    return dy, W.T, dx
 
 
 class Offload:
@@ -221,11 +214,11 @@ class Offload:
         if need_dx:
             dx = dx_out if dx_out is not None else np.empty((dy.shape[0], k), self.dtype)   # (B, K)
         if s < k:
-            after = (self._push_gemm(*_dx_operands(dy, W[s:], dx[:, s:])),) if need_dx else ()
+            after = (self._push_gemm(*input_grad_operands(dy, W[s:], dx[:, s:])),) if need_dx else ()
             after += (self._push_gemm(xt[s:], dy, dW[s:]),)
             self._push(ADAM, (cut, hi), (), after=after)
         if need_dx:
-            a, b, c = _dx_operands(dy, W[:s], dx[:, :s])
+            a, b, c = input_grad_operands(dy, W[:s], dx[:, :s])
             np.matmul(a, b, out=c)
             if s < k:
                 self._await(after[0])

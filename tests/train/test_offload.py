@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 import npvae
 from npvae.nn.adam import Adam
+from npvae.nn.layers import input_grad_operands
 from npvae.train import offload as off_mod
 from npvae.train import taskqueue as tq
 from npvae.train import TrainingDiverged
@@ -230,7 +231,7 @@ def test_an_adam_task_waits_for_both_tasks_it_depends_on():
     dy, xt, dx = np.ones((64, W.shape[1])), np.ones((W.shape[0], 64)), np.empty((64, W.shape[0]))
     assert tq._run_one_jit(*queue.queue) == 0                    # nothing posted (and compiled now)
     queue.begin(1e-3, 1e-8)
-    t_dx = queue._push_gemm(*off_mod._dx_operands(dy, W[s:], dx[:, s:]))     # task 0
+    t_dx = queue._push_gemm(*input_grad_operands(dy, W[s:], dx[:, s:]))     # task 0
     t_dw = queue._push_gemm(xt[s:], dy, dW[s:])                                 # task 1
     queue._push(tq.ADAM, (lo + s * W.shape[1], hi), (), after=(t_dx, t_dw))   # task 2
     queue.ctl[tq.NEXT] = 2                                       # tasks 0 and 1 claimed by "someone" else
